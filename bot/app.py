@@ -1,0 +1,90 @@
+"""The app factory and composition root: build every service once, start and stop them."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from gidgethub.routing import Router
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.config import Config, Secrets
+from bot.github import GitHubClient
+from bot.relay import Relay, Sender
+from bot.services import Services
+from bot.slack import slack_senders
+from bot.tx import Reaction
+from bot.worker import Worker
+from storage import Store
+
+log = logging.getLogger(__name__)
+SERVICES = web.AppKey("services", Services)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What the inbound adapters (handlers/) contribute: the event router and the HTTP routes."""
+
+    router: Router
+    add_routes: Callable[[web.Application], None]
+
+
+def create_app(
+    config: Config,
+    secrets: Secrets,
+    *,
+    db_path: str | Path,
+    inbound: Inbound,
+    clock: Clock | None = None,
+    reactions: Sequence[Reaction] = (),
+    extra_senders: Callable[[Services], dict[str, Sender]] | None = None,
+) -> web.Application:
+    """Build the aiohttp application; services start with it and stop with it."""
+    app = web.Application()
+    clock = clock or Clock()
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        store = Store(db_path)
+        store.open()
+        session = aiohttp.ClientSession()
+        slack = AsyncWebClient(
+            token=secrets.slack_bot_token, base_url=secrets.slack_api_url, session=session
+        )
+        github = GitHubClient(
+            session,
+            app_id=secrets.github_app_id,
+            private_key=secrets.github_private_key,
+            api_url=secrets.github_api_url,
+            clock=clock.now,
+        )
+        relay = Relay(store, {}, clock=clock.now)
+        worker = Worker(store, inbound.router, config, clock, reactions, on_commit=relay.wake)
+        services = Services(config, secrets, store, clock, worker, relay, github, slack)
+        relay.senders.update(slack_senders(slack, store))
+        if extra_senders:
+            relay.senders.update(extra_senders(services))
+        app[SERVICES] = services
+        tasks = [
+            asyncio.create_task(worker.run(), name="worker"),
+            asyncio.create_task(relay.run(), name="relay"),
+        ]
+        log.info("promobot ready: database %s", db_path)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await session.close()
+            await asyncio.get_running_loop().run_in_executor(None, store.close)
+
+    app.cleanup_ctx.append(lifecycle)
+    inbound.add_routes(app)
+    return app

@@ -1,0 +1,108 @@
+"""GitHub App authentication and the REST calls promobot makes, mapped onto relay outcomes."""
+
+import asyncio
+import calendar
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from gidgethub import apps
+
+from bot.relay import Permanent, RetryAfter, Transient
+
+# Renew an installation token this long before GitHub expires it (it lives 1 h).
+TOKEN_MARGIN = 300.0
+
+
+def parse_expiry(text: str) -> float:
+    """Return epoch seconds of GitHub's `expires_at` ('2016-07-11T22:14:10Z')."""
+    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def wait_from_headers(headers: Any, now: float) -> float | None:
+    """Return how long GitHub asked us to wait: retry-after, else x-ratelimit-reset."""
+    retry_after = headers.get("retry-after")
+    if retry_after and retry_after.strip().isdigit():
+        return float(retry_after)
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+        return max(1.0, float(headers["x-ratelimit-reset"]) - now)
+    return None
+
+
+class GitHubClient:
+    """Calls GitHub's REST API as the App's installation, caching each installation token."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        app_id: str,
+        private_key: str,
+        api_url: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session = session
+        self.app_id = app_id
+        self.private_key = private_key
+        self.api_url = api_url.rstrip("/")
+        self.clock = clock
+        self._tokens: dict[int, tuple[str, float]] = {}
+        self._token_locks: dict[int, asyncio.Lock] = {}
+
+    async def installation_token(self, installation_id: int) -> str:
+        """Return a valid token for the installation, minting one only when needed."""
+        lock = self._token_locks.setdefault(installation_id, asyncio.Lock())
+        async with lock:
+            cached = self._tokens.get(installation_id)
+            if cached and cached[1] - TOKEN_MARGIN > self.clock():
+                return cached[0]
+            jwt = apps.get_jwt(app_id=self.app_id, private_key=self.private_key)
+            answer = await self._call(
+                "POST",
+                f"/app/installations/{installation_id}/access_tokens",
+                None,
+                authorization=f"Bearer {jwt}",
+            )
+            self._tokens[installation_id] = (answer["token"], parse_expiry(answer["expires_at"]))
+            return answer["token"]
+
+    async def request(
+        self, method: str, path: str, body: dict[str, Any] | None, *, installation_id: int
+    ) -> Any:
+        """Make one REST call as the installation; raise a relay outcome when it fails."""
+        token = await self.installation_token(installation_id)
+        return await self._call(method, path, body, authorization=f"token {token}")
+
+    async def _call(self, method: str, path: str, body: Any, *, authorization: str) -> Any:
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "Authorization": authorization,
+            "User-Agent": "promobot",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        try:
+            async with self.session.request(
+                method,
+                self.api_url + path,
+                json=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                text = await response.text()
+                status = response.status
+                wait = wait_from_headers(response.headers, self.clock())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Transient(f"{method} {path}: {type(exc).__name__}") from None
+        if status in (403, 429) and (wait is not None or "rate limit" in text.lower()):
+            raise RetryAfter(wait if wait is not None else 60.0, f"GitHub {status} on {path}")
+        if status >= 500:
+            raise Transient(f"GitHub {status} on {method} {path}")
+        if status >= 400:
+            raise Permanent(f"GitHub {status} on {method} {path}: {text[:300]}")
+        return _json(text)
+
+
+def _json(text: str) -> Any:
+    return json.loads(text) if text else None

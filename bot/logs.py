@@ -1,0 +1,44 @@
+"""Logging set-up: one line per record, with secrets scrubbed whatever their source."""
+
+import logging
+import re
+
+TOKEN = re.compile(
+    r"(xox[abposr]-[\w-]+|gh[psuor]_[A-Za-z0-9]{10,}|-----BEGIN[^-]*PRIVATE KEY-----[\s\S]*?"
+    r"-----END[^-]*PRIVATE KEY-----|(?i:authorization)[\"']?\s*[:=]\s*[\"']?[\w.-]+ [\w.-]+)"
+)
+
+
+class Redactor(logging.Filter):
+    """Replace tokens, keys and the given secrets in every message with [redacted]."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if len(s) >= 6)
+
+    def scrub(self, text: str) -> str:
+        """Return `text` without anything secret in it."""
+        text = TOKEN.sub("[redacted]", text)
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Render the message now, scrubbed, so no argument leaks later."""
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def setup(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
+    """Send logs to stderr, scrubbed of secrets."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redactor(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,221 @@
+"""The outbox relay: send queued Slack and GitHub calls, paced, retried, never twice on purpose.
+
+Each lane (a Slack channel, a GitHub installation) is served by one task, in
+row order, so a build's first post always precedes its edits and thread
+replies. A row is marked sent only after the remote said ok, together with
+whatever the answer taught us (a message's ts, a deployment's id).
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from storage import Store
+
+log = logging.getLogger(__name__)
+Record = Callable[[Database], None]
+Sender = Callable[["Row"], Awaitable[Record | None]]
+MAX_BACKOFF = 300.0
+
+
+class RetryAfter(Exception):
+    """The remote asked us to wait (HTTP 429, or GitHub's secondary limit)."""
+
+    def __init__(self, seconds: float, reason: str = "rate limited") -> None:
+        super().__init__(f"{reason}; retry after {seconds:.0f}s")
+        self.seconds = seconds
+
+
+class Transient(Exception):
+    """A 5xx or a connection error: try again later."""
+
+
+class Permanent(Exception):
+    """The remote refused the call for good (channel_not_found, 422 …)."""
+
+
+class Waiting(Exception):
+    """The row depends on another that has not been sent yet."""
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    target: str
+    method: str
+    lane: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+# Minimum seconds between two calls of a method in one lane.
+PACE = {"chat.postMessage": 1.0, "github": 0.75}
+
+
+class Relay:
+    """Sends outbox rows through the sender registered for each method."""
+
+    def __init__(
+        self, store: Store, senders: dict[str, Sender], clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.senders = senders
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._lanes: dict[str, asyncio.Task] = {}
+        self._last_call: dict[tuple[str, str], float] = {}
+        self._paused_until: dict[str, float] = {}
+        self.sent = 0
+
+    def wake(self) -> None:
+        """Tell the relay that rows were committed."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Start a task for every lane with pending rows, until cancelled."""
+        try:
+            while True:
+                self._wake.clear()
+                lanes = await self.store.read(_pending_lanes)
+                for lane in lanes:
+                    task = self._lanes.get(lane)
+                    if task is None or task.done():
+                        self._lanes[lane] = asyncio.create_task(self._serve(lane), name=lane)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+        finally:
+            for task in self._lanes.values():
+                task.cancel()
+            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until no lane has pending work that is due (for tests and shutdown)."""
+        while True:
+            self.wake()
+            await asyncio.sleep(0.02)
+            busy = [t for t in self._lanes.values() if not t.done()]
+            if not busy and not await self.store.read(_pending_lanes):
+                return
+            if busy:
+                await asyncio.wait(busy, timeout=0.5)
+
+    async def _serve(self, lane: str) -> None:
+        while True:
+            row = await self.store.read(lambda db: _next_row(db, lane))
+            if row is None:
+                return
+            wait = max(row.pop("not_before") - self.clock(), self._pause_left(row))
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            await self._send(Row(**row))
+
+    @staticmethod
+    def _pause_key(target: str, lane: str) -> str:
+        # GitHub limits each installation; Slack's 429s are per method across the workspace.
+        return lane if target == "github" else target
+
+    def _pause_left(self, row: dict[str, Any]) -> float:
+        paused = (
+            self._paused_until.get(self._pause_key(row["target"], row["lane"]), 0.0)
+            - time.monotonic()
+        )
+        pace_key = row["method"] if row["method"] in PACE else row["target"]
+        interval = PACE.get(pace_key, 0.0)
+        last = self._last_call.get((row["lane"], pace_key))
+        paced = (last + interval - time.monotonic()) if last is not None and interval else 0.0
+        return max(paused, paced)
+
+    async def _send(self, row: Row) -> None:
+        sender = self.senders.get(row.method)
+        pace_key = row.method if row.method in PACE else row.target
+        extra = {"outbox": row.id, "lane": row.lane}
+        try:
+            if sender is None:
+                raise Permanent(f"no sender for {row.method}")
+            self._last_call[(row.lane, pace_key)] = time.monotonic()
+            record = await sender(row)
+        except RetryAfter as exc:
+            self._paused_until[self._pause_key(row.target, row.lane)] = (
+                time.monotonic() + exc.seconds
+            )
+            log.warning("%s %s: %s", row.target, row.method, exc, extra=extra)
+            await self._retry(row, exc.seconds, exc, count=False)
+        except Waiting as exc:
+            await self._retry(row, 1.0, exc, count=False)
+        except Transient as exc:
+            delay = min(MAX_BACKOFF, 2.0 ** (row.attempts + 1))
+            log.warning(
+                "%s %s failed (attempt %d), retrying in %.0fs: %s",
+                row.target,
+                row.method,
+                row.attempts + 1,
+                delay,
+                exc,
+                extra=extra,
+            )
+            await self._retry(row, delay, exc, count=True)
+        except Permanent as exc:
+            log.error("%s %s refused for good: %s", row.target, row.method, exc, extra=extra)
+            error = str(exc)
+            await self.store.write(lambda db: _fail(db, row.id, error))
+        else:
+            now = self.clock()
+            await self.store.write(lambda db: _sent(db, row.id, now, record))
+            self.sent += 1
+
+    async def _retry(self, row: Row, delay: float, error: Exception, *, count: bool) -> None:
+        not_before, text = self.clock() + delay, str(error)
+        await self.store.write(lambda db: _retry(db, row.id, not_before, text, count=count))
+
+
+def _pending_lanes(db: Database) -> list[str]:
+    return [
+        r[0] for r in db.conn.execute("SELECT DISTINCT lane FROM outbox WHERE state = 'pending'")
+    ]
+
+
+def _next_row(db: Database, lane: str) -> dict[str, Any] | None:
+    row = db.conn.execute(
+        "SELECT id, target, method, lane, payload, attempts, not_before FROM outbox"
+        " WHERE state = 'pending' AND lane = ? ORDER BY id LIMIT 1",
+        [lane],
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("id", "target", "method", "lane", "payload", "attempts", "not_before")
+    record = dict(zip(keys, row, strict=True))
+    record["payload"] = json.loads(record["payload"])
+    return record
+
+
+def _sent(db: Database, row_id: int, now: float, record: Record | None) -> None:
+    # A row superseded while in flight was still sent: record it as sent.
+    db.execute(
+        "UPDATE outbox SET state = 'sent', sent_at = ?, error = NULL, attempts = attempts + 1"
+        " WHERE id = ?",
+        [now, row_id],
+    )
+    if record:
+        record(db)
+
+
+def _retry(db: Database, row_id: int, not_before: float, error: str, *, count: bool) -> None:
+    db.execute(
+        "UPDATE outbox SET not_before = ?, error = ?, attempts = attempts + ? WHERE id = ?",
+        [not_before, error[:1000], int(count), row_id],
+    )
+
+
+def _fail(db: Database, row_id: int, error: str) -> None:
+    db.execute(
+        "UPDATE outbox SET state = 'failed', error = ?, attempts = attempts + 1 WHERE id = ?",
+        [error[:1000], row_id],
+    )

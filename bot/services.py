@@ -1,0 +1,29 @@
+"""The services one running promobot is made of, built once by the app factory."""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.config import Config, Secrets
+from storage import Store
+
+if TYPE_CHECKING:  # the worker and relay import this module's neighbours
+    from bot.github import GitHubClient
+    from bot.relay import Relay
+    from bot.worker import Worker
+
+
+@dataclass
+class Services:
+    """Everything a handler may use, injected rather than imported."""
+
+    config: Config
+    secrets: Secrets
+    store: Store
+    clock: Clock
+    worker: "Worker"
+    relay: "Relay"
+    github: "GitHubClient"
+    slack: AsyncWebClient

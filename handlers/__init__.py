@@ -1,0 +1,18 @@
+"""Inbound adapters: GitHub webhooks, Slack requests and plain HTTP routes."""
+
+from aiohttp import web
+
+from bot.app import Inbound
+from handlers import github, health, slack
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount every inbound route on `app`."""
+    github.add_routes(app)
+    slack.add_routes(app)
+    health.add_routes(app)
+
+
+def inbound() -> Inbound:
+    """Return the router and routes the app factory plugs in."""
+    return Inbound(router=github.router, add_routes=add_routes)

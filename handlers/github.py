@@ -1,0 +1,120 @@
+"""GitHub: the webhook route (verify, store, 202) and the router the worker dispatches through."""
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from gidgethub.routing import Router
+
+from bot import ci, workflows
+from bot.app import SERVICES
+from bot.config import Config
+from bot.ingest import Refused, accept, parse_delivery, verify_signature
+from bot.worker import UnitOfWork
+
+log = logging.getLogger(__name__)
+router = Router()
+MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+
+
+async def read_body(request: web.Request) -> bytes:
+    """Read the raw body, refusing more than GitHub would ever send."""
+    if (request.content_length or 0) > MAX_BODY:
+        raise Refused(413, "the body is larger than GitHub's 25 MB cap")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Refused(413, "the body is larger than GitHub's 25 MB cap")
+    return bytes(body)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """Verify a delivery, store it durably, and only then answer 202."""
+    services = request.app[SERVICES]
+    secrets = services.secrets
+    try:
+        body = await read_body(request)
+        verify_signature(
+            body,
+            request.headers.get("X-Hub-Signature-256"),
+            secrets.github_webhook_secret,
+            secrets.retired_webhook_secrets,
+        )
+        delivery = parse_delivery(request.headers, body)
+    except Refused as exc:
+        log.info(
+            "delivery refused (%d): %s",
+            exc.status,
+            exc.reason,
+            extra={"delivery_id": request.headers.get("X-GitHub-Delivery")},
+        )
+        return web.json_response({"error": exc.reason}, status=exc.status)
+    new = await accept(services, delivery)
+    return web.json_response(
+        {"delivery": delivery.delivery_id, "stored": "new" if new else "already stored"},
+        status=202,
+    )
+
+
+def tracked(payload: dict[str, Any], config: Config) -> bool:
+    """Say whether a push moved the tracked branch (not a tag, another branch or a deletion)."""
+    return payload.get("ref") == f"refs/heads/{config.pipeline.branch}" and not payload.get(
+        "deleted"
+    )
+
+
+@router.register("push")
+async def push(event: Any, *, uow: UnitOfWork, config: Config) -> None:
+    """A push to the tracked branch makes a build of its head commit."""
+    data = event.data
+    head = data.get("head_commit")
+    if not tracked(data, config) or not head:
+        return
+    author = (head.get("author") or {}).get("username") or (head.get("author") or {}).get("name")
+    pushed = ci.parse_time(head.get("timestamp")) or 0.0
+    uow.add(
+        workflows.apply_push,
+        workflows.Push(
+            repo=workflows.Repo.from_payload(data),
+            sha=data["after"],
+            message=str(head.get("message") or ""),
+            author=str(author or (data.get("pusher") or {}).get("name") or "someone"),
+            html_url=str(head.get("url") or ""),
+            commits=max(1, len(data.get("commits") or [])),
+            pushed_at=pushed,
+        ),
+    )
+
+
+@router.register("status")
+async def status(event: Any, *, uow: UnitOfWork, config: Config) -> None:
+    """A commit status is one check report."""
+    repo = workflows.Repo.from_payload(event.data)
+    uow.add(workflows.apply_report, repo, ci.status_report(repo.id, event.data))
+
+
+@router.register("check_run", action="created")
+@router.register("check_run", action="completed")
+async def check_run(event: Any, *, uow: UnitOfWork, config: Config) -> None:
+    """A check run starting or finishing is one check report."""
+    repo = workflows.Repo.from_payload(event.data)
+    uow.add(workflows.apply_report, repo, ci.check_run_report(repo.id, event.data["check_run"]))
+
+
+@router.register("check_suite", action="completed")
+async def check_suite(event: Any, *, uow: UnitOfWork, config: Config) -> None:
+    """A finished check suite is a report named for its app (counted only when required)."""
+    repo = workflows.Repo.from_payload(event.data)
+    uow.add(workflows.apply_report, repo, ci.check_suite_report(repo.id, event.data["check_suite"]))
+
+
+@router.register("installation")
+async def installation(event: Any, *, uow: UnitOfWork, config: Config) -> None:
+    """Installations come and go; remember which repositories they cover."""
+    uow.add(workflows.apply_installation, event.data)
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the webhook route."""
+    app.router.add_post("/github/webhooks", webhook)

@@ -1,0 +1,73 @@
+"""Slack: Bolt mounted in our own route, and the /ship and /promote listeners."""
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+
+from bot import commands
+from bot.app import SERVICES
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+BOLT = web.AppKey("bolt", AsyncApp)
+MAX_BODY = 1024 * 1024
+
+
+def build_bolt(services: Services) -> AsyncApp:
+    """Build the Bolt app: signatures verified, no Web API call on the path to ack."""
+
+    async def authorize(**_: Any) -> AuthorizeResult:
+        # One workspace, one bot token: no auth.test round trip before every ack.
+        return AuthorizeResult(
+            enterprise_id=None, team_id=None, bot_token=services.secrets.slack_bot_token
+        )
+
+    bolt = AsyncApp(
+        signing_secret=services.secrets.slack_signing_secret,
+        client=services.slack,
+        authorize=authorize,
+        request_verification_enabled=True,
+        ssl_check_enabled=True,
+        url_verification_enabled=True,
+    )
+    bolt.command("/ship")(ship)
+    bolt.command("/promote")(ship)
+    return bolt
+
+
+async def ship(ack: Any, command: dict[str, Any]) -> None:
+    """Answer /ship and /promote: parse, then act or explain."""
+    try:
+        parsed = commands.parse(command.get("text") or "", command=command.get("command", "/ship"))
+    except commands.CommandError as exc:
+        await ack(text=exc.answer())
+        return
+    if parsed.verb == "help":
+        await ack(text=commands.HELP)
+        return
+    await ack(text=f":construction: `{parsed.verb}` is not available yet. Try `/ship help`.")
+
+
+async def events(request: web.Request) -> web.Response:
+    """Hand a Slack request to Bolt, which verifies it and runs the listener."""
+    if (request.content_length or 0) > MAX_BODY:
+        return web.json_response({"error": "body too large"}, status=413)
+    bolt = request.app[BOLT]
+    response = await bolt.async_dispatch(await to_bolt_request(request))
+    return await to_aiohttp_response(response)
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount /slack/events and build Bolt once the services exist."""
+
+    async def bolt_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        app[BOLT] = build_bolt(app[SERVICES])
+        yield
+
+    app.cleanup_ctx.append(bolt_lifecycle)
+    app.router.add_post("/slack/events", events)

@@ -1,0 +1,159 @@
+"""SQLite connections and the one writer thread that every write goes through.
+
+Durability choice: WAL with ``synchronous=FULL``. A delivery is acknowledged to
+GitHub only after its commit, and GitHub never redelivers on its own, so a
+commit that a power cut could undo would be a lost event. FULL makes every
+commit survive power loss; its fsync is paid once per *group* of writes,
+because the writer thread commits every job waiting in its queue together.
+"""
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from storage.migrations import migrations
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Job = tuple[Callable[[Database], Any], asyncio.AbstractEventLoop, asyncio.Future]
+
+# How many queued jobs one transaction may carry; bounds the latency of a group.
+GROUP_LIMIT = 256
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> Database:
+    """Open `path` with promobot's pragmas, ready for sqlite-utils."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    return Database(conn, execute_plugins=False)
+
+
+def migrate(path: str | Path) -> None:
+    """Create or upgrade the schema at `path`."""
+    db = connect(path)
+    try:
+        migrations.apply(db)
+    finally:
+        db.close()
+
+
+class Store:
+    """The database as the async code sees it: `await write(fn)`, `await read(fn)`.
+
+    `write` runs `fn(db)` on the single writer thread inside a transaction
+    (a savepoint within a group commit), so a job's writes land together or
+    not at all, and never on the event loop. `read` runs on a small pool of
+    read-only connections, which WAL lets proceed while the writer writes.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="promobot-read")
+        self._reader_dbs: list[Database] = []
+
+    def open(self) -> None:
+        """Migrate the schema and start the writer thread."""
+        migrate(self.path)
+        self._thread = threading.Thread(target=self._run, name="promobot-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Finish queued writes, then stop the writer and close every connection."""
+        if self._thread:
+            self._jobs.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._readers.shutdown(wait=True)
+        for db in self._reader_dbs:
+            db.close()
+        self._reader_dbs.clear()
+
+    async def write(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` in a transaction on the writer thread; return its result after commit."""
+        if self._thread is None:
+            raise RuntimeError("Store.open() was not called")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, loop, future))
+        return await future
+
+    async def read(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` on a read-only connection off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read, fn)
+
+    def _read(self, fn: Callable[[Database], T]) -> T:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.path, readonly=True)
+            self._reader_dbs.append(db)
+        return fn(db)
+
+    def _run(self) -> None:
+        db = connect(self.path)
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is None:
+                    return
+                group = [first]
+                while len(group) < GROUP_LIMIT:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is None:
+                        self._jobs.put(None)  # stop after this group
+                        break
+                    group.append(job)
+                self._commit_group(db, group)
+        finally:
+            db.close()
+
+    def _commit_group(self, db: Database, group: list[Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+            for fn, _, _ in group:
+                db.conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, fn(db)))
+                    db.conn.execute("RELEASE job")
+                except Exception as exc:  # the job's own error goes back to its caller
+                    db.conn.execute("ROLLBACK TO job")
+                    db.conn.execute("RELEASE job")
+                    outcomes.append((False, exc))
+            db.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.exception("group commit failed; %d writes refused", len(group))
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            outcomes = [(False, exc)] * len(group)
+        for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

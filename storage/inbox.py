@@ -1,0 +1,108 @@
+"""The inbox of GitHub deliveries: stored once, processed in order per repository."""
+
+from typing import Any
+
+from sqlite_utils import Database
+
+
+def store_delivery(
+    db: Database,
+    *,
+    delivery_id: str,
+    event: str,
+    action: str | None,
+    repo_key: str,
+    body: bytes,
+    now: float,
+) -> bool:
+    """Insert a delivery unless its id is already stored; return True when it is new."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO deliveries"
+        " (delivery_id, event, action, repo_key, body, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [delivery_id, event, action, repo_key, body, now],
+    )
+    return cursor.rowcount == 1
+
+
+def ready_deliveries(db: Database, *, now: float, limit: int = 200) -> list[dict[str, Any]]:
+    """Return pending deliveries to process now, oldest first, never jumping a waiting one.
+
+    A delivery waiting for a retry holds back the later ones of its repository,
+    so each repository's events are applied in the order they arrived.
+    """
+    rows = db.conn.execute(
+        "SELECT id, delivery_id, event, action, repo_key, body, attempts, not_before"
+        " FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT ?",
+        [limit],
+    )
+    held: set[str] = set()
+    ready = []
+    for row in rows:
+        record = dict(
+            zip(
+                (
+                    "id",
+                    "delivery_id",
+                    "event",
+                    "action",
+                    "repo_key",
+                    "body",
+                    "attempts",
+                    "not_before",
+                ),
+                row,
+                strict=True,
+            )
+        )
+        if record["repo_key"] in held:
+            continue
+        if record["not_before"] > now:
+            held.add(record["repo_key"])
+            continue
+        ready.append(record)
+    return ready
+
+
+def finish_delivery(db: Database, delivery: int, *, state: str, now: float) -> None:
+    """Mark a delivery done or ignored."""
+    db.execute(
+        "UPDATE deliveries SET state = ?, processed_at = ?, attempts = attempts + 1, error = NULL"
+        " WHERE id = ?",
+        [state, now, delivery],
+    )
+
+
+def defer_delivery(
+    db: Database, delivery: int, *, error: str, not_before: float, give_up: bool, now: float
+) -> None:
+    """Record a failed attempt: retry after `not_before`, or keep it as failed for inspection."""
+    db.execute(
+        "UPDATE deliveries SET attempts = attempts + 1, error = ?, not_before = ?,"
+        " state = CASE WHEN ? THEN 'failed' ELSE state END,"
+        " processed_at = CASE WHEN ? THEN ? ELSE processed_at END"
+        " WHERE id = ?",
+        [error, not_before, give_up, give_up, now, delivery],
+    )
+
+
+def next_wake(db: Database) -> float | None:
+    """Return when the earliest deferred delivery becomes ready, or None."""
+    row = db.conn.execute(
+        "SELECT min(not_before) FROM deliveries WHERE state = 'pending'"
+    ).fetchone()
+    return row[0]
+
+
+def backlog(db: Database) -> dict[str, int]:
+    """Count deliveries and outbox rows not yet finished."""
+    counts = dict(
+        db.conn.execute(
+            "SELECT 'deliveries_' || state, count(*) FROM deliveries"
+            " WHERE state IN ('pending', 'failed') GROUP BY state"
+            " UNION ALL SELECT 'outbox_' || state, count(*) FROM outbox"
+            " WHERE state IN ('pending', 'failed') GROUP BY state"
+        ).fetchall()
+    )
+    keys = ("deliveries_pending", "deliveries_failed", "outbox_pending", "outbox_failed")
+    return {key: counts.get(key, 0) for key in keys}

@@ -1,0 +1,223 @@
+"""The schema, as ordered migrations. Add new ones at the end; never edit an applied one.
+
+Times are stored as REAL seconds since the epoch (UTC): they sort, subtract
+and compare without parsing, and the dashboard formats them for people.
+"""
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("promobot")
+
+
+@migrations()
+def m001_inbox(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            delivery_id TEXT NOT NULL UNIQUE,   -- X-GitHub-Delivery: the same on a redelivery
+            event TEXT NOT NULL,
+            action TEXT,
+            repo_key TEXT NOT NULL,             -- processing is ordered within one key
+            body BLOB NOT NULL,
+            received_at REAL NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending', -- pending, done, ignored, failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before REAL NOT NULL DEFAULT 0,
+            processed_at REAL,
+            error TEXT
+        );
+        CREATE INDEX deliveries_pending ON deliveries (state, id);
+        """
+    )
+
+
+@migrations()
+def m002_repositories_and_builds(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE installations (
+            id INTEGER PRIMARY KEY,             -- GitHub's installation id
+            account TEXT NOT NULL,
+            target_type TEXT,
+            created_at REAL NOT NULL,
+            suspended_at REAL,
+            deleted_at REAL
+        );
+        CREATE TABLE repositories (
+            id INTEGER PRIMARY KEY,             -- GitHub's repository id
+            full_name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            html_url TEXT NOT NULL,
+            installation_id INTEGER,
+            last_build_number INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE builds (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            number INTEGER NOT NULL,
+            sha TEXT NOT NULL,
+            message TEXT NOT NULL,
+            author TEXT NOT NULL,
+            html_url TEXT NOT NULL,
+            commits INTEGER NOT NULL DEFAULT 1,  -- commits the push carried
+            pushed_at REAL NOT NULL,
+            ci_state TEXT NOT NULL DEFAULT 'pending',  -- pending, success, failure
+            ci_changed_at REAL NOT NULL,
+            UNIQUE (repo_id, number),
+            UNIQUE (repo_id, sha)
+        );
+        CREATE TABLE check_reports (
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            sha TEXT NOT NULL,
+            context TEXT NOT NULL,              -- status context or check run name
+            kind TEXT NOT NULL,                 -- status, check_run, check_suite
+            state TEXT NOT NULL,                -- pending, success, failure
+            description TEXT,
+            target_url TEXT,
+            reported_at REAL NOT NULL,          -- the report's own timestamp, not arrival
+            PRIMARY KEY (repo_id, sha, context)
+        );
+        -- Every change of one context's state, for flaky detection and the digest.
+        CREATE TABLE check_transitions (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            sha TEXT NOT NULL,
+            context TEXT NOT NULL,
+            state TEXT NOT NULL,
+            target_url TEXT,
+            at REAL NOT NULL
+        );
+        CREATE INDEX check_transitions_sha ON check_transitions (repo_id, sha);
+        CREATE INDEX check_transitions_at ON check_transitions (at);
+        """
+    )
+
+
+@migrations()
+def m003_pipeline(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE promotions (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            build_id INTEGER NOT NULL REFERENCES builds (id),
+            stage TEXT NOT NULL,
+            requested_by TEXT NOT NULL,         -- Slack user id, or 'promobot' for auto
+            state TEXT NOT NULL,                -- waiting, approved, rejected, expired, superseded
+            forced_reason TEXT,
+            rollback INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            decided_at REAL,
+            decided_by TEXT,
+            reason TEXT
+        );
+        CREATE INDEX promotions_open ON promotions (repo_id, stage, state);
+        CREATE TABLE approvals (
+            promotion_id INTEGER NOT NULL REFERENCES promotions (id),
+            user_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (promotion_id, user_id)
+        );
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            build_id INTEGER NOT NULL REFERENCES builds (id),
+            stage TEXT NOT NULL,
+            promotion_id INTEGER REFERENCES promotions (id),
+            github_id INTEGER UNIQUE,           -- known once GitHub created it
+            state TEXT NOT NULL,                -- requested, queued, in_progress, success, …
+            requested_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL
+        );
+        CREATE INDEX deployments_stage ON deployments (repo_id, stage, id);
+        CREATE INDEX deployments_build ON deployments (build_id);
+        CREATE TABLE locks (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            stage TEXT NOT NULL,
+            locked_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            lifted_at REAL,
+            lifted_by TEXT
+        );
+        CREATE INDEX locks_open ON locks (repo_id, stage, lifted_at);
+        CREATE TABLE freezes (
+            id INTEGER PRIMARY KEY,
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            frozen_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            ended_by TEXT
+        );
+        CREATE TABLE pull_requests (
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            number INTEGER NOT NULL,
+            head_sha TEXT NOT NULL,
+            base_ref TEXT NOT NULL,
+            title TEXT NOT NULL,
+            author TEXT NOT NULL,
+            state TEXT NOT NULL,                -- open, closed
+            draft INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (repo_id, number)
+        );
+        CREATE INDEX pull_requests_open ON pull_requests (repo_id, state);
+        """
+    )
+
+
+@migrations()
+def m004_audit_and_outbox(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE event_log (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,                -- Slack user id, GitHub login, or 'promobot'
+            action TEXT NOT NULL,
+            repo_id INTEGER,
+            build_id INTEGER,
+            stage TEXT,
+            reason TEXT,
+            forced INTEGER NOT NULL DEFAULT 0,
+            detail TEXT                         -- JSON
+        );
+        CREATE INDEX event_log_build ON event_log (build_id);
+        CREATE INDEX event_log_stage ON event_log (repo_id, stage, id);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            target TEXT NOT NULL,               -- slack, github
+            method TEXT NOT NULL,               -- slack.message, github.request, …
+            lane TEXT NOT NULL,                 -- pacing and ordering: a channel or an installation
+            coalesce_key TEXT,                  -- pending rows of one key collapse
+            payload TEXT NOT NULL,              -- JSON
+            state TEXT NOT NULL DEFAULT 'pending', -- pending, sent, superseded, failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before REAL NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            error TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox (state, id);
+        CREATE INDEX outbox_coalesce ON outbox (coalesce_key, state);
+        -- Where a long-lived Slack message lives, so it is edited, never posted twice.
+        CREATE TABLE slack_messages (
+            key TEXT PRIMARY KEY,               -- build:<id>, promotion:<id>, …
+            channel_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            posted_at REAL NOT NULL
+        );
+        CREATE TABLE digests (
+            channel TEXT NOT NULL,
+            day TEXT NOT NULL,                  -- local date in digest.timezone
+            recorded_at REAL NOT NULL,
+            PRIMARY KEY (channel, day)
+        );
+        """
+    )
