@@ -12,9 +12,10 @@ from aiohttp import web
 from gidgethub.routing import Router
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import registry
 from bot.clock import Clock
 from bot.config import Config, Secrets
-from bot.github import GitHubClient
+from bot.github import GitHubClient, github_senders
 from bot.relay import Relay, Sender
 from bot.services import Services
 from bot.slack import slack_senders
@@ -41,12 +42,13 @@ def create_app(
     db_path: str | Path,
     inbound: Inbound,
     clock: Clock | None = None,
-    reactions: Sequence[Reaction] = (),
+    reactions: Sequence[Reaction] | None = None,
     extra_senders: Callable[[Services], dict[str, Sender]] | None = None,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it."""
     app = web.Application()
     clock = clock or Clock()
+    reactions = registry.reactions() if reactions is None else reactions
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         store = Store(db_path)
@@ -66,6 +68,7 @@ def create_app(
         worker = Worker(store, inbound.router, config, clock, reactions, on_commit=relay.wake)
         services = Services(config, secrets, store, clock, worker, relay, github, slack)
         relay.senders.update(slack_senders(slack, store))
+        relay.senders.update(github_senders(github, registry.github_recorders()))
         if extra_senders:
             relay.senders.update(extra_senders(services))
         app[SERVICES] = services

@@ -106,3 +106,31 @@ class GitHubClient:
 
 def _json(text: str) -> Any:
     return json.loads(text) if text else None
+
+
+GitHubRecord = Callable[[Any, dict[str, Any]], Callable[[Any], None] | None]
+
+
+def github_senders(
+    client: GitHubClient, recorders: dict[str, GitHubRecord] | None = None
+) -> dict[str, Any]:
+    """Build the relay's GitHub sender: one REST call, then its named recorder, if any.
+
+    payload: method, path, body, installation_id, and optionally `record`, the
+    name of a recorder that turns GitHub's answer into a database write (the
+    new deployment's id, say), committed with the row being marked sent.
+    """
+    recorders = recorders or {}
+
+    async def request(row: Any) -> Callable[[Any], None] | None:
+        p = row.payload
+        installation = p.get("installation_id")
+        if installation is None:
+            raise Permanent(f"no installation is known for {p['path']}")
+        answer = await client.request(
+            p["method"], p["path"], p.get("body"), installation_id=int(installation)
+        )
+        recorder = recorders.get(p.get("record") or "")
+        return recorder(answer, p) if recorder else None
+
+    return {"github.request": request}

@@ -1,0 +1,20 @@
+"""Where features plug in: the reactions to pipeline changes and the GitHub answer recorders.
+
+Each feature adds its entry here and nowhere else, so the composition root
+stays one list long.
+"""
+
+from collections.abc import Sequence
+
+from bot.github import GitHubRecord
+from bot.tx import Reaction
+
+
+def reactions() -> Sequence[Reaction]:
+    """Return the reactions run, in order, on every Change inside its transaction."""
+    return ()
+
+
+def github_recorders() -> dict[str, GitHubRecord]:
+    """Return the recorders that store what GitHub answered (by the outbox row's `record`)."""
+    return {}

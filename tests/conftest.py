@@ -1,0 +1,261 @@
+"""Shared fixtures: real payloads, signed as GitHub and Slack sign them, against shared fakes."""
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlite_utils import Database
+
+from bot.app import SERVICES, create_app
+from bot.clock import Clock
+from bot.config import Config, Secrets, load_config
+from handlers import inbound
+from storage import connect, inbox
+from tests.fakes import FakeGitHub, FakeSlack
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+WEBHOOK_SECRET = "test-webhook-secret"
+SIGNING_SECRET = "test-signing-secret"
+SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """Load a copy of a real GitHub webhook body from tests/fixtures/github."""
+    return copy.deepcopy(json.loads((FIXTURES / "github" / f"{name}.json").read_text()))
+
+
+def sign_github(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def sign_slack(body: str, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def push_payload(
+    sha: str = SHA,
+    *,
+    message: str = "Fix the frobnicator",
+    author: str = "octocat",
+    ref: str = "refs/heads/main",
+    stamp: str = "2026-11-24T09:00:00Z",
+) -> dict:
+    """A real push body (octokit's example) moved onto the tracked branch with one head commit."""
+    data = fixture("push")
+    data.update(ref=ref, after=sha, deleted=False, created=False)
+    data["head_commit"] = {
+        "id": sha,
+        "message": message,
+        "timestamp": stamp,
+        "url": f"https://github.com/Codertocat/Hello-World/commit/{sha}",
+        "author": {"name": author.title(), "email": f"{author}@example.com", "username": author},
+    }
+    data["commits"] = [data["head_commit"]]
+    data["installation"] = {"id": 957387}
+    return data
+
+
+def status_payload(
+    sha: str = SHA,
+    *,
+    state: str = "success",
+    context: str = "ci/test",
+    stamp: str = "2026-11-24T09:05:00Z",
+    description: str | None = None,
+    target_url: str | None = "https://ci.example.com/1",
+) -> dict:
+    """A real status body with its sha, state, context and timestamps replaced."""
+    data = fixture("status")
+    data.update(
+        sha=sha,
+        state=state,
+        context=context,
+        created_at=stamp,
+        updated_at=stamp,
+        description=description,
+        target_url=target_url,
+    )
+    data["installation"] = {"id": 957387}
+    return data
+
+
+@pytest.fixture(scope="session")
+def private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(ROOT / "app.yaml")
+
+
+@pytest.fixture
+async def fake_slack(aiohttp_server: Callable) -> FakeSlack:
+    fake = FakeSlack()
+    fake.server = await aiohttp_server(fake.app())
+    return fake
+
+
+@pytest.fixture
+async def fake_github(aiohttp_server: Callable) -> FakeGitHub:
+    fake = FakeGitHub()
+    fake.server = await aiohttp_server(fake.app())
+    return fake
+
+
+@pytest.fixture
+def secrets(fake_slack: FakeSlack, fake_github: FakeGitHub, private_key: str) -> Secrets:
+    return Secrets(
+        github_app_id="12345",
+        github_private_key=private_key,
+        github_webhook_secret=WEBHOOK_SECRET,
+        slack_bot_token=FakeSlack.TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        github_api_url=str(fake_github.server.make_url("")).rstrip("/"),
+        slack_api_url=str(fake_slack.server.make_url("/api/")),
+        retired_webhook_secrets=("retired-webhook-secret",),
+    )
+
+
+class Harness:
+    """One running promobot (app, worker, relay) over a temporary database, driven over HTTP."""
+
+    def __init__(self, client: Any, db_path: Path, slack: FakeSlack, github: FakeGitHub) -> None:
+        self.client = client
+        self.db_path = db_path
+        self.slack = slack
+        self.github = github
+
+    @property
+    def services(self) -> Any:
+        return self.client.server.app[SERVICES]
+
+    async def deliver(
+        self,
+        event: str,
+        payload: dict | bytes,
+        *,
+        delivery_id: str | None = None,
+        secret: str = WEBHOOK_SECRET,
+        headers: dict | None = None,
+    ) -> Any:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        sent = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+            "X-Hub-Signature-256": sign_github(body, secret),
+            "Content-Type": "application/json",
+        }
+        sent.update(headers or {})
+        return await self.client.post(
+            "/github/webhooks", data=body, headers={k: v for k, v in sent.items() if v is not None}
+        )
+
+    async def slash(
+        self,
+        text: str,
+        *,
+        command: str = "/ship",
+        user: str = "U111",
+        channel: str = "C0RELEASES",
+        timestamp: int | None = None,
+    ) -> Any:
+        body = urlencode(
+            {
+                "token": "verification_token",
+                "team_id": "T111",
+                "team_domain": "test",
+                "channel_id": channel,
+                "channel_name": "releases",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": command,
+                "text": text,
+                "response_url": str(self.slack.server.make_url("/api/response_url")),
+                "trigger_id": "111.111.xxx",
+                "api_app_id": "A111",
+            }
+        )
+        return await self.client.post(
+            "/slack/events", data=body, headers=sign_slack(body, timestamp=timestamp)
+        )
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every ready delivery is processed and the outbox has nothing due."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            services = self.services
+            ready = await services.store.read(
+                partial(inbox.ready_deliveries, now=services.clock.now())
+            )
+            if not ready:
+                await asyncio.wait_for(services.relay.idle(), timeout=deadline - time.monotonic())
+                return
+            services.worker.wake()
+            await asyncio.sleep(0.01)
+        raise TimeoutError("promobot did not settle")
+
+    def db(self) -> Database:
+        return connect(self.db_path, readonly=True)
+
+    def rows(self, sql: str, params: list | None = None) -> list[dict]:
+        db = self.db()
+        try:
+            return list(db.query(sql, params or []))
+        finally:
+            db.close()
+
+
+@pytest.fixture
+def make_harness(
+    aiohttp_client: Callable,
+    tmp_path: Path,
+    config: Config,
+    secrets: Secrets,
+    fake_slack: FakeSlack,
+    fake_github: FakeGitHub,
+) -> Callable:
+    """Start promobot; call again with the same db_path to 'restart' it."""
+
+    async def make(
+        *,
+        db_path: Path | None = None,
+        clock: Clock | None = None,
+        config_: Config | None = None,
+        **kwargs: Any,
+    ) -> Harness:
+        path = db_path or tmp_path / "promobot.db"
+        app = create_app(
+            config_ or config, secrets, db_path=path, inbound=inbound(), clock=clock, **kwargs
+        )
+        client = await aiohttp_client(app)
+        return Harness(client, path, fake_slack, fake_github)
+
+    return make
+
+
+@pytest.fixture
+async def harness(make_harness: Callable) -> Harness:
+    return await make_harness()
