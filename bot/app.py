@@ -25,6 +25,7 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
+SHUTDOWN_GRACE = 3.0  # seconds; with aiohttp's 5 s for requests, SIGTERM exits within 10 s
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,12 @@ def create_app(
         try:
             yield
         finally:
-            for task in tasks:
+            # Finish what is in hand (ready deliveries, calls in flight), then stop;
+            # whatever is left stays in the tables for the next start.
+            worker.stop()
+            relay.stop()
+            _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+            for task in late:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):

@@ -69,6 +69,8 @@ class Relay:
         self.senders = senders
         self.clock = clock
         self._wake = asyncio.Event()
+        self._stopping = False
+        self._stopped = asyncio.Event()
         self._lanes: dict[str, asyncio.Task] = {}
         self._last_call: dict[tuple[str, str], float] = {}
         self._paused_until: dict[str, float] = {}
@@ -78,10 +80,16 @@ class Relay:
         """Tell the relay that rows were committed."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Start nothing new; run() returns once the calls in flight are recorded."""
+        self._stopping = True
+        self._stopped.set()
+        self._wake.set()
+
     async def run(self) -> None:
-        """Start a task for every lane with pending rows, until cancelled."""
+        """Start a task for every lane with pending rows, until stopped or cancelled."""
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 lanes = await self.store.read(_pending_lanes)
                 for lane in lanes:
@@ -90,6 +98,7 @@ class Relay:
                         self._lanes[lane] = asyncio.create_task(self._serve(lane), name=lane)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
         finally:
             for task in self._lanes.values():
                 task.cancel()
@@ -107,13 +116,14 @@ class Relay:
                 await asyncio.wait(busy, timeout=0.5)
 
     async def _serve(self, lane: str) -> None:
-        while True:
+        while not self._stopping:
             row = await self.store.read(lambda db: _next_row(db, lane))
             if row is None:
                 return
             wait = max(row.pop("not_before") - self.clock(), self._pause_left(row))
             if wait > 0:
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):  # a stop cuts the wait short
+                    await asyncio.wait_for(self._stopped.wait(), timeout=wait)
                 continue
             await self._send(Row(**row))
 

@@ -60,6 +60,7 @@ class Worker:
         self.reactions = reactions
         self.on_commit = on_commit  # wakes the outbox relay
         self._wake = asyncio.Event()
+        self._stopping = False
         self.processed = 0
 
     def wake(self) -> None:
@@ -67,16 +68,22 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Process deliveries until cancelled, sleeping until woken or a retry is due."""
+        """Process deliveries until stopped, sleeping until woken or a retry is due."""
         while True:
             self._wake.clear()
-            done = await self.drain_once()
-            if done:
+            if await self.drain_once():
                 continue
+            if self._stopping:
+                return
             due = await self.store.read(inbox.next_wake)
-            timeout = None if due is None else max(0.05, due - self.clock.now())
+            timeout = 30.0 if due is None else min(30.0, max(0.05, due - self.clock.now()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(timeout or 30.0, 30.0))
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    def stop(self) -> None:
+        """Finish what is ready, then return from run()."""
+        self._stopping = True
+        self._wake.set()
 
     async def drain_once(self) -> int:
         """Process one batch of ready deliveries; return how many were handled."""

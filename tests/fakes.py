@@ -244,12 +244,16 @@ class FakeGitHub(Recorder):
             return scripted
         auth = request.headers.get("Authorization", "")
         if key.startswith("POST /app/") and not auth.startswith("Bearer "):
-            return web.json_response({"message": "A JSON web token could not be decoded"}, 401)
+            return web.json_response(
+                {"message": "A JSON web token could not be decoded"}, status=401
+            )
         if not key.startswith("POST /app/") and not auth.startswith("token ghs_"):
             return web.json_response({"message": "Bad credentials"}, status=401)
         problems = self.validate(found[1].get("requestBody"), body)
         if problems:
-            return web.json_response({"message": "Validation Failed", "errors": problems}, 422)
+            return web.json_response(
+                {"message": "Validation Failed", "errors": problems}, status=422
+            )
         return self.answer(key, request.path, body)
 
     def validate(self, schema: dict | None, body: dict) -> list[str]:

@@ -44,3 +44,112 @@ async def test_ping_is_stored_and_marked_ignored(harness):
     assert harness.rows("SELECT event, state FROM deliveries") == [
         {"event": "ping", "state": "ignored"}
     ]
+
+
+async def test_a_redelivery_is_stored_once_and_processed_once(harness):
+    for _ in range(3):
+        response = await harness.deliver("push", push_payload(), delivery_id="same-guid-1")
+        assert response.status == 202
+    await harness.settle()
+    assert harness.rows("SELECT count(*) AS n FROM deliveries") == [{"n": 1}]
+    assert harness.rows("SELECT count(*) AS n FROM event_log WHERE action = 'build.created'") == [
+        {"n": 1}
+    ]
+
+
+async def test_malformed_bodies_are_refused_with_400_and_nothing_stored(harness):
+    for body, headers in [
+        (b"{not json", {}),
+        (b"[1, 2, 3]", {}),
+        (json.dumps(push_payload()).encode(), {"X-GitHub-Event": None}),
+        (json.dumps(push_payload()).encode(), {"X-GitHub-Delivery": ""}),
+    ]:
+        response = await harness.deliver("push", body, headers=headers)
+        assert response.status == 400, body
+    assert harness.rows("SELECT count(*) AS n FROM deliveries") == [{"n": 0}]
+
+
+async def test_a_form_encoded_delivery_is_read_from_its_payload_field(harness):
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": json.dumps(push_payload())}).encode()
+    response = await harness.deliver(
+        "push", body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status == 202
+    await harness.settle()
+    assert harness.rows("SELECT number FROM builds") == [{"number": 1}]
+
+
+async def test_a_3mb_push_is_accepted(harness):
+    payload = push_payload()
+    payload["commits"] = [
+        {**payload["head_commit"], "id": f"{i:040x}", "message": "x" * 1500} for i in range(2048)
+    ]
+    body = json.dumps(payload).encode()
+    assert len(body) > 3_000_000
+    response = await harness.deliver("push", body)
+    assert response.status == 202
+    await harness.settle()
+    assert harness.rows("SELECT number, commits FROM builds") == [{"number": 1, "commits": 2048}]
+
+
+async def test_other_branches_tags_and_deletions_make_no_build(harness):
+    tag = fixture("push")  # octokit's example is a tag push
+    await harness.deliver("push", tag)
+    await harness.deliver("push", push_payload(ref="refs/heads/feature"))
+    deleted = push_payload(sha="0" * 40)
+    deleted["deleted"] = True
+    await harness.deliver("push", deleted)
+    await harness.settle()
+    assert harness.rows("SELECT count(*) AS n FROM builds") == [{"n": 0}]
+    assert {r["state"] for r in harness.rows("SELECT state FROM deliveries")} == {"ignored"}
+
+
+async def test_unknown_events_and_actions_are_stored_marked_ignored_and_answered_202(harness):
+    check_run = fixture("check_run.created")
+    check_run["action"] = "requested_action"
+    for event, payload in [("workflow_run", {"action": "completed"}), ("check_run", check_run)]:
+        assert (await harness.deliver(event, payload)).status == 202
+    await harness.settle()
+    assert [r["state"] for r in harness.rows("SELECT state FROM deliveries")] == [
+        "ignored",
+        "ignored",
+    ]
+
+
+async def test_a_body_the_handlers_cannot_read_is_kept_as_failed_with_its_error(harness):
+    broken = status_payload()
+    del broken["sha"]
+    assert (await harness.deliver("status", broken)).status == 202
+    await harness.deliver("push", push_payload())
+    await harness.settle()
+    rows = harness.rows("SELECT event, state, error FROM deliveries ORDER BY id")
+    assert rows[0]["state"] == "failed" and "KeyError" in rows[0]["error"]
+    assert rows[1]["state"] == "done"  # the next delivery was not held back by it
+    health = await (await harness.client.get("/healthz")).json()
+    assert health["backlog"]["deliveries_failed"] == 1
+
+
+async def test_healthz_reports_the_database_and_backlog(harness):
+    response = await harness.client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {
+        "ok": True,
+        "database": "reachable",
+        "backlog": {
+            "deliveries_pending": 0,
+            "deliveries_failed": 0,
+            "outbox_pending": 0,
+            "outbox_failed": 0,
+        },
+    }
+
+
+async def test_installation_events_record_the_installation_and_its_repositories(harness):
+    await harness.deliver("installation", fixture("installation.created"))
+    await harness.settle()
+    (installation,) = harness.rows("SELECT id, account, deleted_at FROM installations")
+    assert installation == {"id": 957387, "account": "Codertocat", "deleted_at": None}
+    repos = harness.rows("SELECT full_name, installation_id FROM repositories")
+    assert repos == [{"full_name": "Codertocat/Hello-World", "installation_id": 957387}]

@@ -1,0 +1,165 @@
+"""app.yaml validation, the environment, the manifests and the promobot command line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.cli import main
+from bot.config import ConfigError, load_secrets, parse_config
+from tests.conftest import ROOT
+
+GOOD = yaml.safe_load((ROOT / "app.yaml").read_text())
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
+
+def test_the_shipped_app_yaml_is_valid_and_has_the_documented_defaults():
+    config = parse_config(GOOD)
+    pasty, baklava, dumpling = config.pipeline.stages
+    assert (pasty.auto, baklava.auto, dumpling.auto) == (True, False, False)
+    assert (baklava.soak, dumpling.soak) == (15 * 60, 30 * 60)
+    assert (pasty.approvals, dumpling.approvals) == (0, 1)
+    assert dumpling.production and not baklava.production
+    assert config.channel_for("ACME/Mingle") == "#mingle-releases"
+    assert config.channel_for("acme/other") == "#releases"
+
+
+def test_every_problem_is_reported_at_once_each_naming_its_key():
+    raw = yaml.safe_load((ROOT / "app.yaml").read_text())
+    raw["pipeline"]["stages"][0].pop("name")
+    raw["pipeline"]["stages"][1]["soak"] = "soon"
+    raw["pipeline"]["stages"][2]["promoters"] = ["bob"]
+    raw["digest"]["timezone"] = "Mars/Olympus"
+    raw["digest"]["days"] = ["mon", "caturday"]
+    raw["slack"]["chanel"] = "#typo"
+    assert problems_of(raw) == [
+        "slack.chanel: unknown key",
+        "pipeline.stages[0].name: required",
+        "pipeline.stages[1].soak: 'soon' is not a duration (like 15m, 2h, 1d)",
+        "pipeline.stages[2].promoters[0]: 'bob' is not a Slack user (U…) or group (S…) ID",
+        "digest.timezone: 'Mars/Olympus' is not a known time zone (like Europe/London)",
+        "digest.days[1]: 'caturday' is not one of mon, tue, wed, thu, fri, sat, sun",
+    ]
+
+
+def test_check_config_prints_a_summary_or_every_error_and_exits_1(tmp_path, capsys):
+    assert main(["check-config", "--config", str(ROOT / "app.yaml")]) == 0
+    assert "pasty (auto) → baklava, soak 15m → dumpling, soak 30m" in capsys.readouterr().out
+    bad = tmp_path / "app.yaml"
+    bad.write_text("pipeline:\n  stages:\n    - {name: pasty}\n    - {name: pasty, soak: soon}\n")
+    assert main(["check-config", "--config", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "error: slack.channel: required" in err
+    assert "error: pipeline.stages[1].soak: 'soon' is not a duration" in err
+    assert "error: pipeline.stages[1].name: 'pasty' is used twice" in err
+    assert "Traceback" not in err
+    bad.write_text("pipeline: [unclosed\n")
+    assert main(["check-config", "--config", str(bad)]) == 1
+    assert "not valid YAML" in capsys.readouterr().err
+    assert main(["check-config", "--config", str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_serve_refuses_to_start_naming_every_missing_secret(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "GITHUB_APP_ID": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            "--config",
+            str(ROOT / "app.yaml"),
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1
+    for name in (
+        "GITHUB_WEBHOOK_SECRET",
+        "GITHUB_PRIVATE_KEY",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+    ):
+        assert f"{name}" in result.stderr
+    assert "GITHUB_APP_ID" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not Path(tmp_path / "x.db").exists()
+
+
+def test_the_private_key_may_come_from_a_file(tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n")
+    env = {
+        "GITHUB_APP_ID": "1",
+        "GITHUB_PRIVATE_KEY_FILE": str(key),
+        "SLACK_BOT_TOKEN": "x",
+        "GITHUB_WEBHOOK_SECRET": "s",
+        "SLACK_SIGNING_SECRET": "t",
+        "GITHUB_API_URL": "https://ghe.example.com/api/v3/",
+    }
+    secrets = load_secrets(env)
+    assert secrets.github_private_key.startswith("-----BEGIN PRIVATE KEY-----")
+    assert secrets.github_api_url == "https://ghe.example.com/api/v3"
+    assert "abc" not in repr(secrets)
+
+
+def test_github_manifest_points_at_the_webhook_route(capsys):
+    assert (
+        main(
+            [
+                "manifest",
+                "github",
+                "--config",
+                str(ROOT / "app.yaml"),
+                "--url",
+                "https://bot.example.com/",
+            ]
+        )
+        == 0
+    )
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["hook_attributes"]["url"] == "https://bot.example.com/github/webhooks"
+    assert manifest["url"] == "https://bot.example.com"
+    assert manifest["public"] is False
+    assert manifest["default_events"] == GOOD["github"]["default_events"]
+    assert manifest["default_permissions"] == GOOD["github"]["default_permissions"]
+
+
+def test_slack_manifest_has_both_commands_and_interactivity(capsys):
+    assert (
+        main(
+            [
+                "manifest",
+                "slack",
+                "--config",
+                str(ROOT / "app.yaml"),
+                "--url",
+                "https://bot.example.com",
+            ]
+        )
+        == 0
+    )
+    manifest = yaml.safe_load(capsys.readouterr().out)
+    commands = {c["command"]: c["url"] for c in manifest["features"]["slash_commands"]}
+    assert commands == {
+        "/ship": "https://bot.example.com/slack/events",
+        "/promote": "https://bot.example.com/slack/events",
+    }
+    settings = manifest["settings"]["interactivity"]
+    assert settings == {"is_enabled": True, "request_url": "https://bot.example.com/slack/events"}
+    assert {"chat:write", "commands", "usergroups:read"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )

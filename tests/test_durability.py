@@ -1,0 +1,140 @@
+"""Acknowledged means stored: kill -9 after a 202 loses nothing; SIGTERM stops promptly."""
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, WEBHOOK_SECRET, push_payload, sign_github, status_payload
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`promobot serve` as a real process, as an operator would run it."""
+
+    def __init__(self, db: Path, private_key: str) -> None:
+        self.db = db
+        self.port = free_port()
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "GITHUB_APP_ID": "1",
+            "GITHUB_PRIVATE_KEY": private_key,
+            "SLACK_BOT_TOKEN": "xoxb-unused",
+            "SLACK_SIGNING_SECRET": "unused",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+            "GITHUB_API_URL": "http://127.0.0.1:9",
+        }
+        self.process: subprocess.Popen | None = None
+        self.log = open(db.with_suffix(".log"), "a+b")  # noqa: SIM115 -- lives as long as the server
+
+    def start(self) -> None:
+        self.log.seek(0, os.SEEK_END)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "serve",
+                "--config",
+                str(ROOT / "app.yaml"),
+                "--db",
+                str(self.db),
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.05)
+        raise RuntimeError("promobot serve did not start")
+
+    def deliver(self, event: str, payload: dict) -> int:
+        body = json.dumps(payload).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/github/webhooks",
+            data=body,
+            method="POST",
+            headers={
+                "X-GitHub-Event": event,
+                "X-GitHub-Delivery": str(uuid.uuid4()),
+                "X-Hub-Signature-256": sign_github(body),
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=15)
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def server(tmp_path, private_key):
+    server = Server(tmp_path / "promobot.db", private_key)
+    yield server
+    server.stop(signal.SIGKILL)
+    server.log.close()
+
+
+def test_deliveries_acknowledged_before_kill_9_are_processed_after_restart(server):
+    server.start()
+    acknowledged = 0
+    shas = [f"{i:040x}" for i in range(1, 41)]
+    for i, sha in enumerate(shas):
+        assert server.deliver("push", push_payload(sha, stamp=f"2026-11-24T09:{i:02d}:00Z")) == 202
+        assert server.deliver("status", status_payload(sha, state="success")) == 202
+        acknowledged += 2
+    server.stop(signal.SIGKILL)  # no chance to finish anything
+    server.start()
+    deadline = time.monotonic() + 30
+    while query(server.db, "SELECT count(*) FROM deliveries WHERE state = 'pending'")[0][0]:
+        assert time.monotonic() < deadline, "the backlog was not resumed"
+        time.sleep(0.1)
+    assert query(server.db, "SELECT count(*) FROM deliveries WHERE state = 'done'") == [
+        (acknowledged,)
+    ]
+    assert query(server.db, "SELECT count(*), min(number), max(number) FROM builds") == [
+        (40, 1, 40)
+    ]
+    assert query(server.db, "SELECT DISTINCT ci_state FROM builds") == [("success",)]
+
+
+def test_sigterm_stops_the_service_within_ten_seconds(server):
+    server.start()
+    assert server.deliver("push", push_payload()) == 202
+    started = time.monotonic()
+    server.stop(signal.SIGTERM)
+    assert time.monotonic() - started < 10
+    assert server.process.returncode == 0
+    assert query(server.db, "SELECT state FROM deliveries") == [("done",)]

@@ -1,0 +1,53 @@
+"""The single writer: every write in a transaction, one job's failure rolls back only that job."""
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from storage import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(tmp_path / "t.db")
+    store.open()
+    yield store
+    store.close()
+
+
+def insert_log(action: str, fail: bool = False):
+    def job(db):
+        db.execute("INSERT INTO event_log (at, actor, action) VALUES (1, 'test', ?)", [action])
+        if fail:
+            raise ValueError("refused")
+        return action
+
+    return job
+
+
+async def test_concurrent_writes_commit_together_and_a_failing_job_leaves_no_trace(store):
+    jobs = [store.write(insert_log(f"a{i}", fail=i == 7)) for i in range(50)]
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert isinstance(results[7], ValueError)
+    assert [r for i, r in enumerate(results) if i != 7] == [f"a{i}" for i in range(50) if i != 7]
+    rows = await store.read(
+        lambda db: [r["action"] for r in db.query("SELECT action FROM event_log")]
+    )
+    assert len(rows) == 49 and "a7" not in rows
+
+
+async def test_the_database_is_durable_by_choice(store):
+    def pragmas(db):
+        return [
+            db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "foreign_keys", "busy_timeout")
+        ]
+
+    assert await store.write(pragmas) == ["wal", 1, 5000]
+    assert await store.write(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 2
+
+
+async def test_readers_cannot_write(store):
+    with pytest.raises(sqlite3.OperationalError):
+        await store.read(insert_log("nope"))
