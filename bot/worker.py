@@ -19,6 +19,9 @@ from storage import Store, inbox
 log = logging.getLogger(__name__)
 Step = Callable[[Tx], None]
 MAX_ATTEMPTS = 5
+# Processed bodies are kept this long (GitHub redelivers within 3 days), then dropped.
+KEEP_BODIES = 7 * 24 * 3600.0
+PRUNE_EVERY = 3600.0
 
 
 class UnitOfWork:
@@ -61,6 +64,7 @@ class Worker:
         self.on_commit = on_commit  # wakes the outbox relay
         self._wake = asyncio.Event()
         self._stopping = False
+        self._pruned_at = 0.0
         self.processed = 0
 
     def wake(self) -> None:
@@ -75,10 +79,23 @@ class Worker:
                 continue
             if self._stopping:
                 return
+            await self.prune()
             due = await self.store.read(inbox.next_wake)
             timeout = 30.0 if due is None else min(30.0, max(0.05, due - self.clock.now()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def prune(self) -> None:
+        """Drop old processed bodies, at most once an hour, while idle."""
+        now = self.clock.now()
+        if now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        dropped = await self.store.write(
+            lambda db: inbox.prune_bodies(db, before=now - KEEP_BODIES)
+        )
+        if dropped:
+            log.info("dropped the bodies of %d deliveries processed over a week ago", dropped)
 
     def stop(self) -> None:
         """Finish what is ready, then return from run()."""

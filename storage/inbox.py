@@ -4,6 +4,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+DELIVERY_FIELDS = ("id", "delivery_id", "event", "action", "repo_key", "attempts", "not_before")
+
 
 def store_delivery(
     db: Database,
@@ -25,42 +27,38 @@ def store_delivery(
     return cursor.rowcount == 1
 
 
-def ready_deliveries(db: Database, *, now: float, limit: int = 200) -> list[dict[str, Any]]:
+def ready_deliveries(
+    db: Database, *, now: float, limit: int = 200, max_bytes: int = 32 << 20
+) -> list[dict[str, Any]]:
     """Return pending deliveries to process now, oldest first, never jumping a waiting one.
 
     A delivery waiting for a retry holds back the later ones of its repository,
-    so each repository's events are applied in the order they arrived.
+    so each repository's events are applied in the order they arrived. Bodies
+    can be 25 MB each, so a batch stops at `max_bytes` (but holds at least one).
     """
     rows = db.conn.execute(
-        "SELECT id, delivery_id, event, action, repo_key, body, attempts, not_before"
+        "SELECT id, delivery_id, event, action, repo_key, attempts, not_before, length(body)"
         " FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT ?",
         [limit],
-    )
+    ).fetchall()
     held: set[str] = set()
-    ready = []
-    for row in rows:
-        record = dict(
-            zip(
-                (
-                    "id",
-                    "delivery_id",
-                    "event",
-                    "action",
-                    "repo_key",
-                    "body",
-                    "attempts",
-                    "not_before",
-                ),
-                row,
-                strict=True,
-            )
-        )
+    ready: list[dict[str, Any]] = []
+    size = 0
+    for *fields, length in rows:
+        record = dict(zip(DELIVERY_FIELDS, fields, strict=True))
         if record["repo_key"] in held:
             continue
         if record["not_before"] > now:
             held.add(record["repo_key"])
             continue
+        size += length
+        if ready and size > max_bytes:
+            break
         ready.append(record)
+    for record in ready:
+        record["body"] = db.conn.execute(
+            "SELECT body FROM deliveries WHERE id = ?", [record["id"]]
+        ).fetchone()[0]
     return ready
 
 
@@ -92,6 +90,19 @@ def next_wake(db: Database) -> float | None:
         "SELECT min(not_before) FROM deliveries WHERE state = 'pending'"
     ).fetchone()
     return row[0]
+
+
+def prune_bodies(db: Database, *, before: float) -> int:
+    """Drop the bodies of deliveries processed before `before`; keep the rows for dedupe and audit.
+
+    Failed deliveries keep their bodies for inspection.
+    """
+    cursor = db.execute(
+        "UPDATE deliveries SET body = x'' WHERE state IN ('done', 'ignored')"
+        " AND processed_at < ? AND length(body) > 0",
+        [before],
+    )
+    return cursor.rowcount
 
 
 def backlog(db: Database) -> dict[str, int]:

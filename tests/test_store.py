@@ -51,3 +51,27 @@ async def test_the_database_is_durable_by_choice(store):
 async def test_readers_cannot_write(store):
     with pytest.raises(sqlite3.OperationalError):
         await store.read(insert_log("nope"))
+
+
+async def test_a_batch_of_deliveries_is_bounded_in_bytes_and_ordered_per_repository(store):
+    from storage import inbox
+
+    def put(db):
+        for n, (repo, size) in enumerate([("r1", 30), ("r2", 30), ("r1", 30), ("r3", 30)]):
+            inbox.store_delivery(
+                db,
+                delivery_id=f"d{n}",
+                event="push",
+                action=None,
+                repo_key=repo,
+                body=b"x" * size,
+                now=0,
+            )
+        db.execute("UPDATE deliveries SET not_before = 99 WHERE delivery_id = 'd1'")
+
+    await store.write(put)
+    batch = await store.read(lambda db: inbox.ready_deliveries(db, now=10, max_bytes=70))
+    # d1 (r2) waits for a retry; d0 and d2 of r1 fit, d3 would pass the byte bound.
+    assert [d["delivery_id"] for d in batch] == ["d0", "d2"]
+    batch = await store.read(lambda db: inbox.ready_deliveries(db, now=10, max_bytes=1))
+    assert [d["delivery_id"] for d in batch] == ["d0"]

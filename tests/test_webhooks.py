@@ -153,3 +153,17 @@ async def test_installation_events_record_the_installation_and_its_repositories(
     assert installation == {"id": 957387, "account": "Codertocat", "deleted_at": None}
     repos = harness.rows("SELECT full_name, installation_id FROM repositories")
     assert repos == [{"full_name": "Codertocat/Hello-World", "installation_id": 957387}]
+
+
+async def test_bodies_are_dropped_a_week_after_processing(harness):
+    from bot.clock import FakeClock
+
+    for n in range(3):
+        await harness.deliver("push", push_payload(f"{n + 1:040x}"))
+    await harness.settle()
+    assert harness.rows("SELECT count(*) AS n FROM builds") == [{"n": 3}]
+    worker = harness.services.worker
+    worker.clock = FakeClock(harness.services.clock.now() + 8 * 24 * 3600)
+    await worker.prune()
+    rows = harness.rows("SELECT length(body) AS size, state FROM deliveries")
+    assert rows == [{"size": 0, "state": "done"}] * 3
