@@ -1,0 +1,71 @@
+"""`promobot digest [--dry-run]`: print today's digest, or post it and wait until Slack has it."""
+
+import asyncio
+import os
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import registry
+from bot.config import Config, ConfigError, load_secrets
+from bot.digest_post import as_text, gather, queue_all
+from bot.relay import Relay
+from bot.slack import slack_senders
+from storage import Store, connect, migrate
+
+SEND_TIMEOUT = 120.0
+
+
+def dry_run(config: Config, db_path: str | Path, now: float) -> int:
+    """Print every channel's digest as text; post nothing, record nothing."""
+    migrate(db_path)
+    db = connect(db_path, readonly=True)
+    try:
+        found = gather(db, config, now)
+    finally:
+        db.close()
+    if not found:
+        print("No repository is known yet, so there is no digest.")
+    print("\n\n".join(as_text(d) for d in found))
+    return 0
+
+
+async def _post(config: Config, db_path: str | Path, token: str, api_url: str) -> list[str]:
+    store = Store(db_path)
+    store.open()
+    try:
+        async with aiohttp.ClientSession() as session:
+            slack = AsyncWebClient(token=token, base_url=api_url, session=session)
+            relay = Relay(store, slack_senders(slack, store))
+            queued = await store.write(
+                partial(queue_all, config=config, now=time.time(), reactions=registry.reactions())
+            )
+            runner = asyncio.create_task(relay.run())
+            try:
+                await asyncio.wait_for(relay.idle(), SEND_TIMEOUT)
+            finally:
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+            return queued
+    finally:
+        store.close()
+
+
+def post(config: Config, db_path: str | Path) -> int:
+    """Record and queue today's digest for every channel, then relay it until sent."""
+    try:
+        secrets = load_secrets(os.environ)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    queued = asyncio.run(_post(config, db_path, secrets.slack_bot_token, secrets.slack_api_url))
+    if not queued:
+        print("Today's digest was already posted (or skipped as quiet) in every channel.")
+    for channel in queued:
+        print(f"digest queued and relayed for {channel}")
+    return 0
