@@ -163,12 +163,13 @@ def waiting_in_stage(rec: Mapping[str, Any], stages: Sequence[str], now: float) 
             seen = entered[d["stage"]].get(d["build_id"])
             entered[d["stage"]][d["build_id"]] = min(at, seen) if seen else at
     lines = []
-    for stage, following in pairwise(stages):
+    for index, (stage, following) in enumerate(pairwise(stages)):
+        later = set().union(*(entered[s] for s in stages[index + 1 :]))
         ahead = max((numbers[i]["number"] for i in entered[following]), default=0)
         stuck = [
             (numbers[i], at)
             for i, at in entered[stage].items()
-            if i not in entered[following] and numbers[i]["number"] > ahead and at <= now - DAY
+            if i not in later and numbers[i]["number"] > ahead and at <= now - DAY
         ]
         if stuck:
             build, at = max(stuck, key=lambda s: s[0]["number"])

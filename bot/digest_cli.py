@@ -6,6 +6,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,6 +19,7 @@ from bot.slack import slack_senders
 from storage import Store, connect, migrate
 
 SEND_TIMEOUT = 120.0
+HANDOVER = 2.5  # seconds a running service gets to relay the rows itself
 
 
 def dry_run(config: Config, db_path: str | Path, now: float) -> int:
@@ -44,6 +46,8 @@ async def _post(config: Config, db_path: str | Path, token: str, api_url: str) -
             queued = await store.write(
                 partial(queue_all, config=config, now=time.time(), reactions=registry.reactions())
             )
+            if await _sent_elsewhere(store, queued):
+                return queued
             runner = asyncio.create_task(relay.run())
             try:
                 await asyncio.wait_for(relay.idle(), SEND_TIMEOUT)
@@ -53,6 +57,26 @@ async def _post(config: Config, db_path: str | Path, token: str, api_url: str) -
             return queued
     finally:
         store.close()
+
+
+async def _sent_elsewhere(store: Store, channels: list[str]) -> bool:
+    """Give a running `promobot serve` (its relay polls every second) the first go at the rows.
+
+    Two relays on one outbox could both post the same row; waiting a moment
+    first means the CLI relays only when no service is running.
+    """
+    for _ in range(int(HANDOVER / 0.25)):
+        pending = await store.read(partial(_pending, channels=channels))
+        if not pending:
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+def _pending(db: Any, channels: list[str]) -> int:
+    marks = ", ".join("?" for _ in channels)
+    sql = f"SELECT count(*) FROM outbox WHERE state = 'pending' AND lane IN ({marks})"
+    return int(db.execute(sql, channels).fetchone()[0])
 
 
 def post(config: Config, db_path: str | Path) -> int:

@@ -1,5 +1,6 @@
 """The digest on its way out: Slack blocks within limits, once per channel per day, or as text."""
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -98,10 +99,17 @@ def as_text(digest: Digest) -> str:
     """Render a digest for a terminal: title, summary, every line."""
     out = [f"{digest.channel}: {digest.title}", digest.summary]
     if digest.quiet:
-        out.append("(quiet: nothing failed or waits; posted only when asked)")
+        out.append("(quiet: nothing failed or waits, so the schedule posts nothing)")
     for section in digest.sections:
         out += ["", f"{section.title}:", *section.lines]
-    return "\n".join(out)
+    return plain("\n".join(out))
+
+
+def plain(mrkdwn: str) -> str:
+    """Turn mrkdwn into terminal text: links and mentions by their label, entities unescaped."""
+    text = re.sub(r"<([^|<>]+)\|([^<>]+)>", r"\2", mrkdwn)
+    text = re.sub(r"<@(\w+)>", r"@\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def queue(tx: Tx, digest: Digest) -> bool:

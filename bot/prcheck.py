@@ -234,4 +234,10 @@ def apply_pull_request(tx: Tx, repo_id: int, pr: PullRequest) -> None:
             "updated_at": tx.now,
         },
     )
+    last = prs.last_status(tx.db, repo_id, pr.number)
+    if pr.open and pr.base_ref != tx.config.pipeline.branch and last and last["state"] != "success":
+        # Retargeted away from the tracked branch: lift our failure, or it blocks for good.
+        row = {"repo_id": repo_id, "number": pr.number, "head_sha": pr.head_sha}
+        note = f"not into {tx.config.pipeline.branch}: promobot does not gate it"
+        publish(tx, row, Verdict("success", cut(note)))
     tx.emit(Change("pull_request.changed", repo_id, detail={"number": pr.number}))

@@ -33,7 +33,7 @@ def script_bad_day(h: History) -> None:
     h.report(4, "ci/lint", "success", T - 8.5 * H)  # the same sha passes on a rerun
     h.push(5, T - 2 * H, author="<!channel>")
     h.report(5, "ci/test", "failure", T - 1 * H)
-    h.deploy(1, "dumpling", T - 3 * H)
+    h.deploy(3, "dumpling", T - 3 * H)
     h.db["promotions"].insert(
         {"repo_id": 186853002, "build_id": h.build_id(3), "stage": "dumpling",
          "requested_by": "U123", "state": "waiting", "created_at": T - H}
@@ -90,7 +90,7 @@ def test_the_digest_tells_the_day_from_the_records(history, config):
         "• :lock: baklava locked by <@U9> since Tue 05:00: db migration &lt;tonight&gt;",
         "• :snowflake: merges frozen by <@U012ABC> since Tue 08:00: release",
     ]
-    assert got["Deployed to dumpling"] == [f"• <https://c/{sha_of(1)}|#1> `0{1}abcde` at Tue 06:00"]
+    assert got["Deployed to dumpling"] == [f"• <https://c/{sha_of(3)}|#3> `03abcde` at Tue 06:00"]
     assert digest.summary == (
         "3 failed build(s), 1 flaky check(s), 1 deployment(s) to dumpling, main is red"
     )
@@ -101,6 +101,12 @@ def test_a_failure_older_than_a_day_is_not_reported_again(history, config):
     (digest,) = gather(history.db, config, T + 22 * H)
     failed = sections(digest)["Failed builds"]
     assert len(failed) == 1 and "#5>" in failed[0]  # still red, and red within the day
+
+
+def test_a_build_that_moved_on_no_longer_waits(history, config):
+    script_bad_day(history)
+    history.deploy(1, "baklava", T - 2 * H)
+    assert "Waiting over a day" not in sections(gather(history.db, config, T)[0])
 
 
 def test_a_green_day_is_quiet_and_posts_nothing(history, config):
@@ -147,3 +153,5 @@ def test_dry_run_text_lists_every_section(history, config):
     text = as_text(gather(history.db, config, T)[0])
     assert text.startswith("#releases: Daily digest for Tue 24 Nov 2026: the last 24 hours")
     assert "Flaky checks:" in text and "Locks and freezes:" in text
+    assert "merges frozen by @U012ABC" in text and "db migration <tonight>" in text
+    assert "<https://" not in text and "ci/lint on #4 04abcde" in text.replace("`", "")

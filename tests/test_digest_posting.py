@@ -2,8 +2,10 @@
 
 import asyncio
 
+from bot import digest_cli
 from bot.cli import main
 from bot.clock import FakeClock
+from tests.fakes import FakeSlack
 from tests.history import History, at
 from tests.test_digest import script_bad_day
 
@@ -61,3 +63,16 @@ def test_cli_dry_run_prints_the_digest(tmp_path, config, capsys):
     assert main(["digest", "--dry-run", "--db", db, "--config", str(config.source)]) == 0
     out = capsys.readouterr().out
     assert "#releases: Daily digest for" in out and "Red right now:" in out
+
+
+async def test_cli_digest_posts_once_and_relays_it(tmp_path, config, fake_slack, monkeypatch):
+    history = History(tmp_path / "promobot.db", config)
+    script_bad_day(history)
+    history.close()
+    monkeypatch.setattr(digest_cli, "HANDOVER", 0.0)  # no service is running here
+    api = str(fake_slack.server.make_url("/api/"))
+    db = tmp_path / "promobot.db"
+    assert await digest_cli._post(config, db, FakeSlack.TOKEN, api) == ["#releases"]
+    assert await digest_cli._post(config, db, FakeSlack.TOKEN, api) == []
+    (post,) = fake_slack.posts("#releases")
+    assert "Red right now" in str(post.body["blocks"])

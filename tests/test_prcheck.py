@@ -102,6 +102,22 @@ async def test_a_new_head_gets_its_own_status_and_a_repeat_gets_none(harness):
     assert statuses(harness)["e" * 40] == [("success", "dumpling is up to date with main")]
 
 
+async def test_a_pr_retargeted_away_from_main_is_released(harness):
+    await harness.deliver("push", push_payload())
+    await harness.deliver("status", status_payload(state="failure"))
+    await harness.deliver("pull_request", pr_payload("opened", 7))
+    await harness.settle()
+    retarget = pr_payload("edited", 7, base="release")
+    retarget["changes"] = {"base": {"ref": {"from": "main"}}}
+    await harness.deliver("pull_request", retarget)
+    await harness.settle()
+    assert [s for s, _ in statuses(harness)[HEADS[7]]] == ["failure", "success"]
+    assert statuses(harness)[HEADS[7]][-1][1] == "not into main: promobot does not gate it"
+    await harness.deliver("status", status_payload(state="success", stamp="2026-11-24T10:00:00Z"))
+    await harness.settle()
+    assert len(statuses(harness)[HEADS[7]]) == 2  # no longer tracked
+
+
 async def test_our_own_status_never_counts_as_ci(harness):
     await harness.deliver("push", push_payload())
     ours = status_payload(state="failure", context="promobot/pipeline")
