@@ -5,6 +5,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -12,7 +13,7 @@ from aiohttp import web
 from gidgethub.routing import Router
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import registry
+from bot import digest_post, registry, scheduler
 from bot.clock import Clock
 from bot.config import Config, Secrets
 from bot.github import GitHubClient, github_senders
@@ -45,6 +46,7 @@ def create_app(
     clock: Clock | None = None,
     reactions: Sequence[Reaction] | None = None,
     extra_senders: Callable[[Services], dict[str, Sender]] | None = None,
+    digest_schedule: bool = True,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it."""
     app = web.Application()
@@ -77,6 +79,10 @@ def create_app(
             asyncio.create_task(worker.run(), name="worker"),
             asyncio.create_task(relay.run(), name="relay"),
         ]
+        if digest_schedule:
+            post = partial(digest_post.post_all, services)
+            run = scheduler.run(config.digest, clock.now, post)
+            tasks.append(asyncio.create_task(run, name="digest"))
         log.info("promobot ready: database %s", db_path)
         try:
             yield

@@ -1,15 +1,16 @@
-"""The `promobot` command: serve, check-config, manifest."""
+"""The `promobot` command: serve, check-config, manifest, digest."""
 
 import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from aiohttp import web
 
-from bot import logs
+from bot import digest_cli, logs
 from bot.app import Inbound, create_app
 from bot.config import Config, ConfigError, load_config, load_secrets
 from bot.manifest import github_manifest, slack_manifest
@@ -38,6 +39,10 @@ def parser() -> argparse.ArgumentParser:
     manifest.add_argument("kind", choices=["github", "slack"])
     manifest.add_argument("--config", default=config_default)
     manifest.add_argument("--url", default=None)
+    digest = sub.add_parser("digest", help="build the daily digest now; print it or post it")
+    digest.add_argument("--config", default=config_default)
+    digest.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
+    digest.add_argument("--dry-run", action="store_true", help="print it; post nothing")
     return top
 
 
@@ -101,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as error:
         return fail(error)
+    if args.command == "digest":
+        if args.dry_run:
+            return digest_cli.dry_run(config, args.db, time.time())
+        return digest_cli.post(config, args.db)
     if args.command == "check-config":
         print(summary(config))
     elif args.kind == "github":

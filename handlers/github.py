@@ -6,7 +6,7 @@ from typing import Any
 from aiohttp import web
 from gidgethub.routing import Router
 
-from bot import ci, workflows
+from bot import ci, prcheck, workflows
 from bot.app import SERVICES
 from bot.config import Config
 from bot.ingest import Refused, accept, parse_delivery, verify_signature
@@ -89,7 +89,9 @@ async def push(event: Any, *, uow: UnitOfWork, config: Config) -> None:
 
 @router.register("status")
 async def status(event: Any, *, uow: UnitOfWork, config: Config) -> None:
-    """A commit status is one check report."""
+    """A commit status is one check report (except promobot's own PR check)."""
+    if event.data.get("context") == prcheck.CONTEXT:
+        return  # our verdict on a PR head must never count as that commit's CI
     repo = workflows.Repo.from_payload(event.data)
     uow.add(workflows.apply_report, repo, ci.status_report(repo.id, event.data))
 
@@ -107,6 +109,22 @@ async def check_suite(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """A finished check suite is a report named for its app (counted only when required)."""
     repo = workflows.Repo.from_payload(event.data)
     uow.add(workflows.apply_report, repo, ci.check_suite_report(repo.id, event.data["check_suite"]))
+
+
+PR_ACTIONS = ("opened", "reopened", "synchronize", "ready_for_review", "converted_to_draft")
+
+
+@router.register("pull_request")
+async def pull_request(event: Any, *, uow: UnitOfWork, config: Config) -> None:
+    """Track pull requests (open, head, base, draft) so their check can follow main."""
+    data = event.data
+    action = data.get("action")
+    base_changed = action == "edited" and "base" in (data.get("changes") or {})
+    if action not in (*PR_ACTIONS, "closed") and not base_changed:
+        return
+    repo = workflows.Repo.from_payload(data)
+    uow.add(workflows.remember_repo, repo)
+    uow.add(prcheck.apply_pull_request, repo.id, prcheck.PullRequest.from_payload(data))
 
 
 @router.register("installation")

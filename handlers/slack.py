@@ -9,7 +9,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
-from bot import commands
+from bot import commands, digest_post, freeze
 from bot.app import SERVICES
 from bot.services import Services
 
@@ -35,12 +35,16 @@ def build_bolt(services: Services) -> AsyncApp:
         ssl_check_enabled=True,
         url_verification_enabled=True,
     )
+
+    async def ship(ack: Any, command: dict[str, Any]) -> None:
+        await ship_command(ack, command, services)
+
     bolt.command("/ship")(ship)
     bolt.command("/promote")(ship)
     return bolt
 
 
-async def ship(ack: Any, command: dict[str, Any]) -> None:
+async def ship_command(ack: Any, command: dict[str, Any], services: Services) -> None:
     """Answer /ship and /promote: parse, then act or explain."""
     try:
         parsed = commands.parse(command.get("text") or "", command=command.get("command", "/ship"))
@@ -49,6 +53,17 @@ async def ship(ack: Any, command: dict[str, Any]) -> None:
         return
     if parsed.verb == "help":
         await ack(text=commands.HELP)
+        return
+    who, where = command.get("user_id", ""), command.get("channel_name", "")
+    if parsed.verb in ("freeze", "unfreeze"):
+        await ack(
+            text=await freeze.command(
+                services, parsed.verb, parsed.args, user=who, channel_name=where
+            )
+        )
+        return
+    if parsed.verb == "digest":
+        await ack(**await digest_post.ephemeral(services, channel_name=where))
         return
     await ack(text=f":construction: `{parsed.verb}` is not available yet. Try `/ship help`.")
 

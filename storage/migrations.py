@@ -221,3 +221,23 @@ def m004_audit_and_outbox(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m005_pr_statuses(db: Database) -> None:
+    db.executescript(
+        """
+        -- The last promobot/pipeline status queued per pull request, so an
+        -- identical one is never written twice.
+        CREATE TABLE pr_statuses (
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            number INTEGER NOT NULL,
+            sha TEXT NOT NULL,
+            state TEXT NOT NULL,
+            description TEXT NOT NULL,
+            target_url TEXT,
+            queued_at REAL NOT NULL,
+            PRIMARY KEY (repo_id, number)
+        );
+        """
+    )

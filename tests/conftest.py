@@ -248,6 +248,7 @@ def make_harness(
         **kwargs: Any,
     ) -> Harness:
         path = db_path or tmp_path / "promobot.db"
+        kwargs.setdefault("digest_schedule", False)  # no wall-clock digests in tests
         app = create_app(
             config_ or config, secrets, db_path=path, inbound=inbound(), clock=clock, **kwargs
         )

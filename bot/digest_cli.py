@@ -1,0 +1,95 @@
+"""`promobot digest [--dry-run]`: print today's digest, or post it and wait until Slack has it."""
+
+import asyncio
+import os
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import registry
+from bot.config import Config, ConfigError, load_secrets
+from bot.digest_post import as_text, gather, queue_all
+from bot.relay import Relay
+from bot.slack import slack_senders
+from storage import Store, connect, migrate
+
+SEND_TIMEOUT = 120.0
+HANDOVER = 2.5  # seconds a running service gets to relay the rows itself
+
+
+def dry_run(config: Config, db_path: str | Path, now: float) -> int:
+    """Print every channel's digest as text; post nothing, record nothing."""
+    migrate(db_path)
+    db = connect(db_path, readonly=True)
+    try:
+        found = gather(db, config, now)
+    finally:
+        db.close()
+    if not found:
+        print("No repository is known yet, so there is no digest.")
+    print("\n\n".join(as_text(d) for d in found))
+    return 0
+
+
+async def _post(config: Config, db_path: str | Path, token: str, api_url: str) -> list[str]:
+    store = Store(db_path)
+    store.open()
+    try:
+        async with aiohttp.ClientSession() as session:
+            slack = AsyncWebClient(token=token, base_url=api_url, session=session)
+            relay = Relay(store, slack_senders(slack, store))
+            queued = await store.write(
+                partial(queue_all, config=config, now=time.time(), reactions=registry.reactions())
+            )
+            if await _sent_elsewhere(store, queued):
+                return queued
+            runner = asyncio.create_task(relay.run())
+            try:
+                await asyncio.wait_for(relay.idle(), SEND_TIMEOUT)
+            finally:
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+            return queued
+    finally:
+        store.close()
+
+
+async def _sent_elsewhere(store: Store, channels: list[str]) -> bool:
+    """Give a running `promobot serve` (its relay polls every second) the first go at the rows.
+
+    Two relays on one outbox could both post the same row; waiting a moment
+    first means the CLI relays only when no service is running.
+    """
+    for _ in range(int(HANDOVER / 0.25)):
+        pending = await store.read(partial(_pending, channels=channels))
+        if not pending:
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+def _pending(db: Any, channels: list[str]) -> int:
+    marks = ", ".join("?" for _ in channels)
+    sql = f"SELECT count(*) FROM outbox WHERE state = 'pending' AND lane IN ({marks})"
+    return int(db.execute(sql, channels).fetchone()[0])
+
+
+def post(config: Config, db_path: str | Path) -> int:
+    """Record and queue today's digest for every channel, then relay it until sent."""
+    try:
+        secrets = load_secrets(os.environ)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    queued = asyncio.run(_post(config, db_path, secrets.slack_bot_token, secrets.slack_api_url))
+    if not queued:
+        print("Today's digest was already posted (or skipped as quiet) in every channel.")
+    for channel in queued:
+        print(f"digest queued and relayed for {channel}")
+    return 0

@@ -1,0 +1,68 @@
+"""When the daily digest goes out: `digest.at` in `digest.timezone` on `digest.days`.
+
+The times are pure functions of an aware datetime, so tests cross time zones
+and daylight-saving changes without waiting; `run` is the background loop.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.config import WEEKDAYS, Digest
+
+log = logging.getLogger(__name__)
+RECHECK = 300.0  # sleep at most this long, so a changed wall clock is noticed
+
+
+def occurrence(day: date, schedule: Digest) -> datetime:
+    """Return the UTC instant of the digest on a local `day` (whatever the offset that day)."""
+    local = datetime.combine(day, schedule.at, tzinfo=ZoneInfo(schedule.timezone))
+    return local.astimezone(UTC)
+
+
+def _runs_on(day: date, schedule: Digest) -> bool:
+    return WEEKDAYS[day.weekday()] in schedule.days
+
+
+def next_run(now: datetime, schedule: Digest) -> datetime | None:
+    """Return the first digest time strictly after `now`, or None when no day is chosen."""
+    today = now.astimezone(ZoneInfo(schedule.timezone)).date()
+    for offset in range(8):
+        day = today + timedelta(days=offset)
+        when = occurrence(day, schedule)
+        if _runs_on(day, schedule) and when > now:
+            return when
+    return None
+
+
+def due_day(now: datetime, schedule: Digest) -> str | None:
+    """Return today's local date (ISO) when today's digest time has passed, else None.
+
+    A service started after the hour still sends the day's digest; the claim in
+    the `digests` table makes that once per channel however often it is asked.
+    """
+    today = now.astimezone(ZoneInfo(schedule.timezone)).date()
+    if _runs_on(today, schedule) and occurrence(today, schedule) <= now:
+        return today.isoformat()
+    return None
+
+
+async def run(
+    schedule: Digest, now: Callable[[], float], post: Callable[[float], Awaitable[object]]
+) -> None:
+    """Call `post(now)` once per scheduled day, catching up after a late start, until cancelled."""
+    done: str | None = None
+    while True:
+        moment = datetime.fromtimestamp(now(), UTC)
+        day = due_day(moment, schedule)
+        if day and day != done:
+            try:
+                await post(moment.timestamp())
+                done = day
+            except Exception:  # a failed digest must not stop tomorrow's
+                log.exception("the digest of %s failed; retrying in %.0fs", day, RECHECK)
+        upcoming = next_run(moment, schedule)
+        wait = RECHECK if upcoming is None else (upcoming - moment).total_seconds()
+        await asyncio.sleep(max(0.05, min(wait, RECHECK)))

@@ -1,0 +1,75 @@
+"""What the daily digest reads, and the record that a channel's digest for a day was sent."""
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+# Enough history for any red run a digest reports on, without reading the whole table.
+MAX_BUILDS = 500
+
+
+def _rows(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    return list(db.query(sql, params))
+
+
+def repo_records(db: Database, repo: dict[str, Any], *, since: float, now: float) -> dict:
+    """Return every record the digest of one repository needs, as plain rows."""
+    repo_id = repo["id"]
+    recent = _rows(
+        db,
+        "SELECT * FROM builds WHERE repo_id = ? ORDER BY number DESC LIMIT ?",
+        [repo_id, MAX_BUILDS],
+    )
+    oldest = min((b["id"] for b in recent), default=0)
+    events = _rows(
+        db,
+        "SELECT build_id, at, detail FROM event_log WHERE action = 'ci.changed'"
+        " AND repo_id = ? AND build_id >= ? ORDER BY id",
+        [repo_id, oldest],
+    )
+    for event in events:
+        event["detail"] = json.loads(event["detail"] or "{}")
+    return {
+        "repo": repo,
+        "builds": sorted(recent, key=lambda b: b["number"]),
+        "ci_events": events,
+        "transitions": _rows(
+            db,
+            "SELECT * FROM check_transitions WHERE repo_id = ? AND at >= ? ORDER BY at, id",
+            [repo_id, since],
+        ),
+        "deployments": _rows(
+            db,
+            "SELECT * FROM deployments WHERE repo_id = ? AND state = 'success'"
+            " ORDER BY id DESC LIMIT ?",
+            [repo_id, MAX_BUILDS],
+        ),
+        "promotions": _rows(
+            db,
+            "SELECT p.*, (SELECT count(*) FROM approvals a WHERE a.promotion_id = p.id)"
+            " AS approvals FROM promotions p WHERE repo_id = ? AND state = 'waiting'"
+            " ORDER BY id",
+            [repo_id],
+        ),
+        "locks": _rows(
+            db,
+            "SELECT * FROM locks WHERE repo_id = ? AND lifted_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+            [repo_id, now],
+        ),
+        "freezes": _rows(
+            db,
+            "SELECT * FROM freezes WHERE repo_id = ? AND ended_at IS NULL ORDER BY id",
+            [repo_id],
+        ),
+    }
+
+
+def record_digest(db: Database, channel: str, day: str, now: float) -> bool:
+    """Claim a channel's digest for a local day; False when it was already claimed."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO digests (channel, day, recorded_at) VALUES (?, ?, ?)",
+        [channel, day, now],
+    )
+    return cursor.rowcount == 1

@@ -1,0 +1,78 @@
+"""The digest as users meet it: posted once per channel per day, asked for, printed."""
+
+import asyncio
+
+from bot import digest_cli
+from bot.cli import main
+from bot.clock import FakeClock
+from tests.fakes import FakeSlack
+from tests.history import History, at
+from tests.test_digest import script_bad_day
+
+T = at("2026-11-24T09:30+00:00")  # half an hour after Tuesday's digest time in London
+
+
+async def wait_for_claim(harness) -> None:
+    for _ in range(500):
+        if harness.rows("SELECT * FROM digests"):
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError("no digest was claimed")
+
+
+async def test_once_per_day_across_a_restart_and_a_second_instance(make_harness, tmp_path, config):
+    history = History(tmp_path / "promobot.db", config)
+    script_bad_day(history)
+    history.close()
+
+    first = await make_harness(clock=FakeClock(T), digest_schedule=True)
+    await wait_for_claim(first)
+    await first.settle()
+    (post,) = first.slack.posts("#releases")
+    assert post.body["blocks"][0]["text"]["text"].startswith("Daily digest for Tue 24 Nov 2026")
+    assert "Failed builds" in str(post.body["blocks"])
+
+    # A restart (and a second instance on the same database) the same day posts nothing.
+    for _ in range(2):
+        again = await make_harness(clock=FakeClock(T + 3600), digest_schedule=True)
+        await asyncio.sleep(0.1)
+        await again.settle()
+    assert len(first.slack.posts("#releases")) == 1
+    assert first.rows("SELECT channel, day FROM digests") == [
+        {"channel": "#releases", "day": "2026-11-24"}
+    ]
+
+
+async def test_ship_digest_shows_the_digest_only_to_the_asker(make_harness, tmp_path, config):
+    history = History(tmp_path / "promobot.db", config)
+    script_bad_day(history)
+    history.close()
+    harness = await make_harness(clock=FakeClock(T))
+    response = await harness.slash("digest")
+    body = await response.json()
+    assert "Flaky checks" in str(body["blocks"]) and body["text"].startswith("Daily digest")
+    await harness.settle()
+    assert harness.slack.posts() == [] and harness.rows("SELECT * FROM digests") == []
+
+
+def test_cli_dry_run_prints_the_digest(tmp_path, config, capsys):
+    history = History(tmp_path / "promobot.db", config)
+    script_bad_day(history)
+    history.close()
+    db = str(tmp_path / "promobot.db")
+    assert main(["digest", "--dry-run", "--db", db, "--config", str(config.source)]) == 0
+    out = capsys.readouterr().out
+    assert "#releases: Daily digest for" in out and "Red right now:" in out
+
+
+async def test_cli_digest_posts_once_and_relays_it(tmp_path, config, fake_slack, monkeypatch):
+    history = History(tmp_path / "promobot.db", config)
+    script_bad_day(history)
+    history.close()
+    monkeypatch.setattr(digest_cli, "HANDOVER", 0.0)  # no service is running here
+    api = str(fake_slack.server.make_url("/api/"))
+    db = tmp_path / "promobot.db"
+    assert await digest_cli._post(config, db, FakeSlack.TOKEN, api) == ["#releases"]
+    assert await digest_cli._post(config, db, FakeSlack.TOKEN, api) == []
+    (post,) = fake_slack.posts("#releases")
+    assert "Red right now" in str(post.body["blocks"])
