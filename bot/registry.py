@@ -6,13 +6,14 @@ stays one list long.
 
 from collections.abc import Sequence
 
+from bot import progress
 from bot.github import GitHubRecord
 from bot.tx import Reaction
 
 
 def reactions() -> Sequence[Reaction]:
     """Return the reactions run, in order, on every Change inside its transaction."""
-    return ()
+    return (progress.on_change,)
 
 
 def github_recorders() -> dict[str, GitHubRecord]:
