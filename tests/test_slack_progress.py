@@ -188,6 +188,34 @@ async def test_a_crash_before_the_post_then_a_restart_posts_exactly_once(make_ha
     assert len(parents) == 1 and parents[0]["edits"] == 2  # edited after a restart, not reposted
 
 
+async def test_an_edit_queued_while_the_post_is_in_flight_is_sent_after_it(
+    make_harness, fake_slack
+):
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    def held_senders(services) -> dict:
+        post_or_edit = slack.slack_senders(services.slack, services.store)["slack.message"]
+
+        async def held(row):
+            entered.set()
+            await gate.wait()  # Slack is slow to answer the first post
+            return await post_or_edit(row)
+
+        return {"slack.message": held}
+
+    harness = await make_harness(extra_senders=held_senders)
+    await harness.deliver("push", push_payload())
+    await entered.wait()
+    await harness.deliver("status", status_payload(state="success"))
+    while harness.rows("SELECT ci_state FROM builds")[0]["ci_state"] != "success":
+        await asyncio.sleep(0.02)
+    gate.set()
+    await harness.settle()
+    assert len(fake_slack.posts()) == 1
+    assert parent_text(fake_slack).startswith("*Build #1*")
+    assert parent_text(fake_slack).endswith("CI ✅ → pasty · → baklava · → dumpling ·")
+
+
 async def test_posts_to_one_channel_are_paced_and_channels_do_not_wait_for_each_other(
     harness, fake_slack
 ):
