@@ -36,6 +36,11 @@ def on_change(tx: Tx, change: Change) -> None:
         older = builds.latest_builds(tx.db, change.repo_id, 2)[1:]
         if older:
             refresh(tx, older[0]["id"], only_if_posted=True)
+    if change.kind == "deployment.changed":
+        # A rollback also changes the strip of the build it replaces.
+        replaced = rolled_back_build(tx, change.detail.get("deployment_id") or 0)
+        if replaced:
+            refresh(tx, replaced, only_if_posted=True)
     channel = refresh(tx, change.build_id)
     if channel is None:
         return
@@ -60,11 +65,7 @@ def refresh(tx: Tx, build_id: int, *, only_if_posted: bool = False) -> str | Non
 
 def build_view(tx: Tx, build: dict[str, Any], repo: dict[str, Any]) -> render.BuildView:
     """Gather what a build's parent message shows from the stored state."""
-    latest: dict[str, str] = {}
-    for stage, state in tx.db.conn.execute(
-        "SELECT stage, state FROM deployments WHERE build_id = ? ORDER BY id", [build["id"]]
-    ):
-        latest[stage] = state
+    latest = stage_states(tx, build)
     names = [s.name for s in tx.config.pipeline.stages]
     newest = builds.latest_builds(tx.db, build["repo_id"], 1)
     is_newest = bool(newest) and newest[0]["id"] == build["id"]
@@ -79,6 +80,47 @@ def build_view(tx: Tx, build: dict[str, Any], repo: dict[str, Any]) -> render.Bu
         stages=tuple((name, latest.get(name)) for name in names),
         locked=frozenset(locked_stages(tx, build["repo_id"]) if is_newest else ()),
     )
+
+
+def stage_states(tx: Tx, build: dict[str, Any]) -> dict[str, str]:
+    """Return, per stage, the state of the build's latest deployment there (or what holds it)."""
+    latest: dict[str, tuple[int, str]] = {}
+    for deployment_id, stage, state in tx.db.conn.execute(
+        "SELECT id, stage, state FROM deployments WHERE build_id = ? ORDER BY id", [build["id"]]
+    ):
+        latest[stage] = (deployment_id, state)
+    states = {stage: state for stage, (_, state) in latest.items()}
+    for stage, (deployment_id, state) in latest.items():
+        if state in ("success", "inactive") and rolled_back_after(tx, build, stage, deployment_id):
+            states[stage] = "rolled_back"
+    for (stage,) in tx.db.conn.execute(
+        "SELECT stage FROM promotions WHERE build_id = ? AND state = 'waiting'", [build["id"]]
+    ):
+        states[stage] = "awaiting_approval"
+    return states
+
+
+def rolled_back_after(tx: Tx, build: dict[str, Any], stage: str, deployment_id: int) -> bool:
+    """Say whether a rollback to another build was deployed into `stage` after this build."""
+    row = tx.db.conn.execute(
+        "SELECT 1 FROM deployments d JOIN promotions p ON p.id = d.promotion_id"
+        " WHERE d.repo_id = ? AND d.stage = ? AND d.id > ? AND d.build_id != ? AND p.rollback = 1"
+        " LIMIT 1",
+        [build["repo_id"], stage, deployment_id, build["id"]],
+    ).fetchone()
+    return row is not None
+
+
+def rolled_back_build(tx: Tx, deployment_id: int) -> int | None:
+    """Return the build a rollback deployment replaces in its stage, if it is a rollback."""
+    row = tx.db.conn.execute(
+        "SELECT old.build_id FROM deployments d JOIN promotions p ON p.id = d.promotion_id"
+        " JOIN deployments old ON old.repo_id = d.repo_id AND old.stage = d.stage"
+        " AND old.id < d.id AND old.build_id != d.build_id"
+        " WHERE d.id = ? AND p.rollback = 1 ORDER BY old.id DESC LIMIT 1",
+        [deployment_id],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def locked_stages(tx: Tx, repo_id: int) -> set[str]:

@@ -26,6 +26,9 @@ DEPLOY_ICONS = {
     "pending": "⏳",
     "queued": "⏳",
     "in_progress": "⏳",
+    # Not GitHub's: what promobot knows about the build in the stage.
+    "awaiting_approval": "⏸",
+    "rolled_back": "↩️",
 }
 NOTHING = "·"
 LOCKED = "🔒"

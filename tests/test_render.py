@@ -39,3 +39,11 @@ def test_a_link_only_to_http_and_with_its_bar_escaped():
     assert render.link("https://x.example/a|b&c", "l") == "<https://x.example/a%7Cb&amp;c|l>"
     assert render.link("javascript:alert(1)", "l") == "l"
     assert render.link(None, "l") == "l"
+
+
+def test_promotion_news_covers_rollbacks_and_expiry_and_skips_the_rest():
+    rollback = render.promotion_changed(4, "dumpling", "approved", "U0ABC", rollback=True)
+    assert rollback and rollback[0] == "↩️ <@U0ABC> is rolling *dumpling* back to build #4."
+    expired = render.promotion_changed(4, "dumpling", "expired", None)
+    assert expired and expired[0] == "⌛ The request to promote build #4 to *dumpling* expired."
+    assert render.promotion_changed(4, "dumpling", "superseded", "U1") is None

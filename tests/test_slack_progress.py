@@ -309,19 +309,63 @@ async def test_deployments_are_told_in_the_thread_and_drawn_on_the_strip(harness
     assert parent_text(fake_slack).endswith("dumpling ❌")
 
 
+def promotion(db, id_: int, build: int, stage: str, state: str, rollback: bool = False) -> None:
+    """Store a promotion of `build` into `stage`."""
+    db.execute(
+        "INSERT OR REPLACE INTO promotions (id, repo_id, build_id, stage, requested_by, state,"
+        " rollback, created_at) VALUES (?, ?, ?, ?, 'U012ABC', ?, ?, 1000)",
+        [id_, REPO, build, stage, state, int(rollback)],
+    )
+
+
 async def test_who_promoted_and_approved_is_told_in_the_thread(harness, fake_slack):
     await harness.deliver("push", push_payload())
     await harness.settle()
     asked = Change("promotion.changed", REPO, 1, "dumpling", {"state": "waiting", "by": "U012ABC"})
+    await emit(harness, asked, setup=lambda db: promotion(db, 1, 1, "dumpling", "waiting"))
+    assert parent_text(fake_slack).endswith("dumpling ⏸")
     approved = Change(
         "promotion.changed", REPO, 1, "dumpling", {"state": "approved", "by": "U0BOSS"}
     )
-    await emit(harness, asked, approved)
+    await emit(harness, approved, setup=lambda db: promotion(db, 1, 1, "dumpling", "approved"))
+    assert parent_text(fake_slack).endswith("dumpling ·")
     assert [r.body["text"] for r in replies(fake_slack)] == [
         "🙋 <@U012ABC> asked to promote build #1 to *dumpling*.",
         "👍 <@U0BOSS> approved build #1 for *dumpling*.",
     ]
     assert not any(r.body["reply_broadcast"] for r in replies(fake_slack))
+
+
+async def test_a_rollback_marks_the_build_it_replaces(harness, fake_slack):
+    await harness.deliver("push", push_payload())
+    await harness.deliver("push", push_payload(OTHER_SHA, message="Second"))
+    await harness.settle()
+
+    def deployed(db) -> None:
+        deployment(db, 1, "pasty", "success", 10)
+        db.execute(
+            "INSERT INTO deployments (id, repo_id, build_id, stage, state, requested_by,"
+            " created_at, updated_at) VALUES (2, ?, 2, 'pasty', 'success', 'promobot', 2000, 2000)",
+            [REPO],
+        )
+
+    done = Change("deployment.changed", REPO, 2, "pasty", {"state": "success", "deployment_id": 2})
+    await emit(harness, done, setup=deployed)
+
+    def rollback(db) -> None:
+        promotion(db, 3, 1, "pasty", "approved", rollback=True)
+        db.execute(
+            "INSERT INTO deployments (id, repo_id, build_id, stage, promotion_id, state,"
+            " requested_by, created_at, updated_at)"
+            " VALUES (3, ?, 1, 'pasty', 3, 'in_progress', 'U1', 3000, 3000)",
+            [REPO],
+        )
+
+    back = Change("deployment.changed", REPO, 1, "pasty", {"state": "queued", "deployment_id": 3})
+    await emit(harness, back, setup=rollback)
+    strips = {m["text"].split()[1]: m["text"] for m in fake_slack.messages.values()}
+    assert "pasty ⏳" in strips["#1"]
+    assert "pasty ↩️" in strips["#2"]
 
 
 async def test_a_lock_is_drawn_on_the_newest_build_only(harness, fake_slack):
