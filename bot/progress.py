@@ -146,7 +146,8 @@ def last_queued(tx: Tx, key: str) -> str | None:
 def queue_message(tx: Tx, key: str, channel: str, text: str, blocks: list[dict]) -> bool:
     """Queue a keyed message (posted once, then edited) unless it would show nothing new."""
     payload = {"key": key, "channel": channel, "text": text, "blocks": blocks}
-    if last_queued(tx, key) == json.dumps(payload):
+    last = last_queued(tx, key)
+    if last is not None and json.loads(last) == payload:
         return False
     tx.send("slack", "slack.message", payload, lane=channel, coalesce_key=key)
     return True

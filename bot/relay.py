@@ -75,6 +75,7 @@ class Relay:
         self._lanes: dict[str, asyncio.Task] = {}
         self._last_call: dict[tuple[str, str], float] = {}
         self._paused_until: dict[str, float] = {}
+        self.pace = dict(PACE)  # per instance, so a test may hurry its own relay
         self.sent = 0
 
     def wake(self) -> None:
@@ -130,15 +131,15 @@ class Relay:
             self._paused_until.get(self._pause_key(row["target"], row["lane"]), 0.0)
             - time.monotonic()
         )
-        pace_key = row["method"] if row["method"] in PACE else row["target"]
-        interval = PACE.get(pace_key, 0.0)
+        pace_key = row["method"] if row["method"] in self.pace else row["target"]
+        interval = self.pace.get(pace_key, 0.0)
         last = self._last_call.get((row["lane"], pace_key))
         paced = (last + interval - time.monotonic()) if last is not None and interval else 0.0
         return max(paused, paced)
 
     async def _send(self, row: Row) -> None:
         sender = self.senders.get(row.method)
-        pace_key = row.method if row.method in PACE else row.target
+        pace_key = row.method if row.method in self.pace else row.target
         extra = {"outbox": row.id, "lane": row.lane}
         try:
             if sender is None:

@@ -15,6 +15,12 @@ OTHER_SHA = "a" * 40
 REPO = 186853002  # the id of Codertocat/Hello-World in the push fixture
 
 
+@pytest.fixture
+def quick(harness) -> None:
+    """Let the harness's relay skip Slack pacing, for tests about content rather than pace."""
+    harness.services.relay.pace["slack"] = 0.0
+
+
 def stamp(second: int) -> str:
     """Return a GitHub timestamp `second` seconds after 09:05:00."""
     minutes, seconds = divmod(second, 60)
@@ -57,6 +63,7 @@ async def test_a_build_is_posted_once_then_edited_in_place_by_channel_id(harness
     assert len(fake_slack.posts()) == 1 and replies(fake_slack) == []
 
 
+@pytest.mark.usefixtures("quick")
 async def test_a_ci_failure_names_the_check_in_the_thread_and_is_broadcast(harness, fake_slack):
     await harness.deliver("push", push_payload())
     failed = status_payload(
@@ -282,6 +289,7 @@ def deployment(db, id_: int, stage: str, state: str, took: float, by: str = "U0D
     )
 
 
+@pytest.mark.usefixtures("quick")
 async def test_deployments_are_told_in_the_thread_and_drawn_on_the_strip(harness, fake_slack):
     await harness.deliver("push", push_payload())
     await harness.deliver("status", status_payload(state="success"))
@@ -318,6 +326,7 @@ def promotion(db, id_: int, build: int, stage: str, state: str, rollback: bool =
     )
 
 
+@pytest.mark.usefixtures("quick")
 async def test_who_promoted_and_approved_is_told_in_the_thread(harness, fake_slack):
     await harness.deliver("push", push_payload())
     await harness.settle()
@@ -336,6 +345,7 @@ async def test_who_promoted_and_approved_is_told_in_the_thread(harness, fake_sla
     assert not any(r.body["reply_broadcast"] for r in replies(fake_slack))
 
 
+@pytest.mark.usefixtures("quick")
 async def test_a_rollback_marks_the_build_it_replaces(harness, fake_slack):
     await harness.deliver("push", push_payload())
     await harness.deliver("push", push_payload(OTHER_SHA, message="Second"))
@@ -368,6 +378,7 @@ async def test_a_rollback_marks_the_build_it_replaces(harness, fake_slack):
     assert "pasty ↩️" in strips["#2"]
 
 
+@pytest.mark.usefixtures("quick")
 async def test_a_lock_is_drawn_on_the_newest_build_only(harness, fake_slack):
     await harness.deliver("push", push_payload())
     await harness.settle()
