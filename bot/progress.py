@@ -9,6 +9,8 @@ and queued only when its rendering differs from the last one queued.
 import json
 from typing import Any
 
+from sqlite_utils import Database
+
 from bot import ci, render
 from bot.tx import Change, Tx
 from storage import builds
@@ -65,7 +67,7 @@ def refresh(tx: Tx, build_id: int, *, only_if_posted: bool = False) -> str | Non
 
 def build_view(tx: Tx, build: dict[str, Any], repo: dict[str, Any]) -> render.BuildView:
     """Gather what a build's parent message shows from the stored state."""
-    latest = stage_states(tx, build)
+    latest = stage_states(tx.db, build)
     names = [s.name for s in tx.config.pipeline.stages]
     newest = builds.latest_builds(tx.db, build["repo_id"], 1)
     is_newest = bool(newest) and newest[0]["id"] == build["id"]
@@ -78,31 +80,31 @@ def build_view(tx: Tx, build: dict[str, Any], repo: dict[str, Any]) -> render.Bu
         url=build["html_url"],
         ci_state=build["ci_state"],
         stages=tuple((name, latest.get(name)) for name in names),
-        locked=frozenset(locked_stages(tx, build["repo_id"]) if is_newest else ()),
+        locked=frozenset(locked_stages(tx.db, build["repo_id"], tx.now) if is_newest else ()),
     )
 
 
-def stage_states(tx: Tx, build: dict[str, Any]) -> dict[str, str]:
+def stage_states(db: Database, build: dict[str, Any]) -> dict[str, str]:
     """Return, per stage, the state of the build's latest deployment there (or what holds it)."""
     latest: dict[str, tuple[int, str]] = {}
-    for deployment_id, stage, state in tx.db.conn.execute(
+    for deployment_id, stage, state in db.conn.execute(
         "SELECT id, stage, state FROM deployments WHERE build_id = ? ORDER BY id", [build["id"]]
     ):
         latest[stage] = (deployment_id, state)
     states = {stage: state for stage, (_, state) in latest.items()}
     for stage, (deployment_id, state) in latest.items():
-        if state in ("success", "inactive") and rolled_back_after(tx, build, stage, deployment_id):
+        if state in ("success", "inactive") and rolled_back_after(db, build, stage, deployment_id):
             states[stage] = "rolled_back"
-    for (stage,) in tx.db.conn.execute(
+    for (stage,) in db.conn.execute(
         "SELECT stage FROM promotions WHERE build_id = ? AND state = 'waiting'", [build["id"]]
     ):
         states[stage] = "awaiting_approval"
     return states
 
 
-def rolled_back_after(tx: Tx, build: dict[str, Any], stage: str, deployment_id: int) -> bool:
+def rolled_back_after(db: Database, build: dict[str, Any], stage: str, deployment_id: int) -> bool:
     """Say whether a rollback to another build was deployed into `stage` after this build."""
-    row = tx.db.conn.execute(
+    row = db.conn.execute(
         "SELECT 1 FROM deployments d JOIN promotions p ON p.id = d.promotion_id"
         " WHERE d.repo_id = ? AND d.stage = ? AND d.id > ? AND d.build_id != ? AND p.rollback = 1"
         " LIMIT 1",
@@ -123,12 +125,12 @@ def rolled_back_build(tx: Tx, deployment_id: int) -> int | None:
     return row[0] if row else None
 
 
-def locked_stages(tx: Tx, repo_id: int) -> set[str]:
+def locked_stages(db: Database, repo_id: int, now: float) -> set[str]:
     """Return the stages of a repository under a lock that is neither lifted nor expired."""
-    rows = tx.db.conn.execute(
+    rows = db.conn.execute(
         "SELECT stage FROM locks WHERE repo_id = ? AND lifted_at IS NULL"
         " AND (expires_at IS NULL OR expires_at > ?)",
-        [repo_id, tx.now],
+        [repo_id, now],
     )
     return {row[0] for row in rows}
 
