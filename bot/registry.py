@@ -6,14 +6,14 @@ stays one list long.
 
 from collections.abc import Sequence
 
-from bot import prcheck
+from bot import prcheck, progress
 from bot.github import GitHubRecord
 from bot.tx import Reaction
 
 
 def reactions() -> Sequence[Reaction]:
     """Return the reactions run, in order, on every Change inside its transaction."""
-    return (prcheck.react,)
+    return (progress.on_change, prcheck.react)
 
 
 def github_recorders() -> dict[str, GitHubRecord]:

@@ -53,10 +53,13 @@ class Row:
     lane: str
     payload: dict[str, Any]
     attempts: int
+    raw: str = ""  # the payload as stored, to tell whether it was replaced while in flight
 
 
-# Minimum seconds between two calls of a method in one lane.
-PACE = {"chat.postMessage": 1.0, "github": 0.75}
+# Minimum seconds between two calls in one lane, by method or else by target. Every
+# Slack write to a channel counts: posts, replies and edits (so a burst of edits
+# collapses into one per second); an ephemeral answer is not held back.
+PACE = {"chat.postEphemeral": 0.0, "slack": 1.0, "github": 0.75}
 
 
 class Relay:
@@ -74,6 +77,7 @@ class Relay:
         self._lanes: dict[str, asyncio.Task] = {}
         self._last_call: dict[tuple[str, str], float] = {}
         self._paused_until: dict[str, float] = {}
+        self.pace = dict(PACE)  # per instance, so a test may hurry its own relay
         self.sent = 0
 
     def wake(self) -> None:
@@ -137,15 +141,15 @@ class Relay:
             self._paused_until.get(self._pause_key(row["target"], row["lane"]), 0.0)
             - time.monotonic()
         )
-        pace_key = row["method"] if row["method"] in PACE else row["target"]
-        interval = PACE.get(pace_key, 0.0)
+        pace_key = row["method"] if row["method"] in self.pace else row["target"]
+        interval = self.pace.get(pace_key, 0.0)
         last = self._last_call.get((row["lane"], pace_key))
         paced = (last + interval - time.monotonic()) if last is not None and interval else 0.0
         return max(paused, paced)
 
     async def _send(self, row: Row) -> None:
         sender = self.senders.get(row.method)
-        pace_key = row.method if row.method in PACE else row.target
+        pace_key = row.method if row.method in self.pace else row.target
         extra = {"outbox": row.id, "lane": row.lane}
         try:
             if sender is None:
@@ -178,7 +182,7 @@ class Relay:
             await self.store.write(lambda db: _fail(db, row.id, error))
         else:
             now = self.clock()
-            await self.store.write(lambda db: _sent(db, row.id, now, record))
+            await self.store.write(lambda db: _sent(db, row.id, row.raw, now, record))
             self.sent += 1
 
     async def _retry(self, row: Row, delay: float, error: Exception, *, count: bool) -> None:
@@ -202,16 +206,19 @@ def _next_row(db: Database, lane: str) -> dict[str, Any] | None:
         return None
     keys = ("id", "target", "method", "lane", "payload", "attempts", "not_before")
     record = dict(zip(keys, row, strict=True))
+    record["raw"] = record["payload"]
     record["payload"] = json.loads(record["payload"])
     return record
 
 
-def _sent(db: Database, row_id: int, now: float, record: Record | None) -> None:
-    # A row superseded while in flight was still sent: record it as sent.
+def _sent(db: Database, row_id: int, raw: str, now: float, record: Record | None) -> None:
+    # A payload replaced while in flight (a newer edit) stays pending, to be sent next;
+    # what the answer taught us (a message's ts) is recorded either way.
     db.execute(
-        "UPDATE outbox SET state = 'sent', sent_at = ?, error = NULL, attempts = attempts + 1"
+        "UPDATE outbox SET state = CASE WHEN payload = ? THEN 'sent' ELSE state END,"
+        " sent_at = ?, error = NULL, attempts = CASE WHEN payload = ? THEN attempts + 1 ELSE 0 END"
         " WHERE id = ?",
-        [now, row_id],
+        [raw, now, raw, row_id],
     )
     if record:
         record(db)

@@ -58,15 +58,18 @@ class Tx:
     ) -> int:
         """Queue an outbound call; it is sent after this transaction commits.
 
-        Pending rows with the same `coalesce_key` are superseded: only the
-        newest version of an edit is worth sending.
+        A pending row with the same `coalesce_key` takes the new payload in
+        place: only the newest version of an edit is worth sending, and the row
+        keeps its place in the lane, so replies queued after it still follow it.
         """
         if coalesce_key:
-            self.db.execute(
-                "UPDATE outbox SET state = 'superseded'"
-                " WHERE coalesce_key = ? AND state = 'pending'",
-                [coalesce_key],
-            )
+            pending = self.db.execute(
+                "UPDATE outbox SET payload = ?, lane = ? WHERE id = (SELECT min(id) FROM outbox"
+                " WHERE coalesce_key = ? AND state = 'pending') RETURNING id",
+                [json.dumps(payload), lane, coalesce_key],
+            ).fetchone()
+            if pending:
+                return int(pending[0])
         cursor = self.db.execute(
             "INSERT INTO outbox (target, method, lane, coalesce_key, payload, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",

@@ -8,6 +8,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import commands, digest_post, freeze
 from bot.app import SERVICES
@@ -16,6 +18,16 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
 MAX_BODY = 1024 * 1024
+
+
+class _TokenSkipped(logging.Filter):
+    """Drop Bolt's notice that SLACK_BOT_TOKEN is unused: `authorize` supplies it on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+TOKEN_SKIPPED = _TokenSkipped()
 
 
 def build_bolt(services: Services) -> AsyncApp:
@@ -27,9 +39,14 @@ def build_bolt(services: Services) -> AsyncApp:
             enterprise_id=None, team_id=None, bot_token=services.secrets.slack_bot_token
         )
 
+    # Bolt reads SLACK_BOT_TOKEN itself and warns when a client or `authorize` makes it
+    # unused; give it a token-less client on our session and base URL (SLACK_API_URL),
+    # and let `authorize` hand the token to each request's client.
+    client = AsyncWebClient(base_url=services.slack.base_url, session=services.slack.session)
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(TOKEN_SKIPPED)
     bolt = AsyncApp(
         signing_secret=services.secrets.slack_signing_secret,
-        client=services.slack,
+        client=client,
         authorize=authorize,
         request_verification_enabled=True,
         ssl_check_enabled=True,

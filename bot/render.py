@@ -1,0 +1,188 @@
+"""Pure renderers of Slack messages: a build's parent message, its stage strip, its thread replies.
+
+Every piece of text that came from GitHub or a person goes through `escape`
+(so a commit message saying `<!channel>` pings nobody) and is cut to Slack's
+limits. Nothing here reads the database or the clock.
+"""
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_SECTION = 3000  # characters in one section block's text
+MAX_TEXT = 3000  # the notification fallback; Slack cuts far later, people earlier
+MAX_TITLE = 150  # the first line of a commit message
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+CI_ICONS = {"success": "✅", "failure": "❌", "pending": "⏳"}
+DEPLOY_ICONS = {
+    "success": "✅",
+    "inactive": "✅",  # replaced by a later deployment: it did reach the stage
+    "failure": "❌",
+    "error": "❌",
+    "requested": "⏳",
+    "pending": "⏳",
+    "queued": "⏳",
+    "in_progress": "⏳",
+    # Not GitHub's: what promobot knows about the build in the stage.
+    "awaiting_approval": "⏸",
+    "rolled_back": "↩️",
+}
+NOTHING = "·"
+LOCKED = "🔒"
+FAILED = ("failure", "error")
+FINISHED = ("success", *FAILED)
+
+
+def escape(text: str) -> str:
+    """Escape &, < and > so Slack shows text as written and never parses links or pings."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cut(text: str, limit: int) -> str:
+    """Shorten already-escaped `text` to `limit` characters, never splitting an entity."""
+    if len(text) <= limit:
+        return text
+    head = _PARTIAL_ENTITY.sub("", text[: limit - 1])
+    return head + "…"
+
+
+def plain(text: str, limit: int = MAX_TITLE) -> str:
+    """Escape outside text and cut it to `limit` characters."""
+    return cut(escape(text), limit)
+
+
+def first_line(message: str) -> str:
+    """Return the first non-blank line of a commit message."""
+    return next((line.strip() for line in message.splitlines() if line.strip()), "")
+
+
+def link(url: str | None, label: str) -> str:
+    """Return a mrkdwn link to `url` labelled with escaped `label` (just `label` without one)."""
+    if not url or not re.match(r"^https?://", url):
+        return label
+    return f"<{escape(url).replace('|', '%7C')}|{label}>"
+
+
+def person(who: str | None) -> str:
+    """Mention a Slack user by ID; show anyone else (a GitHub login, 'promobot') as text."""
+    if not who:
+        return "someone"
+    return f"<@{who}>" if SLACK_USER.match(who) else plain(who, 80)
+
+
+def duration(seconds: float | None) -> str:
+    """Say how long something took, like 45s, 3m 12s or 1h 05m."""
+    if seconds is None or seconds < 0:
+        return "an unknown time"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def stage_strip(
+    ci_state: str,
+    stages: Sequence[tuple[str, str | None]],
+    locked: Iterable[str] = (),
+) -> str:
+    """Show CI and each stage's deployment state in a row: `CI ✅ → pasty ✅ → baklava ⏳`."""
+    locks = set(locked)
+    parts = [f"CI {CI_ICONS.get(ci_state, NOTHING)}"]
+    for name, state in stages:
+        icon = DEPLOY_ICONS.get(state or "", NOTHING)
+        parts.append(f"{escape(name)} {icon}{' ' + LOCKED if name in locks else ''}")
+    return " → ".join(parts)
+
+
+@dataclass(frozen=True)
+class BuildView:
+    """What a build's parent message shows, gathered from the stored state."""
+
+    repo: str
+    number: int
+    sha: str
+    message: str
+    author: str
+    url: str
+    ci_state: str
+    stages: tuple[tuple[str, str | None], ...]
+    locked: frozenset[str] = field(default_factory=frozenset)
+
+
+def section(text: str) -> dict[str, Any]:
+    """Return a mrkdwn section block, cut to Slack's limit."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, MAX_SECTION)}}
+
+
+def context(text: str) -> dict[str, Any]:
+    """Return a context block with one mrkdwn element."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, MAX_SECTION)}]}
+
+
+def build_message(view: BuildView) -> tuple[str, list[dict[str, Any]]]:
+    """Render a build's parent message: (fallback text, blocks)."""
+    title = plain(first_line(view.message)) or "(no commit message)"
+    sha = link(view.url, view.sha[:7])
+    strip = stage_strip(view.ci_state, view.stages, view.locked)
+    headline = f"*Build #{view.number}* {sha} {title}"
+    blocks = [
+        section(f"{headline}\n{strip}"),
+        context(f"{plain(view.repo, 100)} · by {plain(view.author, 80)}"),
+    ]
+    text = cut(f"Build #{view.number} {view.sha[:7]} {title} — {strip}", MAX_TEXT)
+    return text, blocks
+
+
+def reply(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """Wrap a thread reply's mrkdwn in one section block: (fallback text, blocks)."""
+    return cut(text, MAX_TEXT), [section(text)]
+
+
+def ci_failed(number: int, failing: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict]]:
+    """Say which checks failed on a build, with their descriptions and links."""
+    lines = [f"❌ CI failed on build #{number}:"]
+    for check in failing:
+        name = link(check.get("target_url"), f"*{plain(check['context'], 100)}*")
+        about = plain(check.get("description") or "", 200)
+        lines.append(f"• {name}{' — ' + about if about else ''}")
+    if not failing:
+        lines.append("• a required check is missing")
+    return reply("\n".join(lines))
+
+
+def ci_recovered(number: int) -> tuple[str, list[dict]]:
+    """Say that a build's CI went from red to green."""
+    return reply(f"✅ CI passed on build #{number}.")
+
+
+def deployment_finished(
+    stage: str, state: str, seconds: float | None, by: str | None
+) -> tuple[str, list[dict]]:
+    """Say how a deployment into `stage` ended and how long it took."""
+    who = f" (by {person(by)})" if by else ""
+    if state == "success":
+        return reply(f"✅ Deployed to *{escape(stage)}* in {duration(seconds)}{who}.")
+    verb = "failed" if state == "failure" else "errored"
+    return reply(f"❌ Deployment to *{escape(stage)}* {verb} after {duration(seconds)}{who}.")
+
+
+def promotion_changed(
+    number: int, stage: str, state: str, by: str | None, *, reason: str = "", rollback: bool = False
+) -> tuple[str, list[dict]] | None:
+    """Say who asked for, approved, rejected or rolled back a promotion; None for no news."""
+    into, who = f"*{escape(stage)}*", person(by)
+    why = f": {plain(reason, 500)}" if reason else ""
+    if rollback and state in ("waiting", "approved"):
+        return reply(f"↩️ {who} is rolling {into} back to build #{number}{why}.")
+    lines = {
+        "waiting": f"🙋 {who} asked to promote build #{number} to {into}{why}.",
+        "approved": f"👍 {who} approved build #{number} for {into}.",
+        "rejected": f"✋ {who} rejected build #{number} for {into}{why}.",
+        "expired": f"⌛ The request to promote build #{number} to {into} expired.",
+    }
+    return reply(lines[state]) if state in lines else None
