@@ -11,8 +11,10 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlite_utils import Database
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 Record = Callable[[Database], None]
 Sender = Callable[["Row"], Awaitable[Record | None]]
 MAX_BACKOFF = 300.0
+# Longer than any one call may take (the clients time out at 30 s).
+LEASE = 90.0
 
 
 class RetryAfter(Exception):
@@ -79,6 +83,7 @@ class Relay:
         self._paused_until: dict[str, float] = {}
         self.pace = dict(PACE)  # per instance, so a test may hurry its own relay
         self.sent = 0
+        self.owner = uuid.uuid4().hex
 
     def wake(self) -> None:
         """Tell the relay that rows were committed."""
@@ -121,15 +126,20 @@ class Relay:
 
     async def _serve(self, lane: str) -> None:
         while not self._stopping:
-            row = await self.store.read(lambda db: _next_row(db, lane))
+            now = self.clock()
+            row = await self.store.read(partial(_next_row, lane=lane, owner=self.owner, now=now))
             if row is None:
-                return
-            wait = max(row.pop("not_before") - self.clock(), self._pause_left(row))
+                return  # nothing left, or another instance is serving this lane
+            wait = max(row["not_before"] - now, self._pause_left(row))
             if wait > 0:
                 with contextlib.suppress(TimeoutError):  # a stop cuts the wait short
                     await asyncio.wait_for(self._stopped.wait(), timeout=wait)
                 continue
-            await self._send(Row(**row))
+            leased = await self.store.write(
+                partial(_lease, row_id=row["id"], owner=self.owner, now=self.clock())
+            )
+            if leased:
+                await self._send(Row(**leased))
 
     @staticmethod
     def _pause_key(target: str, lane: str) -> str:
@@ -196,18 +206,30 @@ def _pending_lanes(db: Database) -> list[str]:
     ]
 
 
-def _next_row(db: Database, lane: str) -> dict[str, Any] | None:
+def _next_row(db: Database, lane: str, owner: str, now: float) -> dict[str, Any] | None:
+    """Return the lane's first pending row, unless another relay holds its lease."""
     row = db.conn.execute(
-        "SELECT id, target, method, lane, payload, attempts, not_before FROM outbox"
+        "SELECT id, target, method, lane, not_before, lease_owner, lease_until FROM outbox"
         " WHERE state = 'pending' AND lane = ? ORDER BY id LIMIT 1",
         [lane],
     ).fetchone()
+    if row is None or (row[5] not in (None, owner) and (row[6] or 0) > now):
+        return None
+    return dict(zip(("id", "target", "method", "lane", "not_before"), row[:5], strict=True))
+
+
+def _lease(db: Database, row_id: int, owner: str, now: float) -> dict[str, Any] | None:
+    """Take the row for `owner` if it is still pending and free; return it as a Row's fields."""
+    row = db.execute(
+        "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ? AND state = 'pending'"
+        " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)"
+        " RETURNING id, target, method, lane, payload, attempts",
+        [owner, now + LEASE, row_id, owner, now],
+    ).fetchone()
     if row is None:
         return None
-    keys = ("id", "target", "method", "lane", "payload", "attempts", "not_before")
-    record = dict(zip(keys, row, strict=True))
-    record["raw"] = record["payload"]
-    record["payload"] = json.loads(record["payload"])
+    record = dict(zip(("id", "target", "method", "lane", "raw", "attempts"), row, strict=True))
+    record["payload"] = json.loads(record["raw"])
     return record
 
 
@@ -216,6 +238,7 @@ def _sent(db: Database, row_id: int, raw: str, now: float, record: Record | None
     # what the answer taught us (a message's ts) is recorded either way.
     db.execute(
         "UPDATE outbox SET state = CASE WHEN payload = ? THEN 'sent' ELSE state END,"
+        " lease_owner = NULL,"
         " sent_at = ?, error = NULL, attempts = CASE WHEN payload = ? THEN attempts + 1 ELSE 0 END"
         " WHERE id = ?",
         [raw, now, raw, row_id],
@@ -226,13 +249,15 @@ def _sent(db: Database, row_id: int, raw: str, now: float, record: Record | None
 
 def _retry(db: Database, row_id: int, not_before: float, error: str, *, count: bool) -> None:
     db.execute(
-        "UPDATE outbox SET not_before = ?, error = ?, attempts = attempts + ? WHERE id = ?",
+        "UPDATE outbox SET not_before = ?, error = ?, attempts = attempts + ?, lease_owner = NULL"
+        " WHERE id = ?",
         [not_before, error[:1000], int(count), row_id],
     )
 
 
 def _fail(db: Database, row_id: int, error: str) -> None:
     db.execute(
-        "UPDATE outbox SET state = 'failed', error = ?, attempts = attempts + 1 WHERE id = ?",
+        "UPDATE outbox SET state = 'failed', error = ?, attempts = attempts + 1,"
+        " lease_owner = NULL WHERE id = ?",
         [error[:1000], row_id],
     )

@@ -241,3 +241,15 @@ def m005_pr_statuses(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m006_outbox_leases(db: Database) -> None:
+    # A relay leases a row before sending it, so two instances on one database
+    # never send the same row; a lease left by a crash expires on its own.
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
+        ALTER TABLE outbox ADD COLUMN lease_until REAL;
+        """
+    )
