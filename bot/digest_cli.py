@@ -19,7 +19,6 @@ from bot.slack import slack_senders
 from storage import Store, connect, migrate
 
 SEND_TIMEOUT = 120.0
-HANDOVER = 2.5  # seconds a running service gets to relay the rows itself
 
 
 def dry_run(config: Config, db_path: str | Path, now: float) -> int:
@@ -42,35 +41,26 @@ async def _post(config: Config, db_path: str | Path, token: str, api_url: str) -
     try:
         async with aiohttp.ClientSession() as session:
             slack = AsyncWebClient(token=token, base_url=api_url, session=session)
+            # Outbox rows are leased, so this relay and a running service's never both send one.
             relay = Relay(store, slack_senders(slack, store))
             queued = await store.write(
                 partial(queue_all, config=config, now=time.time(), reactions=registry.reactions())
             )
-            if await _sent_elsewhere(store, queued):
-                return queued
             runner = asyncio.create_task(relay.run())
             try:
-                await asyncio.wait_for(relay.idle(), SEND_TIMEOUT)
+                await asyncio.wait_for(_until_sent(store, queued), SEND_TIMEOUT)
             finally:
-                runner.cancel()
+                relay.stop()
                 await asyncio.gather(runner, return_exceptions=True)
             return queued
     finally:
         store.close()
 
 
-async def _sent_elsewhere(store: Store, channels: list[str]) -> bool:
-    """Give a running `promobot serve` (its relay polls every second) the first go at the rows.
-
-    Two relays on one outbox could both post the same row; waiting a moment
-    first means the CLI relays only when no service is running.
-    """
-    for _ in range(int(HANDOVER / 0.25)):
-        pending = await store.read(partial(_pending, channels=channels))
-        if not pending:
-            return True
-        await asyncio.sleep(0.25)
-    return False
+async def _until_sent(store: Store, channels: list[str]) -> None:
+    """Return once no row for the digest's channels is waiting in the outbox."""
+    while await store.read(partial(_pending, channels=channels)):
+        await asyncio.sleep(0.1)
 
 
 def _pending(db: Any, channels: list[str]) -> int:

@@ -69,7 +69,6 @@ async def test_cli_digest_posts_once_and_relays_it(tmp_path, config, fake_slack,
     history = History(tmp_path / "promobot.db", config)
     script_bad_day(history)
     history.close()
-    monkeypatch.setattr(digest_cli, "HANDOVER", 0.0)  # no service is running here
     api = str(fake_slack.server.make_url("/api/"))
     db = tmp_path / "promobot.db"
     assert await digest_cli._post(config, db, FakeSlack.TOKEN, api) == ["#releases"]
