@@ -12,7 +12,7 @@ from aiohttp import web
 from gidgethub.routing import Router
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import registry
+from bot import logs, registry
 from bot.clock import Clock
 from bot.config import Config, Secrets
 from bot.github import GitHubClient, github_senders
@@ -46,6 +46,16 @@ def create_app(
     extra_senders: Callable[[Services], dict[str, Sender]] | None = None,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it."""
+    logs.redact_everywhere(
+        (
+            secrets.github_webhook_secret,
+            secrets.slack_signing_secret,
+            secrets.slack_bot_token,
+            secrets.github_private_key,
+            secrets.dashboard_token,
+            *secrets.retired_webhook_secrets,
+        )
+    )
     app = web.Application()
     clock = clock or Clock()
     reactions = registry.reactions() if reactions is None else reactions
