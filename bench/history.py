@@ -7,6 +7,7 @@ feature merged later switches its figure on without touching the rest.
 """
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -310,8 +311,6 @@ async def measure(bench: Bench) -> dict:
 
 def main() -> None:
     """Generate (or reuse) the year, run every figure, write bench/results/history.json."""
-    import asyncio
-
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--db",
