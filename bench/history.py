@@ -351,6 +351,8 @@ def main() -> None:
         figures["server_peak_rss_mb"] = common.peak_rss_mb(bench.server.pid)
     finally:
         common.stop(bench.server)
+        for leftover in (args.db, Path(f"{args.db}-wal"), Path(f"{args.db}-shm")):
+            leftover.unlink(missing_ok=True)  # keep only the pristine template on disk
     rss = figures["server_peak_rss_mb"] or 1e9
     figures["targets"] = {**TARGETS, "peak_rss_met": rss <= TARGETS["peak_rss_mb"]}
     common.write_results("history", figures)
