@@ -24,7 +24,18 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+# The long reliability runs: kill -9 under load, rate-limit storms.
+chaos: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+# Figures for the README's performance section; results in bench/results/*.json.
+bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) bench/ingest.py
+	$(PY) bench/push_to_slack.py
+	$(PY) bench/history.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -13,7 +13,7 @@ from aiohttp import web
 from gidgethub.routing import Router
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import digest_post, registry, scheduler
+from bot import digest_post, logs, registry, scheduler
 from bot.clock import Clock
 from bot.config import Config, Secrets
 from bot.github import GitHubClient, github_senders
@@ -49,6 +49,16 @@ def create_app(
     digest_schedule: bool = True,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it."""
+    logs.redact_everywhere(
+        (
+            secrets.github_webhook_secret,
+            secrets.slack_signing_secret,
+            secrets.slack_bot_token,
+            secrets.github_private_key,
+            secrets.dashboard_token,
+            *secrets.retired_webhook_secrets,
+        )
+    )
     app = web.Application()
     clock = clock or Clock()
     reactions = registry.reactions() if reactions is None else reactions

@@ -33,8 +33,34 @@ class Redactor(logging.Filter):
         return True
 
 
+_REDACTOR = Redactor()
+
+
+def redact_everywhere(secrets: tuple[str, ...] = ()) -> None:
+    """Scrub every log record as it is made, whichever handler later sees it.
+
+    A filter on one handler leaves the others (pytest's caplog, a library's own
+    handler, one added later) reading the raw text; the record factory covers them all.
+    """
+    _REDACTOR.secrets = tuple(
+        dict.fromkeys((*_REDACTOR.secrets, *(s for s in secrets if len(s) >= 6)))
+    )
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "redacting", False):
+        return
+
+    def make(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        _REDACTOR.filter(record)
+        return record
+
+    make.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make)
+
+
 def setup(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
     """Send logs to stderr, scrubbed of secrets."""
+    redact_everywhere(secrets)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(Redactor(secrets))

@@ -1,0 +1,123 @@
+"""An open-loop load generator: send requests at a fixed rate, time each from its due moment.
+
+Timing from the moment a request was *due* (not sent) keeps a slow server from hiding its
+queueing (coordinated omission). Modes: `status` (signed GitHub status deliveries with unique
+delivery ids) and `slash` (a signed Slack slash command, its text a parameter).
+Prints one JSON line: count, errors, statuses, p50/p99/max in ms.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ms, new_sha, percentile, sign, slack_headers, status_body
+
+
+def signed_bodies(count: int = 200) -> list[tuple[bytes, str]]:
+    """Prepare status bodies and their signatures (the delivery id header is not signed)."""
+    shas = [new_sha() for _ in range(50)]
+    bodies = [status_body(shas[i % 50], context=f"ci/job-{i % 7}") for i in range(count)]
+    return [(body, sign(body)) for body in bodies]
+
+
+def status_request(run: str, i: int, bodies: list[tuple[bytes, str]]) -> tuple[str, bytes, dict]:
+    """Return path, body and headers of one signed status delivery with a unique id."""
+    body, signature = bodies[i % len(bodies)]
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "status",
+        "X-GitHub-Delivery": f"{run}-{i}",
+        "X-Hub-Signature-256": signature,
+    }
+    return "/github/webhooks", body, headers
+
+
+def slash_request(text: str) -> tuple[str, bytes, dict]:
+    """Return path, body and headers of one signed slash command."""
+    body = urlencode(
+        {
+            "token": "x",
+            "team_id": "T111",
+            "channel_id": "C0RELEASES",
+            "channel_name": "releases",
+            "user_id": "U111",
+            "user_name": "u111",
+            "command": "/ship",
+            "text": text,
+            "response_url": "http://127.0.0.1:9/response",
+            "trigger_id": "1.1.x",
+            "api_app_id": "A111",
+        }
+    )
+    return "/slack/events", body.encode(), slack_headers(body)
+
+
+async def run(args: argparse.Namespace) -> dict:
+    """Send args.rate requests per second for args.seconds; return the figures."""
+    run_id = uuid.uuid4().hex[:12]
+    bodies = signed_bodies()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    total = int(args.rate * args.seconds)
+    connector = aiohttp.TCPConnector(limit=args.connections)
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int, due: float) -> None:
+            nonlocal errors
+            if args.mode == "status":
+                path, body, headers = status_request(run_id, i, bodies)
+            else:
+                path, body, headers = slash_request(args.text)
+            try:
+                async with session.post(args.url + path, data=body, headers=headers) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    latencies.append(time.perf_counter() - due)
+            except aiohttp.ClientError:
+                errors += 1
+
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i in range(total):
+            due = start + i / args.rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+    return {
+        "mode": args.mode,
+        "rate": args.rate,
+        "count": len(latencies),
+        "errors": errors,
+        "statuses": statuses,
+        "p50_ms": ms(percentile(latencies, 50)),
+        "p99_ms": ms(percentile(latencies, 99)),
+        "max_ms": ms(max(latencies) if latencies else None),
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, print one JSON line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["status", "slash"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--text", default="help")
+    parser.add_argument("--connections", type=int, default=64)
+    print(json.dumps(asyncio.run(run(parser.parse_args()))))
+
+
+if __name__ == "__main__":
+    main()

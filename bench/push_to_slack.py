@@ -1,0 +1,89 @@
+"""Figure 3: time from a push's 202 to the fake Slack receiving the build's post.
+
+Each push is a new build on main; the relay paces chat.postMessage to one per second per
+channel, so pushes are spaced further apart than that and each is timed on its own.
+"""
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common, fake_slack
+
+TARGET_P50_MS = 100.0
+
+
+async def push(session: aiohttp.ClientSession, url: str, index: int) -> float | None:
+    """Deliver one signed push; return the perf_counter moment of its 202, or None."""
+    body = common.push_body(common.new_sha(), f"Bench push {index}")
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": common.sign(body),
+    }
+    async with session.post(url, data=body, headers=headers) as response:
+        await response.read()
+        return time.perf_counter() if response.status == 202 else None
+
+
+async def measure(pushes: int, wait: float) -> dict:
+    """Run the pushes against a real promobot serve posting to the fake Slack."""
+    slack_port, port = common.free_port(), common.free_port()
+    slack, runner = await fake_slack.start(slack_port)
+    latencies: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="promobot-bench-") as tmp:
+        environ = common.env(slack_url=f"http://127.0.0.1:{slack_port}/api/")
+        server = await asyncio.to_thread(
+            common.serve, Path(tmp) / "promobot.db", port, environ, Path(tmp) / "serve.log"
+        )
+        try:
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{port}/github/webhooks"
+                for index in range(pushes):
+                    accepted = await push(session, url, index)
+                    if accepted is None:
+                        continue
+                    deadline = time.perf_counter() + wait
+                    while time.perf_counter() < deadline and not slack.posts_after(accepted):
+                        await asyncio.sleep(0.002)
+                    posts = slack.posts_after(accepted)
+                    if not posts:
+                        break  # nothing posts builds yet: one timeout says so
+                    latencies.append(posts[0].at - accepted)
+                    await asyncio.sleep(1.1)  # keep clear of the 1 post/s pacing
+        finally:
+            await asyncio.to_thread(common.stop, server)
+            await runner.cleanup()
+    if not latencies:
+        return {
+            "push_to_slack": f"no post received within {wait:.0f} s of a push's 202",
+            "slack_calls_seen": sorted({a.method for a in slack.arrivals}),
+        }
+    p50 = common.ms(common.percentile(latencies, 50))
+    return {
+        "pushes_timed": len(latencies),
+        "push_to_post_p50_ms": p50,
+        "push_to_post_max_ms": common.ms(max(latencies)),
+        "p50_met": (p50 or 1e9) <= TARGET_P50_MS,
+    }
+
+
+def main() -> None:
+    """Run figure 3 and write bench/results/push_to_slack.json."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pushes", type=int, default=10)
+    parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for a post")
+    args = parser.parse_args()
+    common.write_results("push_to_slack", asyncio.run(measure(args.pushes, args.wait)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""A synthetic year of one busy repository, written straight into SQLite, and its query plans."""
+
+import json
+import random
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common
+from storage import migrate
+
+BUILDS, REPORTS_PER_BUILD, DEPLOYMENTS = 100_000, 10, 10_000
+STAGES = ("pasty", "baklava", "dumpling")
+YEAR = 365 * 86400.0
+
+
+def generate(path: Path, seed: int = 7) -> dict:
+    """Write the synthetic year into a migrated database at `path`; return counts and time."""
+    start = time.perf_counter()
+    migrate(path)
+    rng = random.Random(seed)
+    now = time.time()
+    repo = common.REPO
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous = OFF")  # generation only; the service runs as shipped
+    conn.execute(
+        "INSERT INTO repositories (id, full_name, html_url, installation_id, last_build_number)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [repo["id"], repo["full_name"], repo["html_url"], 957387, BUILDS],
+    )
+    shas = [f"{rng.getrandbits(160):040x}" for _ in range(BUILDS)]
+    pushed = [now - YEAR + i * (YEAR / BUILDS) for i in range(BUILDS)]
+    states = ["failure" if rng.random() < 0.08 else "success" for _ in range(BUILDS)]
+    conn.executemany(
+        "INSERT INTO builds (id, repo_id, number, sha, message, author, html_url, commits,"
+        " pushed_at, ci_state, ci_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+        (
+            (
+                i + 1,
+                repo["id"],
+                i + 1,
+                shas[i],
+                f"Change number {i + 1}",
+                f"dev{i % 40}",
+                f"{repo['html_url']}/commit/{shas[i]}",
+                pushed[i],
+                states[i],
+                pushed[i] + 600,
+            )
+            for i in range(BUILDS)
+        ),
+    )
+    contexts = [f"ci/job-{j}" for j in range(REPORTS_PER_BUILD)]
+
+    def reports() -> object:
+        for i in range(BUILDS):
+            failing = rng.randrange(REPORTS_PER_BUILD) if states[i] == "failure" else -1
+            for j, context in enumerate(contexts):
+                state = "failure" if j == failing else "success"
+                yield (
+                    repo["id"],
+                    shas[i],
+                    context,
+                    "status",
+                    state,
+                    None,
+                    f"https://ci.example.com/{i}/{j}",
+                    pushed[i] + 60 + j,
+                )
+
+    rows = list(reports())
+    conn.executemany("INSERT INTO check_reports VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO check_transitions (repo_id, sha, context, state, target_url, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        ((r[0], r[1], r[2], r[4], r[6], r[7]) for r in rows),
+    )
+    del rows
+    step = BUILDS // (DEPLOYMENTS // len(STAGES))
+    conn.executemany(
+        "INSERT INTO deployments (repo_id, build_id, stage, github_id, state, requested_by,"
+        " created_at, updated_at, finished_at) VALUES (?, ?, ?, ?, 'success', ?, ?, ?, ?)",
+        (
+            (
+                repo["id"],
+                b,
+                STAGES[k % 3],
+                10_000_000 + k,
+                "promobot" if k % 3 == 0 else "U012ABC",
+                pushed[b - 1] + 900 * (k % 3 + 1),
+                pushed[b - 1] + 900 * (k % 3 + 1) + 120,
+                pushed[b - 1] + 900 * (k % 3 + 1) + 120,
+            )
+            for k in range(DEPLOYMENTS)
+            for b in [min(BUILDS, (k // 3) * step + 1)]
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO event_log (at, actor, action, repo_id, build_id, detail)"
+        " VALUES (?, ?, 'build.created', ?, ?, ?)",
+        (
+            (pushed[i], f"dev{i % 40}", repo["id"], i + 1, json.dumps({"number": i + 1}))
+            for i in range(BUILDS)
+        ),
+    )
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return {"generate_s": round(time.perf_counter() - start, 1)}
+
+
+def query_plans(path: Path) -> dict:
+    """Show that the lookups status, history and digest make use an index, not a scan."""
+    lookups = {
+        "builds by repo+number": "SELECT * FROM builds WHERE repo_id = 1 AND number = 5",
+        "builds by repo+sha prefix": "SELECT * FROM builds WHERE repo_id = 1 AND sha >= 'ab'"
+        " AND sha < 'ac'",
+        "latest builds": "SELECT * FROM builds WHERE repo_id = 1 ORDER BY number DESC LIMIT 20",
+        "check_reports by sha": "SELECT * FROM check_reports WHERE repo_id = 1 AND sha = 'x'",
+        "check_transitions since": "SELECT * FROM check_transitions WHERE at >= 0",
+        "deployments by repo+stage": "SELECT * FROM deployments WHERE repo_id = 1"
+        " AND stage = 'pasty' ORDER BY id DESC LIMIT 1",
+    }
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    plans = {}
+    for name, sql in lookups.items():
+        detail = " / ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        plans[name] = (
+            "index" if "USING" in detail and "SCAN" not in detail.split("USING")[0] else "SCAN"
+        ) + f": {detail}"
+    conn.close()
+    return plans

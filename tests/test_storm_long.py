@@ -1,0 +1,57 @@
+"""A long rate-limit storm: ingest stays fast, memory stays flat, nobody is hammered, all drains."""
+
+import asyncio
+import statistics
+import time
+import tracemalloc
+
+import pytest
+
+from tests.conftest import status_payload
+from tests.outbox import github_status, queue
+from tests.test_storm import STATUSES
+
+pytestmark = pytest.mark.slow
+STORM = 6.0  # seconds
+
+
+async def ingest_median(harness, count: int = 80) -> float:
+    took = []
+    for i in range(count):
+        start = time.perf_counter()
+        response = await harness.deliver("status", status_payload(context=f"ci/{i}"))
+        took.append(time.perf_counter() - start)
+        assert response.status == 202
+    return statistics.median(took)
+
+
+def ephemeral(i: int) -> tuple[str, str, dict, str]:
+    payload = {"channel": "#releases", "user": "U111", "text": f"note {i}"}
+    return ("slack", "chat.postEphemeral", payload, "#releases")
+
+
+async def test_a_storm_is_waited_out_without_slowing_ingest(harness):
+    normal = await ingest_median(harness)
+    harness.slack.fail("chat.postEphemeral", 429, times=10_000, headers={"Retry-After": "1"})
+    harness.github.fail(STATUSES, 429, times=10_000, headers={"retry-after": "1"})
+    tracemalloc.start()
+    await queue(harness, *(ephemeral(i) for i in range(300)))
+    await queue(harness, *(github_status(f"{i:040x}") for i in range(8)))
+    started = time.time()
+    stormy = await ingest_median(harness)
+    await asyncio.sleep(max(0.0, STORM - (time.time() - started)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    harness.slack.failures.clear()
+    harness.github.failures.clear()
+    ended = time.time()
+
+    assert stormy <= 2 * normal + 0.002  # ingest does not queue behind the relay
+    assert peak < 30_000_000  # 300 waiting rows are not held in memory
+    for fake, method in ((harness.slack, "chat.postEphemeral"), (harness.github, STATUSES)):
+        during = [c for c in fake.of(method) if c.at < ended]
+        assert len(during) <= (ended - started) / 1.0 + 2  # one try per Retry-After, no more
+    await harness.settle(timeout=60)
+    assert harness.rows("SELECT state, count(*) AS n FROM outbox GROUP BY state") == [
+        {"state": "sent", "n": 308}
+    ]
