@@ -9,6 +9,8 @@ from bot.config import Config
 SLACK_BOT_SCOPES = (
     "chat:write",  # post and edit pipeline messages
     "chat:write.public",  # post to public channels without being invited first
+    "channels:history",  # after a crash, find a post that landed before promobot recorded it
+    "groups:history",  # the same, in private channels
     "commands",  # /ship and /promote
     "usergroups:read",  # resolve promoter user groups (S…)
     "users:read",  # show names in the dashboard and digest

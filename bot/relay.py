@@ -58,6 +58,10 @@ class Row:
     payload: dict[str, Any]
     attempts: int
     raw: str = ""  # the payload as stored, to tell whether it was replaced while in flight
+    # An earlier attempt may have reached the remote without our knowing: a sender that
+    # can should look before it posts again.
+    uncertain: bool = False
+    created_at: float = 0.0
 
 
 # Minimum seconds between two calls in one lane, by method or else by target. Every
@@ -221,15 +225,23 @@ def _next_row(db: Database, lane: str, owner: str, now: float) -> dict[str, Any]
 def _lease(db: Database, row_id: int, owner: str, now: float) -> dict[str, Any] | None:
     """Take the row for `owner` if it is still pending and free; return it as a Row's fields."""
     row = db.execute(
-        "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ? AND state = 'pending'"
-        " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)"
-        " RETURNING id, target, method, lane, payload, attempts",
-        [owner, now + LEASE, row_id, owner, now],
+        "SELECT id, target, method, lane, payload, attempts, created_at, lease_owner FROM outbox"
+        " WHERE id = ? AND state = 'pending'"
+        " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+        [row_id, owner, now],
     ).fetchone()
     if row is None:
         return None
-    record = dict(zip(("id", "target", "method", "lane", "raw", "attempts"), row, strict=True))
+    db.execute(
+        "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
+        [owner, now + LEASE, row_id],
+    )
+    keys = ("id", "target", "method", "lane", "raw", "attempts", "created_at")
+    record = dict(zip(keys, row[:7], strict=True))
     record["payload"] = json.loads(record["raw"])
+    # Unsure whether an earlier attempt reached the remote: it was cut off by a crash (its
+    # lease is still there), or it failed in a way that does not say (a timeout, a 5xx).
+    record["uncertain"] = row[7] is not None or record["attempts"] > 0
     return record
 
 

@@ -1,6 +1,9 @@
 """Slack senders for the relay: a keyed message is posted once, then only ever edited."""
 
+import logging
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -10,6 +13,8 @@ from sqlite_utils import Database
 
 from bot.relay import Permanent, Record, RetryAfter, Row, Sender, Transient, Waiting
 from storage import Store
+
+log = logging.getLogger(__name__)
 
 # Errors that retrying cannot fix; anything else Slack says is retried with backoff.
 PERMANENT = {
@@ -72,14 +77,82 @@ async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, An
     return dict(answer.data)  # type: ignore[arg-type]
 
 
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+EVENT_TYPE = "promobot_message"
+# How far back a retry looks for its own earlier post, beyond the row's creation.
+LOOKBACK = 60.0
+
+
+def tag(key: str) -> dict[str, Any]:
+    """Return message metadata naming the outbox message, so a retry can find it."""
+    return {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+
+
+def channel_id(db: Database, channel: str) -> str | None:
+    """Return the ID of a channel given by name or ID, if Slack ever told us."""
+    if CHANNEL_ID.match(channel):
+        return channel
+    row = db.conn.execute("SELECT id FROM slack_channels WHERE name = ?", [channel]).fetchone()
+    return row[0] if row else None
+
+
+def remember_channel(name: str, answer: dict[str, Any]) -> Callable[[Database], None]:
+    """Return a write that stores the channel ID Slack answered for `name`."""
+    values = [name, answer["channel"]]
+    return lambda db: db.execute(
+        "INSERT OR REPLACE INTO slack_channels (name, id) VALUES (?, ?)", values
+    )
+
+
+async def find_posted(
+    client: AsyncWebClient, channel: str, key: str, since: float, thread_ts: str | None = None
+) -> str | None:
+    """Return the ts of our message tagged `key` in a channel (or thread) since `since`."""
+    method = "conversations.replies" if thread_ts else "conversations.history"
+    args: dict[str, Any] = {
+        "channel": channel,
+        "oldest": f"{since - LOOKBACK:.6f}",
+        "include_all_metadata": True,
+        "limit": 200,
+    }
+    if thread_ts:
+        args["ts"] = thread_ts
+    answer = await call(client, method, **args)
+    for message in answer.get("messages", []):
+        metadata = message.get("metadata") or {}
+        if (
+            metadata.get("event_type") == EVENT_TYPE
+            and (metadata.get("event_payload") or {}).get("key") == key
+        ):
+            return str(message["ts"])
+    return None
+
+
 def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
     """Build the relay's Slack senders around one Web API client."""
+
+    async def already_posted(row: Row, channel: str, key: str, thread: str | None) -> str | None:
+        # Only a retry after a crash can find its own post; a first try never looks.
+        if not row.uncertain:
+            return None
+        where = await store.read(lambda db: channel_id(db, channel))
+        if where is None:
+            log.warning(
+                "cannot check %s for an earlier post of %s: channel ID unknown", channel, key
+            )
+            return None
+        return await find_posted(client, where, key, row.created_at, thread)
 
     async def keyed_message(row: Row) -> Record:
         # payload: key, channel, text, blocks — posted the first time, edited after.
         p = row.payload
         where = await store.read(lambda db: message_ts(db, p["key"]))
-        content = {"text": p["text"], "blocks": p.get("blocks"), "unfurl_links": False}
+        if where is None:
+            found = await already_posted(row, p["channel"], p["key"], None)
+            if found:
+                cid = await store.read(lambda db: channel_id(db, p["channel"]))
+                where = (str(cid), found)
+                await store.write(lambda db: _store_ts(db, p["key"], where))
         if where:
             await call(
                 client,
@@ -90,13 +163,18 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
                 blocks=p.get("blocks"),
             )
             return lambda db: None
-        answer = await call(client, "chat.postMessage", channel=p["channel"], **content)
-        values = [p["key"], answer["channel"], answer["ts"], time.time()]
-        return lambda db: db.execute(
-            "INSERT OR REPLACE INTO slack_messages (key, channel_id, ts, posted_at)"
-            " VALUES (?, ?, ?, ?)",
-            values,
+        answer = await call(
+            client,
+            "chat.postMessage",
+            channel=p["channel"],
+            text=p["text"],
+            blocks=p.get("blocks"),
+            unfurl_links=False,
+            metadata=tag(p["key"]),
         )
+        remember = remember_channel(p["channel"], answer)
+        where = (answer["channel"], answer["ts"])
+        return lambda db: (_store_ts(db, p["key"], where), remember(db))[0]
 
     async def thread_reply(row: Row) -> Record | None:
         # payload: parent_key, text, blocks, broadcast
@@ -106,6 +184,9 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
             if await store.read(lambda db: parent_pending(db, p["parent_key"])):
                 raise Waiting(f"{p['parent_key']} is not posted yet")
             raise Permanent(f"{p['parent_key']} was never posted; the reply has no thread")
+        key = f"outbox:{row.id}"
+        if await already_posted(row, where[0], key, where[1]):
+            return None
         await call(
             client,
             "chat.postMessage",
@@ -115,16 +196,33 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
             blocks=p.get("blocks"),
             reply_broadcast=bool(p.get("broadcast")),
             unfurl_links=False,
+            metadata=tag(key),
         )
         return None
 
-    async def plain(row: Row) -> Record | None:
-        await call(client, row.method, **row.payload)
+    async def post(row: Row) -> Record | None:
+        key = f"outbox:{row.id}"
+        if await already_posted(row, row.payload["channel"], key, None):
+            return None
+        answer = await call(client, "chat.postMessage", **row.payload, metadata=tag(key))
+        return remember_channel(row.payload["channel"], answer)
+
+    async def ephemeral(row: Row) -> Record | None:
+        # An ephemeral answer posted twice is seen by one person, and only for a moment.
+        await call(client, "chat.postEphemeral", **row.payload)
         return None
 
     return {
         "slack.message": keyed_message,
         "slack.reply": thread_reply,
-        "chat.postMessage": plain,
-        "chat.postEphemeral": plain,
+        "chat.postMessage": post,
+        "chat.postEphemeral": ephemeral,
     }
+
+
+def _store_ts(db: Database, key: str, where: tuple[str, str]) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO slack_messages (key, channel_id, ts, posted_at)"
+        " VALUES (?, ?, ?, ?)",
+        [key, where[0], where[1], time.time()],
+    )

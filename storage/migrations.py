@@ -253,3 +253,17 @@ def m006_outbox_leases(db: Database) -> None:
         ALTER TABLE outbox ADD COLUMN lease_until REAL;
         """
     )
+
+
+@migrations()
+def m007_slack_channels(db: Database) -> None:
+    # Channel names as configured, with the IDs Slack answered for them: a retry after a
+    # crash looks the channel's history up by ID to see whether its post already landed.
+    db.executescript(
+        """
+        CREATE TABLE slack_channels (
+            name TEXT PRIMARY KEY,
+            id TEXT NOT NULL
+        );
+        """
+    )

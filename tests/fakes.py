@@ -33,6 +33,7 @@ class Failure:
     headers: dict[str, str]
     body: dict[str, Any]
     times: int
+    after: bool = False
 
 
 class Recorder:
@@ -50,15 +51,20 @@ class Recorder:
         times: int = 1,
         headers: dict | None = None,
         body: dict | None = None,
+        after: bool = False,
     ) -> None:
-        """Answer the next `times` calls of `method` with `status`."""
+        """Answer the next `times` calls of `method` with `status`.
+
+        With `after`, the call takes effect first and only its answer is lost,
+        as when a connection drops after the remote did the work.
+        """
         self.failures.setdefault(method, []).append(
-            Failure(status, headers or {}, body or {}, times)
+            Failure(status, headers or {}, body or {}, times, after)
         )
 
-    def scripted(self, method: str) -> web.Response | None:
+    def scripted(self, method: str, *, after: bool = False) -> web.Response | None:
         queue = self.failures.get(method)
-        if not queue:
+        if not queue or queue[0].after != after:
             return None
         failure = queue[0]
         failure.times -= 1
@@ -90,7 +96,7 @@ class FakeSlack(Recorder):
         self.channels = {"#releases": "C0RELEASES", "#mingle-releases": "C0MINGLE"}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
-        self._ts = itertools.count(1)
+        self._last_ts = 0.0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -126,7 +132,8 @@ class FakeSlack(Recorder):
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(handler(body))
+        answer = handler(body)
+        return self.scripted(method, after=True) or web.json_response(answer)
 
     def m_auth_test(self, body: dict) -> dict:
         return {"ok": True, "team": "Test", "team_id": "T111", "user_id": "U0BOT", "bot_id": "B1"}
@@ -140,12 +147,14 @@ class FakeSlack(Recorder):
         thread = body.get("thread_ts")
         if thread and (channel, thread) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
-        ts = f"{1_700_000_000 + next(self._ts)}.000100"
+        self._last_ts = max(self._last_ts + 0.000001, time.time())
+        ts = f"{self._last_ts:.6f}"
         message = {
             "text": body.get("text"),
             "blocks": body.get("blocks"),
             "thread_ts": thread,
             "reply_broadcast": body.get("reply_broadcast"),
+            "metadata": body.get("metadata"),
             "edits": 0,
         }
         self.messages[(channel, ts)] = message
@@ -162,6 +171,28 @@ class FakeSlack(Recorder):
         message.update(text=body.get("text"), blocks=body.get("blocks"))
         message["edits"] += 1
         return {"ok": True, "channel": channel, "ts": body["ts"], "text": body.get("text")}
+
+    def m_conversations_history(self, body: dict) -> dict:
+        return self._listing(body, thread=None)
+
+    def m_conversations_replies(self, body: dict) -> dict:
+        return self._listing(body, thread=body.get("ts"))
+
+    def _listing(self, body: dict, thread: str | None) -> dict:
+        channel = body["channel"]
+        if channel not in self.channels.values():
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(body.get("oldest") or 0)
+        found = []
+        for (where, ts), message in self.messages.items():
+            if where != channel or float(ts) <= oldest or message["thread_ts"] != thread:
+                continue
+            entry = {"type": "message", "ts": ts, "text": message["text"]}
+            if body.get("include_all_metadata") and message.get("metadata"):
+                entry["metadata"] = message["metadata"]
+            found.append(entry)
+        found.sort(key=lambda m: m["ts"], reverse=True)  # newest first, as Slack lists them
+        return {"ok": True, "messages": found[: int(body.get("limit") or 100)]}
 
     def m_chat_postEphemeral(self, body: dict) -> dict:
         if self.channel_id(body["channel"]) is None:

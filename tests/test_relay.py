@@ -39,3 +39,62 @@ async def test_two_relays_on_one_database_send_each_row_once(tmp_path):
         store.close()
     assert sorted(sent) == list(range(30))
     assert sum(relay.sent for relay in relays) == 30
+
+
+def parents(fake_slack) -> list[dict]:
+    """Return the channel messages (not thread replies) the fake Slack holds."""
+    return [m for m in fake_slack.messages.values() if not m["thread_ts"]]
+
+
+async def test_a_post_whose_answer_was_lost_is_found_not_posted_again(make_harness, fake_slack):
+    from tests.conftest import push_payload
+
+    harness = await make_harness()
+    harness.services.relay.pace["slack"] = 0.0
+    await harness.deliver("push", push_payload())  # promobot learns the channel's ID
+    await harness.settle()
+    # Slack posts the next message, but the answer is lost (a 502 after the work was done).
+    fake_slack.fail("chat.postMessage", 502, after=True)
+    await harness.deliver("push", push_payload("b" * 40, message="Second"))
+    await harness.settle(timeout=20)
+    assert len(parents(fake_slack)) == 2  # one message per build...
+    keys = harness.rows("SELECT key FROM slack_messages ORDER BY key")
+    assert keys == [{"key": "build:1"}, {"key": "build:2"}]  # ...and its ts found to edit it
+    assert len(fake_slack.of("conversations.history")) == 1
+
+
+async def test_after_a_crash_mid_send_the_restart_finds_the_post_and_edits_it(
+    make_harness, fake_slack, tmp_path
+):
+    from bot.slack import tag
+    from storage import connect
+    from tests.conftest import push_payload, status_payload
+
+    db_path = tmp_path / "crash.db"
+    first = await make_harness(db_path=db_path)
+    first.services.relay.pace["slack"] = 0.0
+    await first.deliver("push", push_payload())  # promobot learns the channel's ID
+    await first.settle()
+    fake_slack.fail("chat.postMessage", 429, times=1000, headers={"Retry-After": "600"})
+    await first.deliver("push", push_payload("b" * 40, message="Second"))
+    while len(fake_slack.of("chat.postMessage")) < 2:  # the post is refused, and waits
+        await asyncio.sleep(0.02)
+    await first.client.close()
+    fake_slack.failures.clear()
+    # What a kill -9 right after Slack's answer leaves: the post landed, the row is leased.
+    fake_slack.m_chat_postMessage(
+        {"channel": "#releases", "text": "Build #2", "metadata": tag("build:2")}
+    )
+    db = connect(db_path)
+    db.execute(
+        "UPDATE outbox SET lease_owner = 'killed', lease_until = 0, not_before = 0"
+        " WHERE state = 'pending'"
+    )
+    db.close()
+    second = await make_harness(db_path=db_path)
+    second.services.relay.pace["slack"] = 0.0
+    await second.deliver("status", status_payload("b" * 40, state="success"))
+    await second.settle(timeout=20)
+    assert len(parents(fake_slack)) == 2  # nothing posted twice
+    (build2,) = [m for m in parents(fake_slack) if m["metadata"] == tag("build:2")]
+    assert build2["edits"] >= 1 and "✅" in build2["text"]
