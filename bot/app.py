@@ -12,9 +12,11 @@ from aiohttp import web
 from gidgethub.routing import Router
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import registry
+from bot import demo, registry
 from bot.clock import Clock
 from bot.config import Config, Secrets
+from bot.dev import Deployer, DevMode, DevRuntime, recorder_senders
+from bot.devslack import Console, console_senders
 from bot.github import GitHubClient, github_senders
 from bot.relay import Relay, Sender
 from bot.services import Services
@@ -44,8 +46,15 @@ def create_app(
     clock: Clock | None = None,
     reactions: Sequence[Reaction] | None = None,
     extra_senders: Callable[[Services], dict[str, Sender]] | None = None,
+    dev: DevMode | None = None,
 ) -> web.Application:
-    """Build the aiohttp application; services start with it and stop with it."""
+    """Build the aiohttp application; services start with it and stop with it.
+
+    `dev` (from `promobot serve --dev` only) swaps the last hop to Slack and
+    GitHub for local stand-ins; it needs the secrets dev mode made.
+    """
+    if dev is not None and not secrets.dev:
+        raise ValueError("dev mode runs only with the random secrets of `promobot serve --dev`")
     app = web.Application()
     clock = clock or Clock()
     reactions = registry.reactions() if reactions is None else reactions
@@ -76,6 +85,8 @@ def create_app(
             asyncio.create_task(worker.run(), name="worker"),
             asyncio.create_task(relay.run(), name="relay"),
         ]
+        if dev is not None:
+            tasks += start_dev(services, dev)
         log.info("promobot ready: database %s", db_path)
         try:
             yield
@@ -91,3 +102,20 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     inbound.add_routes(app)
     return app
+
+
+def start_dev(services: Services, mode: DevMode) -> list[asyncio.Task]:
+    """Swap Slack and GitHub for the console and the recorder; start the deployer (and demo)."""
+    console = Console(mode.write)
+    services.dev = DevRuntime(mode, console)
+    now = services.clock.now
+    services.relay.senders.update(console_senders(console, services.store, now))
+    services.relay.senders.update(
+        recorder_senders(registry.github_recorders(), now, mode.deploy_delay)
+    )
+    deployer = Deployer(services.store, services.secrets, mode, now)
+    tasks = [asyncio.create_task(deployer.run(), name="dev-deployer")]
+    if mode.demo:
+        story = demo.Demo(services, mode)
+        tasks.append(asyncio.create_task(story.play(), name="demo"))
+    return tasks
