@@ -17,90 +17,20 @@ from typing import Any
 import aiohttp
 
 from bot.dev import PEOPLE, DevMode
-from bot.devclient import block_actions_form, post_slack, post_webhook, slash_form
+from bot.devclient import (
+    block_actions_form,
+    post_slack,
+    post_webhook,
+    push_body,
+    slash_form,
+    status_body,
+)
 from bot.devslack import fake_channel_id
 from bot.services import Services
 from storage import dev as devstore
 
 log = logging.getLogger(__name__)
-REPO = {"id": 700_001, "full_name": "acme/storefront", "installation": 4242}
 WAIT = 15.0  # seconds a step waits for the pipeline before the story moves on
-
-
-def iso(at: float) -> str:
-    """Return GitHub's timestamp format."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-
-
-def repository() -> dict[str, Any]:
-    """Return the demo repository as webhook bodies carry it."""
-    owner, name = REPO["full_name"].split("/")
-    return {
-        "id": REPO["id"],
-        "node_id": "R_demo",
-        "name": name,
-        "full_name": REPO["full_name"],
-        "private": True,
-        "owner": {"login": owner, "id": 9_000_001, "type": "Organization"},
-        "html_url": f"https://github.com/{REPO['full_name']}",
-        "url": f"https://api.github.com/repos/{REPO['full_name']}",
-        "default_branch": "main",
-        "master_branch": "main",
-    }
-
-
-def push_body(sha: str, before: str, message: str, login: str, at: float) -> dict[str, Any]:
-    """Return a push to main with one commit, shaped like GitHub's."""
-    base = f"https://github.com/{REPO['full_name']}"
-    commit = {
-        "id": sha,
-        "tree_id": hashlib.sha1(sha.encode()).hexdigest(),
-        "distinct": True,
-        "message": message,
-        "timestamp": iso(at),
-        "url": f"{base}/commit/{sha}",
-        "author": {"name": login.title(), "email": f"{login}@acme.test", "username": login},
-        "committer": {"name": "GitHub", "email": "noreply@github.com", "username": "web-flow"},
-        "added": [],
-        "removed": [],
-        "modified": ["app/search.py"],
-    }
-    return {
-        "ref": "refs/heads/main",
-        "before": before,
-        "after": sha,
-        "created": False,
-        "deleted": False,
-        "forced": False,
-        "base_ref": None,
-        "compare": f"{base}/compare/{before[:12]}...{sha[:12]}",
-        "commits": [commit],
-        "head_commit": commit,
-        "repository": repository(),
-        "pusher": {"name": login, "email": f"{login}@acme.test"},
-        "sender": {"login": login, "id": 1000 + len(login), "type": "User"},
-        "installation": {"id": REPO["installation"]},
-    }
-
-
-def status_body(sha: str, context: str, state: str, description: str, at: float) -> dict:
-    """Return a commit status event, shaped like GitHub's."""
-    return {
-        "id": int(at * 1000) % 10**9,
-        "sha": sha,
-        "name": REPO["full_name"],
-        "target_url": f"https://ci.acme.test/{context}/{sha[:7]}",
-        "context": context,
-        "description": description,
-        "state": state,
-        "commit": {"sha": sha, "html_url": f"https://github.com/{REPO['full_name']}/commit/{sha}"},
-        "branches": [{"name": "main", "commit": {"sha": sha}, "protected": True}],
-        "created_at": iso(at),
-        "updated_at": iso(at),
-        "repository": repository(),
-        "sender": {"login": "ci-bot", "id": 77, "type": "Bot"},
-        "installation": {"id": REPO["installation"]},
-    }
 
 
 class Demo:
