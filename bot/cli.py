@@ -12,13 +12,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bot import dev, devclient, logs
+from bot import dev, devclient, devslack, logs
 from bot.app import Inbound, create_app
 from bot.config import Config, ConfigError, load_config, load_secrets
 from bot.manifest import github_manifest, slack_manifest
 
-# Soaks of app.yaml are divided by this under --dev: 15m becomes 15s, so the story fits a minute.
-DEV_SOAK_SCALE = 60
+# Soaks of app.yaml are divided by this under --dev (15m becomes 7s), so the story fits a minute.
+DEV_SOAK_SCALE = 120
 
 
 def load_inbound() -> Inbound:
@@ -154,10 +154,9 @@ def send(args: argparse.Namespace) -> int:
     except aiohttp.ClientError as exc:
         print(f"cannot reach {url}: {exc}", file=sys.stderr)
         return 1
-    text = body
-    if body.startswith("{"):
-        text = str(json.loads(body).get("text") or "")
-    print(f"HTTP {status}" + (f"\n{text}" if text else ""))
+    text = str(json.loads(body).get("text") or "") if body.startswith("{") else body
+    text = "\n".join(devslack.render(text, None)) if text else ""
+    print(f"HTTP {status}" + (f"\n{text}" if text.strip() else ""))
     return 0 if status == 200 else 1
 
 

@@ -25,7 +25,7 @@ from bot.devclient import (
     slash_form,
     status_body,
 )
-from bot.devslack import fake_channel_id
+from bot.devslack import fake_channel_id, render
 from bot.services import Services
 from storage import dev as devstore
 
@@ -82,11 +82,12 @@ class Demo:
         await self.commit("bob", "Speed up search with a trigram index", green=False)
         fix = await self.commit("bob", "Fix the search index migration", green=True)
         await self.deployed(fix, "pasty")
+        await self.soak("baklava", "pasty")
         await self.ship("U012ABC", "promote pasty to baklava")
         await self.deployed(fix, "baklava")
         tidy = await self.commit("cat", "Tidy the request logs", green=True)
         await self.deployed(tidy, "pasty")
-        await self.soak("dumpling")
+        await self.soak("dumpling", "baklava")
         await self.ship("U012ABC", "baklava to dumpling", command="/promote")
         await self.approve("U0DEVBOB")
         await self.deployed(fix, "dumpling")
@@ -155,7 +156,8 @@ class Demo:
             return
         answer = _ack_text(body)
         if answer and self.services.dev:
-            self.services.dev.console.show("answer, only the sender sees it", answer.splitlines())
+            lines = render(answer, None)
+            self.services.dev.console.show("answer, only the sender sees it", lines)
 
     async def approve(self, user: str) -> None:
         """Click the Approve button of the newest approval message as `user`."""
@@ -187,11 +189,11 @@ class Demo:
         if await self.until(lambda: self.services.store.read(live), f"{sha[:7]} in {stage}"):
             self.say(f"{sha[:7]} is live in {stage}")
 
-    async def soak(self, stage: str) -> None:
-        """Wait out the soak the stage asks of the build in the stage before it."""
+    async def soak(self, stage: str, previous: str) -> None:
+        """Wait out the soak `stage` asks of a build in the stage before it."""
         target = self.services.config.pipeline.stage(stage)
         if target and target.soak:
-            self.say(f"{stage} asks for {target.soak}s of soak in the stage before it; waiting")
+            self.say(f"{stage} asks for {target.soak}s in {previous} first (scaled); waiting")
             await asyncio.sleep(target.soak + 1)
 
     async def until(self, probe: Any, what: str) -> Any:

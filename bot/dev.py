@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlite_utils import Database
 
 from bot.config import Config, Secrets
+from bot.dashboard import duration
 from bot.devclient import post_webhook
 from bot.devslack import Console
 from bot.github import GitHubRecord
@@ -98,7 +99,7 @@ def scale_soaks(config: Config, factor: int) -> Config:
 def banner(config: Config, original: Config, secrets: Secrets, mode: DevMode, db: str) -> str:
     """Describe the dev server: where it is, its secrets, and what differs from production."""
     soaks = ", ".join(
-        f"{new.name} {old.soak}s → {new.soak}s"
+        f"{new.name} {duration(old.soak)} → {duration(new.soak)}"
         for old, new in zip(original.pipeline.stages, config.pipeline.stages, strict=True)
         if old.soak
     )
@@ -142,6 +143,7 @@ def github_answer(row_id: int, payload: dict[str, Any], now: float) -> Any:
         api = f"https://api.github.com/repos/{found.group(1)}/deployments/{new_id}"
         return {
             "id": new_id,
+            "node_id": f"DE_dev{new_id}",
             "url": api,
             "sha": body.get("ref"),
             "ref": body.get("ref"),
@@ -157,6 +159,7 @@ def github_answer(row_id: int, payload: dict[str, Any], now: float) -> Any:
             "updated_at": stamp,
             "statuses_url": f"{api}/statuses",
             "repository_url": f"https://api.github.com/repos/{found.group(1)}",
+            "performed_via_github_app": None,
         }
     if payload["method"] == "GET":
         return {}
@@ -214,6 +217,7 @@ def deployment_status(
         "deployment_status": {
             "url": f"{deployment['url']}/statuses/{call['id']}{len(state)}",
             "id": int(f"{call['id']}{len(state)}"),
+            "node_id": f"DES_dev{call['id']}{len(state)}",
             "state": state,
             "creator": {**DEPLOYER},
             "description": f"dev deployer: {state.replace('_', ' ')}",

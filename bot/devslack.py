@@ -21,6 +21,25 @@ from storage import Store
 from storage import dev as devstore
 
 LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>|<([^<>]+)>")
+EMOJI = {
+    ":lock:": "🔒",
+    ":unlock:": "🔓",
+    ":rewind:": "⏪",
+    ":rocket:": "🚀",
+    ":white_check_mark:": "✅",
+    ":x:": "❌",
+    ":warning:": "⚠️",
+    ":no_entry:": "⛔",
+    ":hourglass:": "⌛",
+    ":hourglass_flowing_sand:": "⏳",
+    ":snowflake:": "❄️",
+    ":construction:": "🚧",
+    ":raised_hand:": "✋",
+    ":+1:": "👍",
+    ":thumbsup:": "👍",
+    ":rotating_light:": "🚨",
+}
+SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
 RULE = "─"
 
 
@@ -31,9 +50,12 @@ def plain(mrkdwn: str) -> str:
         if match.group(2):
             return match.group(2)
         target = match.group(3)
-        return "@" + target[1:] if target.startswith("@") else target.lstrip("!#")
+        if target.startswith(("@", "!subteam^")):
+            return "@" + target.rpartition("^")[2].lstrip("@")
+        return "@" + target[1:] if target.startswith("!") else target.lstrip("#")
 
-    return html.unescape(LINK.sub(label, mrkdwn))
+    text = SHORTCODE.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), LINK.sub(label, mrkdwn))
+    return html.unescape(text)
 
 
 def _text(obj: Any) -> str:

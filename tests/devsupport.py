@@ -1,6 +1,7 @@
 """A promobot running as `serve --dev` does (on a known free port), for dev and dashboard tests."""
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,12 @@ def deploy(
         " WHERE number = ?",
         [stage, state, at, finished or at, finished, number],
     )
+
+
+def manual(config: Config) -> Config:
+    """Return `config` with no automatic stage, so only the rows a test writes are deployments."""
+    stages = tuple(dataclasses.replace(s, auto=False) for s in config.pipeline.stages)
+    return dataclasses.replace(config, pipeline=dataclasses.replace(config.pipeline, stages=stages))
 
 
 async def start_dev(

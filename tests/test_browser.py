@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.devsupport import execute, pipeline, start_dev
+from tests.devsupport import execute, manual, pipeline, start_dev
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = (
@@ -75,6 +75,12 @@ def wait_for_text(browser: Any, css: str, text: str, timeout: float = 20.0) -> s
             return shown
         time.sleep(0.2)
     raise AssertionError(f"{css} never showed {text!r}")
+
+
+@pytest.fixture
+def config(config):
+    # The dashboard is tested on deployments written here; no stage deploys on its own.
+    return manual(config)
 
 
 @pytest.fixture

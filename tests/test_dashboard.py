@@ -6,10 +6,16 @@ import re
 import pytest
 
 from bot.dashboard import duration
-from tests.devsupport import execute, pipeline
+from tests.devsupport import execute, manual, pipeline
 
 TOKEN = "dashboard-test-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def config(config):
+    # The dashboard is tested on deployments written here; no stage deploys on its own.
+    return manual(config)
 
 
 @pytest.fixture

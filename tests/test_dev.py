@@ -11,7 +11,7 @@ from bot.config import Config
 from bot.dev import DevMode, banner, dev_secrets, scale_soaks
 from bot.devslack import render
 from handlers import inbound
-from tests.conftest import push_payload
+from tests.conftest import fixture, push_payload
 from tests.devsupport import start_dev
 
 
@@ -36,7 +36,7 @@ def test_soaks_are_scaled_and_the_banner_says_so(config: Config):
     secrets = dev_secrets("http://127.0.0.1:8080")
     text = banner(scaled, config, secrets, DevMode(), "promobot-dev.db")
     assert secrets.github_webhook_secret in text and secrets.slack_signing_secret in text
-    assert "baklava 900s → 15s, dumpling 1800s → 30s" in text
+    assert "baklava 15m → 15s, dumpling 30m → 30s" in text
     assert dev_secrets("http://x").github_webhook_secret != secrets.github_webhook_secret
 
 
@@ -51,7 +51,9 @@ def test_messages_render_readably():
     ]  # fmt: skip
     lines = ["*#3* ab12 <b>", "CI ✅ → pasty ⏳", "[Approve]  [Reject]"]
     assert render("fallback", blocks) == lines
-    assert render("<@U1> said hi", None) == ["@U1 said hi"]
+    assert render("<@U1> and <!subteam^S0REL> :lock: <!channel>", None) == [
+        "@U1 and @S0REL 🔒 @channel"
+    ]
 
 
 async def test_keyed_message_is_printed_then_edited_and_its_thread_follows(dev):
@@ -124,6 +126,10 @@ async def test_deployment_is_recorded_answered_and_completed_by_signed_webhooks(
         assert status["repository"]["id"] == push_payload()["repository"]["id"]
         assert status["installation"] == {"id": 957387}
     await dev.until(lambda: dev.rows("SELECT deploy_step FROM dev_github_calls")[0]["deploy_step"])
+    real = fixture("deployment_status")  # GitHub's own body: ours carries every field it has
+    for part in ("deployment_status", "deployment"):
+        assert set(real[part]) <= set(sent[1][part])
+    assert set(real) <= set(sent[1])
 
 
 async def test_send_signs_a_slash_command_for_the_dev_server(dev, capsys):
