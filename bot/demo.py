@@ -12,12 +12,14 @@ import json
 import logging
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 import aiohttp
 
 from bot.dev import PEOPLE, DevMode
 from bot.devclient import (
+    REPO,
     block_actions_form,
     post_slack,
     post_webhook,
@@ -30,7 +32,6 @@ from bot.services import Services
 from storage import dev as devstore
 
 log = logging.getLogger(__name__)
-WAIT = 15.0  # seconds a step waits for the pipeline before the story moves on
 
 
 class Demo:
@@ -77,6 +78,9 @@ class Demo:
 
     async def story(self) -> None:
         """The story: five pushes, one red; promote; approve; lock; roll back."""
+        for stage in await self.services.store.read(_locked_stages):
+            self.say(f"{stage} is still locked from an earlier run")
+            await self.ship("U012ABC", f"unlock {stage}")
         first = await self.commit("ada", "Add the checkout page", green=True)
         await self.deployed(first, "pasty")
         await self.commit("bob", "Speed up search with a trigram index", green=False)
@@ -88,8 +92,9 @@ class Demo:
         tidy = await self.commit("cat", "Tidy the request logs", green=True)
         await self.deployed(tidy, "pasty")
         await self.soak("dumpling", "baklava")
+        seen = await self.services.store.read(_last_message)
         await self.ship("U012ABC", "baklava to dumpling", command="/promote")
-        await self.approve("U0DEVBOB")
+        await self.approve("U0DEVBOB", after=seen)
         await self.deployed(fix, "dumpling")
         await self.ship("U012ABC", 'lock baklava "release 2026.11 under test" for 2h')
         retry = await self.commit("cat", "Retry the payment webhook on 502", green=True)
@@ -159,9 +164,10 @@ class Demo:
             lines = render(answer, None)
             self.services.dev.console.show("answer, only the sender sees it", lines)
 
-    async def approve(self, user: str) -> None:
+    async def approve(self, user: str, *, after: int) -> None:
         """Click the Approve button of the newest approval message as `user`."""
-        found = await self.until(lambda: self.services.store.read(_approve_button), "approval")
+        find = partial(_approve_button, after=after)
+        found = await self.until(lambda: self.services.store.read(find), "approval")
         if found is None:
             self.say("no Approve button appeared; approving by command instead")
             promotion = await self.services.store.read(_waiting_promotion)
@@ -197,8 +203,8 @@ class Demo:
             await asyncio.sleep(target.soak + 1)
 
     async def until(self, probe: Any, what: str) -> Any:
-        """Poll `probe` until it returns something, or give up after WAIT seconds."""
-        deadline = time.monotonic() + WAIT
+        """Poll `probe` until it returns something, or give up (the story carries on)."""
+        deadline = time.monotonic() + self.mode.demo_patience
         while time.monotonic() < deadline:
             found = await probe()
             if found:
@@ -235,9 +241,16 @@ def _live_since(db: Any, sha: str, stage: str, after: str | None) -> bool:
     return row is not None
 
 
-def _approve_button(db: Any) -> tuple[dict, str, dict] | None:
-    """Find the newest message with an Approve button: (message, block_id, action)."""
-    for message in reversed(devstore.messages(db, limit=100_000)):
+def _last_message(db: Any) -> int:
+    return db.conn.execute("SELECT coalesce(max(id), 0) FROM dev_messages").fetchone()[0]
+
+
+def _approve_button(db: Any, after: int) -> tuple[dict, str, dict] | None:
+    """Find the newest message shown after `after` with an Approve button still on it."""
+    newest: dict[Any, dict] = {}
+    for message in devstore.messages(db, since_id=after, limit=100_000):
+        newest[message["key"] or message["id"]] = message  # an edit replaces its message
+    for message in sorted(newest.values(), key=lambda m: -m["id"]):
         for block in message["blocks"] or []:
             for element in block.get("elements") or [block.get("accessory") or {}]:
                 label = json.dumps([element.get("action_id"), element.get("text")]).lower()
@@ -248,6 +261,14 @@ def _approve_button(db: Any) -> tuple[dict, str, dict] | None:
                     shown = {**message, "channel_id": where[0], "ts": where[1]}
                     return shown, block.get("block_id", ""), element
     return None
+
+
+def _locked_stages(db: Any) -> list[str]:
+    rows = db.conn.execute(
+        "SELECT DISTINCT l.stage FROM locks l JOIN repositories r ON r.id = l.repo_id"
+        " WHERE r.full_name = ? AND l.lifted_at IS NULL", [REPO["full_name"]],
+    ).fetchall()  # fmt: skip
+    return [row[0] for row in rows]
 
 
 def _waiting_promotion(db: Any) -> int | None:

@@ -53,6 +53,7 @@ class DevMode:
     url: str = "http://127.0.0.1:8080"
     deploy_delay: float = 2.0
     demo: bool = False
+    demo_patience: float = 15.0  # seconds a demo step waits for the pipeline before moving on
     write: Callable[[str], Any] | None = None  # the console; stdout when None
 
 

@@ -58,6 +58,12 @@ async def test_stages_show_their_build_age_locks_and_waiting_approvals(harness):
     )
     execute(
         harness.db_path,
+        "INSERT INTO freezes (repo_id, frozen_by, reason, started_at)"
+        " VALUES (186853002, 'U0DEVBOB', 'quarterly audit', ?)",
+        [now],
+    )
+    execute(
+        harness.db_path,
         "INSERT INTO promotions (repo_id, build_id, stage, requested_by, state, created_at)"
         " SELECT repo_id, id, 'dumpling', 'U012ABC', 'waiting', ? FROM builds WHERE number = 1",
         [now],
@@ -69,6 +75,7 @@ async def test_stages_show_their_build_age_locks_and_waiting_approvals(harness):
     assert "live for 11m" in html or "live for 12m" in html  # pasty since 700 s ago
     assert "🔒 Locked by U012ABC: load test &lt;today&gt;" in html
     assert "⌛ #1 waits for approval" in html
+    assert "Merges frozen by U0DEVBOB" in html and "quarterly audit" in html
     assert "⏳ #2 deploying (in progress)" in html
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
     assert '<meta http-equiv="refresh" content="5">' in html

@@ -153,3 +153,27 @@ async def test_user_groups_and_responses_are_local(dev):
     assert dev.rows("SELECT kind, text FROM dev_messages") == [
         {"kind": "response", "text": "Promoted #3 to baklava"}
     ]
+
+
+async def test_the_demo_plays_its_story_over_signed_http_and_carries_on(
+    aiohttp_client, tmp_path, config
+):
+    story = scale_soaks(config, 900)  # 15m and 30m soaks become 1s and 2s
+    dev = await start_dev(aiohttp_client, tmp_path, story, demo=True, demo_patience=0.3)
+    await dev.until(lambda: "that was the story" in "".join(dev.console), timeout=60)
+    shown = "".join(dev.console)
+    for typed in (
+        "ada types: /ship promote pasty to baklava",
+        "ada types: /promote baklava to dumpling",
+        'ada types: /ship lock baklava "release 2026.11 under test" for 2h',
+        "cat types: /ship rollback pasty",
+        "ada types: /ship status",
+    ):
+        assert typed in shown
+    assert "ci/test goes red" in shown
+    rows = dev.rows("SELECT event, count(*) AS n FROM deliveries GROUP BY event")
+    events = {row["event"]: row["n"] for row in rows}
+    assert (events["push"], events["status"]) == (5, 20)
+    builds = dev.rows("SELECT number, ci_state FROM builds ORDER BY number")
+    assert [b["ci_state"] for b in builds] == ["success", "failure", *["success"] * 3]
+    assert "was refused" not in shown  # every request was signed and accepted
