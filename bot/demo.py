@@ -81,6 +81,9 @@ class Demo:
         for stage in await self.services.store.read(_locked_stages):
             self.say(f"{stage} is still locked from an earlier run")
             await self.ship("U012ABC", f"unlock {stage}")
+        for promotion in await self.services.store.read(_waiting_promotions):
+            self.say(f"promotion {promotion} still waits from an earlier run")
+            await self.ship("U0DEVBOB", f'reject {promotion} "a new demo run starts"')
         first = await self.commit("ada", "Add the checkout page", green=True)
         await self.deployed(first, "pasty")
         await self.commit("bob", "Speed up search with a trigram index", green=False)
@@ -267,6 +270,14 @@ def _locked_stages(db: Any) -> list[str]:
     rows = db.conn.execute(
         "SELECT DISTINCT l.stage FROM locks l JOIN repositories r ON r.id = l.repo_id"
         " WHERE r.full_name = ? AND l.lifted_at IS NULL", [REPO["full_name"]],
+    ).fetchall()  # fmt: skip
+    return [row[0] for row in rows]
+
+
+def _waiting_promotions(db: Any) -> list[int]:
+    rows = db.conn.execute(
+        "SELECT p.id FROM promotions p JOIN repositories r ON r.id = p.repo_id"
+        " WHERE r.full_name = ? AND p.state = 'waiting' ORDER BY p.id", [REPO["full_name"]],
     ).fetchall()  # fmt: skip
     return [row[0] for row in rows]
 
