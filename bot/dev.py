@@ -211,8 +211,6 @@ def deployment_status(
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     deployment["updated_at"] = stamp
     deployment["creator"] = {**DEPLOYER}
-    owner, name = full_name.split("/")
-    html_url = (repo or {}).get("html_url") or f"https://github.com/{full_name}"
     return {
         "action": "created",
         "deployment_status": {
@@ -232,18 +230,25 @@ def deployment_status(
             "performed_via_github_app": None,
         },
         "deployment": deployment,
-        "repository": {
-            "id": (repo or {}).get("id") or 0,
-            "name": name,
-            "full_name": (repo or {}).get("full_name") or full_name,
-            "private": False,
-            "owner": {"login": owner, "type": "Organization"},
-            "html_url": html_url,
-            "url": f"https://api.github.com/repos/{full_name}",
-            "default_branch": "main",
-        },
+        "repository": repository_body(full_name, repo),
         "sender": {**DEPLOYER},
         "installation": {"id": call["installation_id"]},
+    }
+
+
+def repository_body(full_name: str, repo: dict[str, Any] | None) -> dict[str, Any]:
+    """Shape the `repository` of a webhook body from what we stored about it."""
+    owner, name = full_name.split("/")
+    return {
+        "id": (repo or {}).get("id") or 0,
+        "node_id": f"R_dev{(repo or {}).get('id') or 0}",
+        "name": name,
+        "full_name": (repo or {}).get("full_name") or full_name,
+        "private": False,
+        "owner": {"login": owner, "type": "Organization"},
+        "html_url": (repo or {}).get("html_url") or f"https://github.com/{full_name}",
+        "url": f"https://api.github.com/repos/{full_name}",
+        "default_branch": "main",
     }
 
 

@@ -224,7 +224,7 @@ def m004_audit_and_outbox(db: Database) -> None:
 
 
 @migrations()
-def m005_dev_mode(db: Database) -> None:
+def m007_dev_mode(db: Database) -> None:
     # Only `promobot serve --dev` writes these: what would have gone to Slack and GitHub.
     db.executescript(
         """
