@@ -13,9 +13,11 @@ from aiohttp import web
 from gidgethub.routing import Router
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import digest_post, logs, registry, scheduler
+from bot import demo, digest_post, logs, registry, scheduler
 from bot.clock import Clock
 from bot.config import Config, Secrets
+from bot.dev import Deployer, DevMode, DevRuntime, recorder_senders
+from bot.devslack import Console, console_senders
 from bot.github import GitHubClient, github_senders
 from bot.relay import Relay, Sender
 from bot.services import Services
@@ -47,8 +49,15 @@ def create_app(
     reactions: Sequence[Reaction] | None = None,
     extra_senders: Callable[[Services], dict[str, Sender]] | None = None,
     digest_schedule: bool = True,
+    dev: DevMode | None = None,
 ) -> web.Application:
-    """Build the aiohttp application; services start with it and stop with it."""
+    """Build the aiohttp application; services start with it and stop with it.
+
+    `dev` (from `promobot serve --dev` only) swaps the last hop to Slack and
+    GitHub for local stand-ins; it needs the secrets dev mode made.
+    """
+    if dev is not None and not secrets.dev:
+        raise ValueError("dev mode runs only with the random secrets of `promobot serve --dev`")
     logs.redact_everywhere(
         (
             secrets.github_webhook_secret,
@@ -93,6 +102,8 @@ def create_app(
             post = partial(digest_post.post_all, services)
             run = scheduler.run(config.digest, clock.now, post)
             tasks.append(asyncio.create_task(run, name="digest"))
+        if dev is not None:
+            tasks += start_dev(services, dev)
         log.info("promobot ready: database %s", db_path)
         try:
             yield
@@ -113,3 +124,20 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     inbound.add_routes(app)
     return app
+
+
+def start_dev(services: Services, mode: DevMode) -> list[asyncio.Task]:
+    """Swap Slack and GitHub for the console and the recorder; start the deployer (and demo)."""
+    console = Console(mode.write)
+    services.dev = DevRuntime(mode, console)
+    now = services.clock.now
+    services.relay.senders.update(console_senders(console, services.store, now))
+    services.relay.senders.update(
+        recorder_senders(registry.github_recorders(), now, mode.deploy_delay)
+    )
+    deployer = Deployer(services.store, services.secrets, mode, now)
+    tasks = [asyncio.create_task(deployer.run(), name="dev-deployer")]
+    if mode.demo:
+        story = demo.Demo(services, mode)
+        tasks.append(asyncio.create_task(story.play(), name="demo"))
+    return tasks

@@ -1,19 +1,25 @@
-"""The `promobot` command: serve, check-config, manifest, digest."""
+"""The `promobot` command: serve, check-config, manifest, digest, send."""
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from importlib.metadata import entry_points
+from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
-from bot import digest_cli, logs
+from bot import dev, devclient, devslack, digest_cli, logs
 from bot.app import Inbound, create_app
 from bot.config import Config, ConfigError, load_config, load_secrets
 from bot.manifest import github_manifest, slack_manifest
+
+# Soaks of app.yaml are divided by this under --dev (15m becomes 7s), so the story fits a minute.
+DEV_SOAK_SCALE = 120
 
 
 def load_inbound() -> Inbound:
@@ -29,10 +35,18 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service")
     serve.add_argument("--config", default=config_default)
-    serve.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
+    serve.add_argument("--db", default=os.environ.get("PROMOBOT_DB"))
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--dev", action="store_true", help="no accounts needed: see README")
+    serve.add_argument("--no-demo", action="store_true", help="--dev without the demo story")
+    serve.add_argument("--deploy-delay", type=float, default=2.0, help="--dev deployer pace (s)")
+    send = sub.add_parser("send", help="sign and send a slash command to a --dev server")
+    send.add_argument("words", nargs=argparse.REMAINDER, help="/ship status, /promote #3 baklava")
+    send.add_argument("--as", dest="user", default="U012ABC", help="Slack user ID of the sender")
+    send.add_argument("--url", default=None, help="the dev server (default: from the state file)")
+    send.add_argument("--secret", default=None, help="Slack signing secret (default: state file)")
+    send.add_argument("--state", default=dev.STATE_FILE)
     check = sub.add_parser("check-config", help="validate app.yaml")
     check.add_argument("--config", default=config_default)
     manifest = sub.add_parser("manifest", help="print the GitHub or Slack app manifest")
@@ -77,6 +91,8 @@ def fail(error: ConfigError) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the service until SIGTERM or Ctrl-C."""
+    if args.dev:
+        return serve_dev(args)
     try:
         config = load_config(args.config)
         secrets = load_secrets(os.environ)
@@ -92,9 +108,66 @@ def serve(args: argparse.Namespace) -> int:
             secrets.github_private_key,
         )
     )
-    app = create_app(config, secrets, db_path=args.db, inbound=load_inbound())
+    app = create_app(config, secrets, db_path=args.db or "promobot.db", inbound=load_inbound())
     web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
     return 0
+
+
+def serve_dev(args: argparse.Namespace) -> int:
+    """Run with random secrets, the console for Slack, a recorder for GitHub and the demo."""
+    try:
+        original = load_config(args.config)
+    except ConfigError as error:
+        return fail(error)
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    url = f"http://{host}:{args.port}"
+    secrets = dev.dev_secrets(url)
+    config = dev.scale_soaks(original, DEV_SOAK_SCALE)
+    mode = dev.DevMode(url=url, deploy_delay=args.deploy_delay, demo=not args.no_demo)
+    db = args.db or "promobot-dev.db"
+    logs.setup(secrets=(secrets.github_private_key, secrets.slack_bot_token))
+    print(dev.banner(config, original, secrets, mode, db), flush=True)
+    dev.write_state(dev.STATE_FILE, secrets, url)
+    app = create_app(config, secrets, db_path=db, inbound=load_inbound(), dev=mode)
+    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
+    return 0
+
+
+def send(args: argparse.Namespace) -> int:
+    """Sign a slash command with the dev server's secret and POST it; print the answer."""
+    words = [w for w in args.words if w != "--"]
+    if not words or words[0] not in ("/ship", "/promote"):
+        print("usage: promobot send /ship <verb> … (or /promote …)", file=sys.stderr)
+        return 2
+    state: dict = {}
+    if Path(args.state).exists():
+        state = json.loads(Path(args.state).read_text(encoding="utf-8"))
+    url = args.url or state.get("url") or "http://127.0.0.1:8080"
+    secret = args.secret or state.get("slack_signing_secret")
+    if not secret:
+        print("no signing secret: start `promobot serve --dev` or pass --secret", file=sys.stderr)
+        return 2
+    form = devclient.slash_form(
+        " ".join(words[1:]),
+        user=args.user,
+        user_name=dev.PEOPLE.get(args.user, args.user.lower()),
+        command=words[0],
+        response_url=url + "/dev/slack/respond",
+    )
+    try:
+        status, body = asyncio.run(_post(url, secret, form))
+    except aiohttp.ClientError as exc:
+        print(f"cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    text = str(json.loads(body).get("text") or "") if body.startswith("{") else body
+    text = "\n".join(devslack.render(text, None)) if text else ""
+    print(f"HTTP {status}" + (f"\n{text}" if text.strip() else ""))
+    return 0 if status == 200 else 1
+
+
+async def _post(url: str, secret: str, form: dict[str, str]) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session:
+        return await devclient.post_slack(session, url, secret, form)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "send":
+        return send(args)
     try:
         config = load_config(args.config)
     except ConfigError as error:

@@ -10,6 +10,7 @@ from bot.config import Config, Secrets
 from storage import Store
 
 if TYPE_CHECKING:  # the worker and relay import this module's neighbours
+    from bot.dev import DevRuntime
     from bot.github import GitHubClient
     from bot.relay import Relay
     from bot.worker import Worker
@@ -27,3 +28,4 @@ class Services:
     relay: "Relay"
     github: "GitHubClient"
     slack: AsyncWebClient
+    dev: "DevRuntime | None" = None  # set only by `promobot serve --dev`

@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from bot.app import Inbound
-from handlers import github, health, slack
+from handlers import dashboard, dev, github, health, slack
 
 
 def add_routes(app: web.Application) -> None:
@@ -11,6 +11,8 @@ def add_routes(app: web.Application) -> None:
     github.add_routes(app)
     slack.add_routes(app)
     health.add_routes(app)
+    dev.add_routes(app)
+    dashboard.add_routes(app)
 
 
 def inbound() -> Inbound:

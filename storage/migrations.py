@@ -267,3 +267,37 @@ def m007_slack_channels(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m008_dev_mode(db: Database) -> None:
+    # Only `promobot serve --dev` writes these: what would have gone to Slack and GitHub.
+    db.executescript(
+        """
+        CREATE TABLE dev_messages (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,                 -- post, edit, reply, ephemeral, plain, response
+            key TEXT,                           -- slack_messages key of a keyed message
+            channel TEXT NOT NULL,              -- as addressed: a name like #releases, or an ID
+            ts TEXT,
+            thread_ts TEXT,
+            user_id TEXT,                       -- the recipient of an ephemeral message
+            text TEXT NOT NULL,
+            blocks TEXT                         -- JSON
+        );
+        CREATE INDEX dev_messages_key ON dev_messages (key, id);
+        CREATE TABLE dev_github_calls (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            installation_id INTEGER,
+            body TEXT,                          -- JSON
+            answer TEXT,                        -- JSON: what GitHub would have answered
+            deploy_step INTEGER NOT NULL DEFAULT 0,  -- deployer: 0 new, 1 in_progress, 2 done
+            deploy_due REAL                     -- when the deployer plays the next step
+        );
+        CREATE INDEX dev_github_calls_due ON dev_github_calls (deploy_step, deploy_due);
+        """
+    )

@@ -1,0 +1,109 @@
+"""GET / and GET /builds/{owner}/{repo}/{n}: the dashboard, behind a token outside dev mode.
+
+It shows commit messages and names, so a real deployment serves it only with
+PROMOBOT_DASHBOARD_TOKEN set, and only to requests that carry that token: an
+`Authorization: Bearer` header, or `?token=` once, which is then swapped for
+a cookie (and dropped from the address so it is not bookmarked or logged).
+"""
+
+import hashlib
+import hmac
+from functools import partial
+
+from aiohttp import web
+
+from bot import dashboard
+from bot.app import SERVICES
+from bot.services import Services
+
+COOKIE = "promobot_dashboard"
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'",
+}
+
+
+def cookie_value(token: str) -> str:
+    """Return what the cookie holds: proof of the token, not the token itself."""
+    return hmac.new(token.encode(), b"promobot dashboard cookie", hashlib.sha256).hexdigest()
+
+
+def admit(request: web.Request, services: Services) -> web.Response | None:
+    """Return None to let the request through, else the answer: 404 with no token set, 401 …"""
+    if services.dev is not None:
+        return None
+    token = services.secrets.dashboard_token
+    if not token:
+        return web.Response(status=404, text="the dashboard is off: set PROMOBOT_DASHBOARD_TOKEN")
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer ") and hmac.compare_digest(bearer[7:].strip(), token):
+        return None
+    cookie = request.cookies.get(COOKIE, "")
+    if cookie and hmac.compare_digest(cookie, cookie_value(token)):
+        return None
+    given = request.query.get("token", "")
+    if given and hmac.compare_digest(given, token):
+        query = {k: v for k, v in request.query.items() if k != "token"}
+        found = web.Response(status=303, headers=HEADERS)
+        found.headers["Location"] = str(request.rel_url.with_query(query))
+        secure = request.secure or request.headers.get("X-Forwarded-Proto") == "https"
+        found.set_cookie(
+            COOKIE, cookie_value(token), httponly=True, samesite="Strict", secure=secure, path="/"
+        )
+        return found
+    return web.Response(
+        status=401,
+        text="the dashboard needs its token (?token=…, or Authorization: Bearer …)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def refresh(request: web.Request) -> int:
+    """Return the page's refresh interval in seconds (?refresh=, 1 to 300, default 5)."""
+    try:
+        return max(1, min(300, int(request.query.get("refresh", "5"))))
+    except ValueError:
+        return 5
+
+
+def page(request: web.Request, services: Services, name: str, data: dict) -> web.Response:
+    """Render a dashboard page."""
+    html = dashboard.render(name, refresh=refresh(request), dev=services.dev is not None, **data)
+    return web.Response(text=html, content_type="text/html", headers=HEADERS)
+
+
+async def index(request: web.Request) -> web.Response:
+    """Show every repository's stages and value stream."""
+    services = request.app[SERVICES]
+    refused = admit(request, services)
+    if refused is not None:
+        return refused
+    now = services.clock.now()
+    data = await services.store.read(partial(dashboard.overview, config=services.config, now=now))
+    return page(request, services, "index.html", data)
+
+
+async def build(request: web.Request) -> web.Response:
+    """Show one build's journey, checks and event log."""
+    services = request.app[SERVICES]
+    refused = admit(request, services)
+    if refused is not None:
+        return refused
+    full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"
+    number, now = int(request.match_info["number"]), services.clock.now()
+    data = await services.store.read(
+        partial(dashboard.journey, config=services.config, full_name=full_name, number=number,
+                now=now)
+    )  # fmt: skip
+    if data is None:
+        raise web.HTTPNotFound(text=f"{full_name} has no build #{number}")
+    return page(request, services, "build.html", data)
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the dashboard."""
+    app.router.add_get("/", index)
+    app.router.add_get("/builds/{owner}/{repo}/{number:\\d+}", build)

@@ -1,0 +1,122 @@
+"""What `promobot serve --dev` stores instead of sending: Slack messages and GitHub calls."""
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+
+def add_message(
+    db: Database,
+    *,
+    at: float,
+    kind: str,
+    channel: str,
+    text: str,
+    blocks: Any = None,
+    key: str | None = None,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    user_id: str | None = None,
+) -> int:
+    """Store one message as the console showed it."""
+    cursor = db.execute(
+        "INSERT INTO dev_messages (at, kind, key, channel, ts, thread_ts, user_id, text, blocks)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            at,
+            kind,
+            key,
+            channel,
+            ts,
+            thread_ts,
+            user_id,
+            text,
+            json.dumps(blocks) if blocks else None,
+        ],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def remember_keyed_message(db: Database, *, key: str, channel_id: str, ts: str, at: float) -> None:
+    """Record where a keyed message lives, as the real Slack sender does."""
+    db.execute(
+        "INSERT OR REPLACE INTO slack_messages (key, channel_id, ts, posted_at)"
+        " VALUES (?, ?, ?, ?)",
+        [key, channel_id, ts, at],
+    )
+
+
+def messages(db: Database, *, since_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+    """Return stored dev messages after `since_id`, oldest first, blocks decoded."""
+    rows = list(
+        db.query("SELECT * FROM dev_messages WHERE id > ? ORDER BY id LIMIT ?", [since_id, limit])
+    )
+    for row in rows:
+        row["blocks"] = json.loads(row["blocks"]) if row["blocks"] else None
+    return rows
+
+
+def add_github_call(
+    db: Database,
+    *,
+    at: float,
+    method: str,
+    path: str,
+    installation_id: int | None,
+    body: Any,
+    answer: Any,
+    deploy_due: float | None,
+) -> int:
+    """Store one GitHub write and the answer given; a deployment gets a deployer due time."""
+    cursor = db.execute(
+        "INSERT INTO dev_github_calls"
+        " (at, method, path, installation_id, body, answer, deploy_due)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [at, method, path, installation_id, json.dumps(body), json.dumps(answer), deploy_due],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def next_github_id(db: Database) -> int:
+    """Return a fresh id for an object GitHub would create (deployment, status)."""
+    row = db.conn.execute("SELECT count(*) FROM dev_github_calls").fetchone()
+    return 4_000_001 + int(row[0])
+
+
+def github_calls(db: Database) -> list[dict[str, Any]]:
+    """Return every recorded GitHub call, oldest first, JSON decoded."""
+    return _decoded(db.query("SELECT * FROM dev_github_calls ORDER BY id"))
+
+
+def due_deployments(db: Database, now: float) -> list[dict[str, Any]]:
+    """Return recorded deployments whose next deployer step is due."""
+    return _decoded(
+        db.query(
+            "SELECT * FROM dev_github_calls WHERE deploy_step < 2 AND deploy_due <= ? ORDER BY id",
+            [now],
+        )
+    )
+
+
+def _decoded(rows: Any) -> list[dict[str, Any]]:
+    rows = list(rows)
+    for row in rows:
+        row["body"] = json.loads(row["body"]) if row["body"] else None
+        row["answer"] = json.loads(row["answer"]) if row["answer"] else None
+    return rows
+
+
+def next_deploy_due(db: Database) -> float | None:
+    """Return when the deployer has its next step to play, or None."""
+    return db.conn.execute(
+        "SELECT min(deploy_due) FROM dev_github_calls WHERE deploy_step < 2"
+    ).fetchone()[0]
+
+
+def advance_deployment(db: Database, call_id: int, step: int, due: float | None) -> None:
+    """Record that the deployer played `step` of a deployment; schedule the next one."""
+    db.execute(
+        "UPDATE dev_github_calls SET deploy_step = ?, deploy_due = ? WHERE id = ?",
+        [step, due, call_id],
+    )

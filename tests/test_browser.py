@@ -1,0 +1,132 @@
+"""The dashboard as a person sees it, in headless Chromium (Debian's chromium + chromedriver).
+
+Nothing here downloads a browser: selenium is given /usr/bin/chromium and
+/usr/bin/chromedriver, so its driver manager never runs. Where they are not
+installed, these tests are skipped, and pytest's summary says why.
+"""
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.devsupport import execute, manual, pipeline, start_dev
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and DRIVER.exists()),
+        reason="browser tests need Chromium: apt-get install -y chromium chromium-driver",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    with tempfile.TemporaryDirectory() as profile:
+        for flag in (*FLAGS, f"--user-data-dir={profile}"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+async def look(fn: Callable, *args: Any) -> Any:
+    """Run a blocking browser call off the event loop, which serves the page."""
+    return await asyncio.to_thread(fn, *args)
+
+
+def text_of(browser: Any, css: str) -> str:
+    return browser.find_element("css selector", css).text
+
+
+def wait_for_text(browser: Any, css: str, text: str, timeout: float = 20.0) -> str:
+    """Wait until the element shows `text` (the page refreshes itself)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            shown = text_of(browser, css)
+        except Exception:  # the page is between two loads
+            shown = ""
+        if text in shown:
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"{css} never showed {text!r}")
+
+
+@pytest.fixture
+def config(config):
+    # The dashboard is tested on deployments written here; no stage deploys on its own.
+    return manual(config)
+
+
+@pytest.fixture
+async def dev(aiohttp_client, tmp_path, config):
+    return await start_dev(aiohttp_client, tmp_path, config)
+
+
+async def test_a_person_sees_the_three_stages_with_their_builds(dev, browser):
+    await pipeline(dev)
+    await look(browser.get, dev.url + "/")
+    cards = await look(browser.find_elements, "css selector", ".stage")
+    names = [card.text.splitlines()[0].split()[0] for card in cards]
+    assert names == ["pasty", "baklava", "dumpling"]
+    pasty = await look(text_of, browser, '[data-stage="pasty"]')
+    assert "#1" in pasty and "Change 1: <script>alert(1)</script> & more" in pasty
+    assert "#2 deploying (in progress)" in pasty
+    assert "#1" in await look(text_of, browser, '[data-stage="baklava"]')
+    assert "no build yet" in await look(text_of, browser, '[data-stage="dumpling"]')
+
+
+async def test_a_build_moves_into_the_stage_when_its_deployment_succeeds(dev, browser):
+    await pipeline(dev)
+    await look(browser.get, dev.url + "/?refresh=1")
+    assert "#1" in await look(text_of, browser, '[data-stage="pasty"] .build')
+    execute(
+        dev.db_path,
+        "UPDATE deployments SET state = 'success', finished_at = ?, updated_at = ?"
+        " WHERE state = 'in_progress'",
+        [time.time(), time.time()],
+    )
+    shown = await look(wait_for_text, browser, '[data-stage="pasty"] .build', "#2")
+    assert "Change 2" in shown
+    row = await look(text_of, browser, 'tr[data-build="2"]')
+    assert "live now" in row
+
+
+async def test_the_value_stream_map_of_one_build(dev, browser):
+    await pipeline(dev, red=3)
+    await look(browser.get, dev.url + "/")
+    row = await look(text_of, browser, 'tr[data-build="1"]')
+    assert "✓" in row and "waited 5m" in row
+    assert "✗ failed" in await look(text_of, browser, 'tr[data-build="3"]')
+    link = await look(browser.find_element, "css selector", 'tr[data-build="1"] a')
+    await look(link.click)
+    journey = await look(wait_for_text, browser, "ol.journey", "live in baklava")
+    steps = [line.split(" at ")[0] for line in journey.splitlines()]
+    assert steps == ["pushed to main", "CI green", "live in pasty", "live in baklava"]
+    assert "(after 5m)" in journey
+    assert "build.created" in await look(text_of, browser, "main")
