@@ -6,7 +6,7 @@ from typing import Any
 from aiohttp import web
 from gidgethub.routing import Router
 
-from bot import ci, workflows
+from bot import ci, deployments, workflows
 from bot.app import SERVICES
 from bot.config import Config
 from bot.ingest import Refused, accept, parse_delivery, verify_signature
@@ -107,6 +107,26 @@ async def check_suite(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """A finished check suite is a report named for its app (counted only when required)."""
     repo = workflows.Repo.from_payload(event.data)
     uow.add(workflows.apply_report, repo, ci.check_suite_report(repo.id, event.data["check_suite"]))
+
+
+@router.register("deployment_status", action="created")
+async def deployment_status(event: Any, *, uow: UnitOfWork, config: Config) -> None:
+    """A deployment moved (queued, in progress, success, failure …): follow it."""
+    data = event.data
+    status, deployment = data["deployment_status"], data["deployment"]
+    payload = deployment.get("payload")
+    promotion = payload.get("promotion") if isinstance(payload, dict) else None
+    uow.add(workflows.remember_repo, workflows.Repo.from_payload(data))
+    uow.add(
+        deployments.apply_status,
+        deployments.Status(
+            github_id=int(deployment["id"]),
+            promotion_id=int(promotion) if isinstance(promotion, int) else None,
+            state=str(status["state"]),
+            creator=str((status.get("creator") or {}).get("login") or "github"),
+            description=str(status.get("description") or ""),
+        ),
+    )
 
 
 @router.register("installation")

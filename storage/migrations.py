@@ -221,3 +221,15 @@ def m004_audit_and_outbox(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m005_deployment_success(db: Database) -> None:
+    # When a deployment reached success: soak and "the build there now" count from it,
+    # even after GitHub later marks the deployment inactive.
+    db.executescript(
+        """
+        ALTER TABLE deployments ADD COLUMN succeeded_at REAL;
+        CREATE INDEX deployments_success ON deployments (repo_id, stage, succeeded_at);
+        """
+    )

@@ -202,6 +202,13 @@ class Harness:
             "/slack/events", data=body, headers=sign_slack(body, timestamp=timestamp)
         )
 
+    async def interact(self, payload: dict, *, timestamp: int | None = None) -> Any:
+        """Post an interactive payload (a button click) as Slack does: form field `payload`."""
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.client.post(
+            "/slack/events", data=body, headers=sign_slack(body, timestamp=timestamp)
+        )
+
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every ready delivery is processed and the outbox has nothing due."""
         deadline = time.monotonic() + timeout
