@@ -165,7 +165,7 @@ def newer_than_stage(tx: Tx, build: dict[str, Any], stage: str) -> bool:
     """Say whether `build` is newer than what the stage holds or is receiving."""
     held = [
         pipeline.current(tx.db, build["repo_id"], stage),
-        pipeline.in_flight(tx.db, build["repo_id"], stage),
+        pipeline.in_flight(tx.db, build["repo_id"], stage, tx.now),
     ]
     return all(d is None or d["number"] < build["number"] for d in held)
 
@@ -180,7 +180,7 @@ def enter_auto(tx: Tx, build: dict[str, Any], stage: Stage) -> None:
     for older in pipeline.open_promotions(tx.db, build["repo_id"], stage.name):
         if older["state"] == "queued":
             supersede(tx, older, build)
-    busy = pipeline.in_flight(tx.db, build["repo_id"], stage.name)
+    busy = pipeline.in_flight(tx.db, build["repo_id"], stage.name, tx.now)
     promotion_id = pipeline.add_promotion(
         tx.db,
         repo_id=build["repo_id"],
@@ -240,7 +240,7 @@ def release_queued(tx: Tx, repo_id: int, stage_name: str) -> None:
     queued = [
         p for p in pipeline.open_promotions(tx.db, repo_id, stage_name) if p["state"] == "queued"
     ]
-    if not queued or stage is None or pipeline.in_flight(tx.db, repo_id, stage_name):
+    if not queued or stage is None or pipeline.in_flight(tx.db, repo_id, stage_name, tx.now):
         return
     waiting = queued[-1]
     build = builds.build(tx.db, waiting["build_id"])

@@ -53,7 +53,7 @@ def facts(
 
 def busy(tx: Tx, repo_id: int, stage: str, *, waiting_too: bool = True) -> str | None:
     """Say who is already deploying what into `stage` (or waiting to), or None when it is free."""
-    flight = pipeline.in_flight(tx.db, repo_id, stage)
+    flight = pipeline.in_flight(tx.db, repo_id, stage, tx.now)
     if flight:
         who = "promobot" if flight["requested_by"] == "promobot" else f"<@{flight['requested_by']}>"
         return (

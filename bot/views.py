@@ -28,7 +28,7 @@ def stage_line(db: Database, repo_id: int, stage: str, now: float) -> str:
         if there
         else "nothing deployed yet"
     ]
-    flight = pipeline.in_flight(db, repo_id, stage)
+    flight = pipeline.in_flight(db, repo_id, stage, now)
     if flight:
         parts.append(f"deploying #{flight['number']} ({flight['state'].replace('_', ' ')})")
     lock = pipeline.open_lock(db, repo_id, stage, now)

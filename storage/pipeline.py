@@ -6,6 +6,7 @@ from sqlite_utils import Database
 
 IN_FLIGHT = ("requested", "queued", "in_progress")
 FAILED = ("failure", "error")
+STALE_SECONDS = 3600.0
 
 
 def _one(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
@@ -107,14 +108,21 @@ def set_deployment(db: Database, deployment_id: int, **values: Any) -> None:
     )
 
 
-def in_flight(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None:
-    """Return the deployment into `stage` that has not finished yet, if any."""
+def in_flight(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:
+    """Return the deployment into `stage` that has not finished yet, if any.
+
+    A deployment GitHub refused to create (its outbox row failed), or one nothing
+    reported on for STALE_SECONDS, no longer holds the stage: it would hold it forever.
+    """
     marks = ", ".join("?" for _ in IN_FLIGHT)
     return _one(
         db,
         f"SELECT d.*, b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
-        f" WHERE d.repo_id = ? AND d.stage = ? AND d.state IN ({marks}) ORDER BY d.id LIMIT 1",
-        [repo_id, stage, *IN_FLIGHT],
+        f" WHERE d.repo_id = ? AND d.stage = ? AND d.state IN ({marks}) AND d.updated_at > ?"
+        " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'failed'"
+        " AND o.method = 'github.request' AND json_extract(o.payload, '$.deployment_id') = d.id)"
+        " ORDER BY d.id LIMIT 1",
+        [repo_id, stage, *IN_FLIGHT, now - STALE_SECONDS],
     )
 
 

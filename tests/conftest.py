@@ -180,6 +180,7 @@ class Harness:
         command: str = "/ship",
         user: str = "U111",
         channel: str = "C0RELEASES",
+        channel_name: str = "releases",
         timestamp: int | None = None,
     ) -> Any:
         body = urlencode(
@@ -188,7 +189,7 @@ class Harness:
                 "team_id": "T111",
                 "team_domain": "test",
                 "channel_id": channel,
-                "channel_name": "releases",
+                "channel_name": channel_name,
                 "user_id": user,
                 "user_name": user.lower(),
                 "command": command,

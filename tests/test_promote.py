@@ -180,3 +180,16 @@ async def test_deployment_status_falls_back_to_the_promotion_in_its_payload(bot,
     ]
     await bot.report("pasty", "in_progress", github_id=424242)  # late: never reopens
     assert bot.h.rows("SELECT state FROM deployments") == [{"state": "success"}]
+
+
+async def test_a_deployment_github_refused_or_nobody_reports_does_not_hold_the_stage(bot, clock):
+    await bot.green(1)
+    await bot.report("pasty", "success")
+    clock.advance(16 * 60)
+    bot.github.fail("POST /repos/{owner}/{repo}/deployments", 422, body={"message": "Conflict"})
+    assert ":rocket:" in await bot.ship("promote #1 baklava", user="U111")
+    assert bot.h.rows("SELECT state FROM outbox WHERE target = 'github'")[-1]["state"] == "failed"
+    assert ":rocket:" in await bot.ship("promote #1 baklava", user="U111")  # not held
+    assert "already deploying" in await bot.ship("promote #1 baklava", user="U111")
+    clock.advance(3601)  # GitHub created it, but no deployer ever reported
+    assert ":rocket:" in await bot.ship("promote #1 baklava", user="U111")

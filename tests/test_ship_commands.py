@@ -177,3 +177,25 @@ async def test_bad_input_is_answered_with_usage_and_changes_nothing(
     assert after == {k: v for k, v in before.items() if k != "e"}
     new = bot.h.rows("SELECT actor, action, reason FROM event_log WHERE id > ?", [before["e"]])
     assert [(r["actor"], r["action"]) for r in new] == [("U111", "command.refused")]
+
+
+def other_repo(payload: dict, full_name: str, repo_id: int) -> dict:
+    payload["repository"].update(id=repo_id, full_name=full_name, name=full_name.split("/")[1])
+    return payload
+
+
+async def test_the_channel_picks_the_repository_or_the_person_names_it(bot, clock):
+    await bot.green(1)
+    await bot.h.deliver("push", other_repo(push_payload(sha(7)), "acme/mingle", 7))
+    await bot.h.deliver("push", other_repo(push_payload(sha(8)), "acme/tools", 8))
+    await bot.h.settle()
+    # #releases follows Hello-World and acme/tools (acme/mingle has its own channel).
+    answer = await bot.ship("status", user="U111")
+    assert "this channel follows `acme/tools`, `Codertocat/Hello-World`: name one first" in answer
+    assert "*acme/tools*" in await bot.ship("status acme/tools", user="U111")
+    mingle = await bot.h.slash(
+        "status", user="U111", channel="C0MINGLE", channel_name="mingle-releases"
+    )
+    assert "*acme/mingle*" in await mingle.text()
+    answer = await bot.ship("promote codertocat/hello-world #1 baklava", user="U111")
+    assert "❌ *order*: not deployed successfully to pasty yet" in answer
