@@ -31,19 +31,7 @@ def start(tx: Tx, build: dict[str, Any], stage: Stage, promotion_id: int, reques
         created_at=tx.now,
         updated_at=tx.now,
     )
-    body = {
-        "ref": build["sha"],
-        "environment": stage.name,
-        "production_environment": stage.production,
-        "auto_merge": False,
-        "required_contexts": [],  # promobot gates itself
-        "payload": {
-            "build": build["number"],
-            "promotion": promotion_id,
-            "requested_by": requested_by,
-        },
-        "description": f"#{build['number']} to {stage.name} for {requested_by}"[:140],
-    }
+    body = github_body(build, stage, promotion_id, requested_by)
     installation = repo.get("installation_id")
     tx.send(
         "github",
@@ -68,6 +56,25 @@ def start(tx: Tx, build: dict[str, Any], stage: Stage, promotion_id: int, reques
     )
     changed(tx, build["repo_id"], build["id"], stage.name, "requested", deployment_id)
     return deployment_id
+
+
+def github_body(
+    build: dict[str, Any], stage: Stage, promotion_id: int, requested_by: str
+) -> dict[str, Any]:
+    """Return the body of POST /repos/{owner}/{repo}/deployments for a build entering a stage."""
+    return {
+        "ref": build["sha"],
+        "environment": stage.name,
+        "production_environment": stage.production,
+        "auto_merge": False,
+        "required_contexts": [],  # promobot gates itself
+        "payload": {
+            "build": build["number"],
+            "promotion": promotion_id,
+            "requested_by": requested_by,
+        },
+        "description": f"#{build['number']} to {stage.name} for {requested_by}"[:140],
+    }
 
 
 def changed(tx: Tx, repo_id: int, build_id: int, stage: str, state: str, dep: int) -> None:

@@ -127,6 +127,12 @@ def rollback(
             reason=reason,
         )
         return f":no_entry: {reason}"
+    return redeploy(tx, stage, person, now_there, target)
+
+
+def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -> str:
+    """Deploy `target` back into `stage`, lock the stage and tell the channel."""
+    repo_id = target["repo_id"]
     reason = f"rolled back from #{now_there['number']}"
     promotion_id = pipeline.add_promotion(
         tx.db,

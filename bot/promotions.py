@@ -94,6 +94,28 @@ def summary(build: dict[str, Any], stage: str) -> str:
     return f"*#{build['number']}* `{build['sha'][:7]}` {first_line} into *{stage}*".rstrip()
 
 
+def refusal(
+    tx: Tx, build: dict, stage: Stage, person: str, checks: list[gates.Gate], force: str | None
+) -> str | None:
+    """Return (and log) why a promotion cannot go now, or None when it may."""
+    where = {"repo_id": build["repo_id"], "build_id": build["id"], "stage": stage.name}
+    holder = busy(tx, build["repo_id"], stage.name)
+    if holder:
+        tx.log(actor=person, action="promote.refused", reason=holder, **where)
+        return f":hourglass: {holder}"
+    stops = gates.blocking(checks, forced=bool(force))
+    if not stops:
+        return None
+    tx.log(
+        actor=person,
+        action="promote.refused",
+        reason="; ".join(f"{g.name}: {g.reason}" for g in stops),
+        detail={"gates": {g.name: g.ok for g in checks}, "force": force},
+        **where,
+    )
+    return f":no_entry: Not promoting {summary(build, stage.name)}:\n{gates.render(checks)}"
+
+
 def request(
     tx: Tx,
     build: dict[str, Any],
@@ -103,64 +125,60 @@ def request(
     force: str | None,
 ) -> str:
     """Decide a person's promotion now: refuse, wait for approval, or deploy. Return the answer."""
-    where = {"repo_id": build["repo_id"], "build_id": build["id"], "stage": stage.name}
-    holder = busy(tx, build["repo_id"], stage.name)
-    if holder:
-        tx.log(actor=person, action="promote.refused", reason=holder, **where)
-        return f":hourglass: {holder}"
     checks = gates.evaluate(facts(tx, build, stage, person, promoter), tx.now)
-    stops = gates.blocking(checks, forced=bool(force))
-    if stops:
-        tx.log(
-            actor=person,
-            action="promote.refused",
-            reason="; ".join(f"{g.name}: {g.reason}" for g in stops),
-            detail={"gates": {g.name: g.ok for g in checks}, "force": force},
-            **where,
-        )
-        head = f":no_entry: Not promoting {summary(build, stage.name)}:"
-        return f"{head}\n{gates.render(checks)}"
-    forced = bool(force and gates.overridden(checks))
+    refused = refusal(tx, build, stage, person, checks, force)
+    if refused:
+        return refused
+    passed = [g.name for g in gates.overridden(checks)] if force else []
     waiting = gates.needs_approval(checks)
     promotion_id = pipeline.add_promotion(
         tx.db,
+        repo_id=build["repo_id"],
+        build_id=build["id"],
+        stage=stage.name,
         requested_by=person,
         state="waiting" if waiting else "approved",
-        forced_reason=force if forced else None,
+        forced_reason=force if passed else None,
         created_at=tx.now,
         expires_at=tx.now + APPROVAL_SECONDS if waiting else None,
         decided_at=None if waiting else tx.now,
         decided_by=None if waiting else person,
-        **where,
     )
     promotion = pipeline.promotion(tx.db, promotion_id) or {}
     tx.log(
         actor=person,
         action="promotion.requested" if waiting else "promotion.approved",
-        reason=force if forced else None,
-        forced=forced,
-        detail={"promotion": promotion_id, "overridden": [g.name for g in gates.overridden(checks)]}
-        if forced
-        else {"promotion": promotion_id},
-        **where,
+        repo_id=build["repo_id"],
+        build_id=build["id"],
+        stage=stage.name,
+        reason=force if passed else None,
+        forced=bool(passed),
+        detail={"promotion": promotion_id, "overridden": passed},
     )
-    if forced:
-        passed = ", ".join(g.name for g in gates.overridden(checks))
+    if passed:
         announce(
             tx,
             build["repo_id"],
-            f":warning: <@{person}> forced {summary(build, stage.name)} through {passed}:"
-            f" {gates.escape(force or '')}",
+            f":warning: <@{person}> forced {summary(build, stage.name)} through"
+            f" {', '.join(passed)}: {gates.escape(force or '')}",
         )
     changed(tx, promotion, promotion["state"])
-    if waiting:
+    return proceed_or_wait(tx, promotion, build, stage, checks)
+
+
+def proceed_or_wait(
+    tx: Tx, promotion: dict, build: dict, stage: Stage, checks: list[gates.Gate]
+) -> str:
+    """Ask the channel for approval, or start the deployment; return the requester's answer."""
+    what = summary(build, stage.name)
+    if promotion["state"] == "waiting":
         post_approval(tx, promotion, build, stage, checks)
         return (
-            f":raised_hand: Promotion {promotion_id} of {summary(build, stage.name)} waits for"
-            f" approval (asked in the channel; expires in 24h).\n{gates.render(checks)}"
+            f":raised_hand: Promotion {promotion['id']} of {what} waits for approval"
+            f" (asked in the channel; expires in 24h).\n{gates.render(checks)}"
         )
-    deployments.start(tx, build, stage, promotion_id, person)
-    return f":rocket: Deploying {summary(build, stage.name)} (promotion {promotion_id})."
+    deployments.start(tx, build, stage, promotion["id"], promotion["requested_by"])
+    return f":rocket: Deploying {what} (promotion {promotion['id']})."
 
 
 def button(action: str, label: str, style: str, promotion_id: int, question: str) -> dict:

@@ -8,6 +8,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 
 from bot import commands, ship
 from bot.app import SERVICES
@@ -48,25 +49,57 @@ def build_bolt(services: Services) -> AsyncApp:
         ssl_check_enabled=True,
         url_verification_enabled=True,
     )
-    promoters = Promoters(services.slack, services.clock.now)
+    listeners = Listeners(services, Promoters(services.slack, services.clock.now))
+    bolt.command("/ship")(listeners.ship_command)
+    bolt.command("/promote")(listeners.ship_command)
+    bolt.action("promotion.approve")(listeners.approve_button)
+    bolt.action("promotion.reject")(listeners.reject_button)
+    bolt.view("promotion.reject")(listeners.reject_submitted)
+    return bolt
 
-    async def ship_command(ack: Any, command: dict[str, Any]) -> None:
-        """Answer /ship and /promote."""
-        ctx = context(services, promoters, command)
+
+class Listeners:
+    """The Bolt listeners, sharing the services and the cached promoter groups."""
+
+    def __init__(self, services: Services, promoters: Promoters) -> None:
+        self.services = services
+        self.promoters = promoters
+
+    def person(self, body: dict[str, Any]) -> ship.Context:
+        """Return the context of the person who clicked or submitted."""
+        return ship.Context(self.services, self.promoters, (body.get("user") or {}).get("id", ""))
+
+    async def ship_command(self, ack: Any, command: dict[str, Any]) -> None:
+        """Answer /ship and /promote once the decision is committed (well inside 3 s)."""
+        ctx = context(self.services, self.promoters, command)
         await ack(text=await answer(ctx, command.get("text") or "", command.get("command")))
 
-    async def promotion_button(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Answer an Approve or Reject click: the value names the promotion, nothing else."""
-        ctx = ship.Context(services, promoters, (body.get("user") or {}).get("id", ""))
-        text = await ship.click(ctx, action.get("action_id", ""), str(action.get("value", "")))
+    async def approve_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Approve: the button's value names the promotion; its repo, sha and stage are ours."""
+        ctx = self.person(body)
+        text = await ship.click(ctx, "promotion.approve", str(action.get("value", "")))
         await ship.tell(ctx, (body.get("channel") or {}).get("id", ""), text)
         await ack()
 
-    bolt.command("/ship")(ship_command)
-    bolt.command("/promote")(ship_command)
-    bolt.action("promotion.approve")(promotion_button)
-    bolt.action("promotion.reject")(promotion_button)
-    return bolt
+    async def reject_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Reject: ask for the reason in a modal (the trigger_id lives 3 s, so open it now)."""
+        await ack()
+        channel = (body.get("channel") or {}).get("id", "")
+        view = ship.reject_view(str(action.get("value", "")), channel)
+        try:
+            await self.services.slack.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+        except SlackApiError as exc:
+            log.warning("views.open failed: %s", exc.response.get("error"))
+            fallback = ship.reject_hint(str(action.get("value", "")))
+            await ship.tell(self.person(body), channel, fallback)
+
+    async def reject_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Reject with the reason typed in the modal; the answer goes to the person."""
+        ctx = self.person(body)
+        promotion, channel, reason = ship.read_reject_view(view)
+        text = await answer_command(ctx, commands.Command("reject", (promotion, reason)))
+        await ack()
+        await ship.tell(ctx, channel, text)
 
 
 def context(services: Services, promoters: Promoters, command: dict[str, Any]) -> ship.Context:
@@ -84,14 +117,23 @@ async def answer(ctx: ship.Context, text: str, command: str | None) -> str:
     """Parse and run one /ship command; return the ephemeral answer (bad input: the usage)."""
     try:
         parsed = commands.parse(text, command=command or "/ship")
-        if parsed.verb == "help":
-            return commands.HELP
-        verb = VERBS.get(parsed.verb)
-        if verb is None:
-            return f":construction: `{parsed.verb}` is not available yet. Try `/ship help`."
-        return await verb(ctx, parsed)
     except commands.CommandError as exc:
         await ship.refuse(ctx, text, exc)
+        return exc.answer()
+    return await answer_command(ctx, parsed, text)
+
+
+async def answer_command(ctx: ship.Context, parsed: commands.Command, text: str = "") -> str:
+    """Run a parsed command through its verb; bad arguments get the usage line."""
+    if parsed.verb == "help":
+        return commands.HELP
+    verb = VERBS.get(parsed.verb)
+    if verb is None:
+        return f":construction: `{parsed.verb}` is not available yet. Try `/ship help`."
+    try:
+        return await verb(ctx, parsed)
+    except commands.CommandError as exc:
+        await ship.refuse(ctx, text or " ".join((parsed.verb, *parsed.args)), exc)
         return exc.answer()
 
 

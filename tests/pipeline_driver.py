@@ -1,5 +1,6 @@
 """Drive promotion tests: green builds, deployment statuses, /ship commands, button clicks."""
 
+import asyncio
 import copy
 import json
 from typing import Any
@@ -64,7 +65,7 @@ class Pipeline:
         return answer
 
     async def click(self, action: str, promotion: int | str, *, user: str) -> str:
-        """Click Approve or Reject on an approval message; return the ephemeral answer."""
+        """Click Approve or Reject on an approval message; return the latest ephemeral answer."""
         payload = copy.deepcopy(json.loads((FIXTURES / "slack" / "block_actions.json").read_text()))
         payload["user"] = {"id": user, "username": user.lower(), "team_id": "T111"}
         payload["channel"] = {"id": "C0RELEASES", "name": "releases"}
@@ -77,6 +78,41 @@ class Pipeline:
         payload["actions"][0].update(
             action_id=f"promotion.{action}", block_id=f"promotion:{promotion}", value=str(promotion)
         )
+        opened = len(self.slack.of("views.open"))
+        response = await self.h.interact(payload)
+        assert response.status == 200
+        if action == "reject":  # the modal opens after the acknowledgement
+            for _ in range(500):
+                if len(self.slack.of("views.open")) > opened:
+                    break
+                await asyncio.sleep(0.01)
+            return ""
+        await self.h.settle()
+        return self.slack.of("chat.postEphemeral")[-1].body["text"]
+
+    async def submit_reject(self, reason: str, *, user: str) -> str:
+        """Submit the newest reject modal with `reason`; return the ephemeral answer."""
+        view = self.slack.views[-1]
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T111", "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T111"},
+            "api_app_id": "A111",
+            "token": "verification_token",
+            "trigger_id": "222.222.valid",
+            "view": {
+                "id": "V1",
+                "team_id": "T111",
+                "type": "modal",
+                "callback_id": view["callback_id"],
+                "private_metadata": view["private_metadata"],
+                "state": {
+                    "values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
+                },
+                "hash": "156772938.1827394",
+            },
+            "response_urls": [],
+        }
         response = await self.h.interact(payload)
         assert response.status == 200
         await self.h.settle()

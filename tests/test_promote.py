@@ -105,10 +105,13 @@ async def test_requester_and_non_promoters_cannot_approve(bot, clock):
 
 async def test_reject_needs_a_reason_and_closes_the_request(bot, clock):
     await waiting_for_dumpling(bot, clock)
-    hint = await bot.click("reject", 3, user="U0GROUP")
-    assert '/ship reject 3 "reason"' in hint
+    await bot.click("reject", 3, user="U999")
+    modal = bot.slack.views[-1]
+    assert modal["blocks"][0]["element"]["type"] == "plain_text_input"
+    assert "not a promoter" in await bot.submit_reject("no", user="U999")
     assert "say why" in await bot.ship("reject 3", user="U0GROUP")
-    assert "rejected" in await bot.ship('reject 3 "smoke test <failed>"', user="U0GROUP")
+    await bot.click("reject", 3, user="U0GROUP")
+    assert "rejected" in await bot.submit_reject("smoke test <failed>", user="U0GROUP")
     assert "Rejected by <@U0GROUP>: smoke test &lt;failed&gt;" in bot.approval_message(3)["text"]
     assert "is rejected" in await bot.click("approve", 3, user="U0GROUP")
     (entry,) = bot.log("promotion.rejected")
@@ -193,3 +196,10 @@ async def test_a_deployment_github_refused_or_nobody_reports_does_not_hold_the_s
     assert "already deploying" in await bot.ship("promote #1 baklava", user="U111")
     clock.advance(3601)  # GitHub created it, but no deployer ever reported
     assert ":rocket:" in await bot.ship("promote #1 baklava", user="U111")
+
+
+async def test_the_requester_may_withdraw_by_text(bot, clock):
+    await waiting_for_dumpling(bot, clock)
+    assert "rejected" in await bot.ship('reject 3 "wrong build"', user="U012ABC")
+    assert "Rejected by <@U012ABC>: wrong build" in bot.approval_message(3)["text"]
+    assert "waits for approval" in await bot.ship("promote #1 dumpling", user="U012ABC")
