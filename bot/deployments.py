@@ -162,6 +162,9 @@ def auto_gates(tx: Tx, build: dict[str, Any], stage: Stage) -> list[gates.Gate]:
         if previous
         else [],
         lock=pipeline.open_lock(tx.db, build["repo_id"], stage.name, tx.now),
+        rolled_back_at=pipeline.rolled_back_at(tx.db, build["repo_id"], previous.name, build["id"])
+        if previous
+        else None,
         person="promobot",
         promoter=None,
     )

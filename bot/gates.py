@@ -62,6 +62,7 @@ class Facts:
     person: str
     promoter: bool | None  # None: the stage has no promoters list, everyone may
     approvers: Sequence[str] = ()
+    rolled_back_at: float | None = None  # when a rollback took the build out of `previous`
 
 
 def order_gate(f: Facts) -> Gate:
@@ -91,6 +92,8 @@ def soak_gate(f: Facts, now: float) -> Gate:
     failed = [d for d in f.previous_deployments if d["id"] > last["id"] and d["state"] in FAILED]
     if failed:
         return Gate("soak", False, f"a later deployment to {f.previous.name} failed")
+    if f.rolled_back_at is not None and f.rolled_back_at >= last["succeeded_at"]:
+        return Gate("soak", False, f"rolled back out of {f.previous.name}")
     live = now - last["succeeded_at"]
     if live >= f.stage.soak:
         need = f" (needs {duration(f.stage.soak)})" if f.stage.soak else ""

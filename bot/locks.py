@@ -142,6 +142,7 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
         requested_by=person,
         state="approved",
         rollback=1,
+        replaces_build_id=now_there["build_id"],
         created_at=tx.now,
         decided_at=tx.now,
         decided_by=person,

@@ -45,6 +45,9 @@ def facts(
         if previous
         else [],
         lock=pipeline.open_lock(tx.db, build["repo_id"], stage.name, tx.now),
+        rolled_back_at=pipeline.rolled_back_at(tx.db, build["repo_id"], previous.name, build["id"])
+        if previous
+        else None,
         person=person,
         promoter=promoter,
         approvers=approvers,

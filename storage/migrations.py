@@ -231,5 +231,7 @@ def m005_deployment_success(db: Database) -> None:
         """
         ALTER TABLE deployments ADD COLUMN succeeded_at REAL;
         CREATE INDEX deployments_success ON deployments (repo_id, stage, succeeded_at);
+        -- A rollback names the build it took out of the stage: that build's soak there is void.
+        ALTER TABLE promotions ADD COLUMN replaces_build_id INTEGER REFERENCES builds (id);
         """
     )

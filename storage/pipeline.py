@@ -159,6 +159,16 @@ def build_deployments(db: Database, build_id: int, stage: str) -> list[dict[str,
     )
 
 
+def rolled_back_at(db: Database, repo_id: int, stage: str, build_id: int) -> float | None:
+    """Return when a rollback last took `build_id` out of `stage`, or None."""
+    row = db.execute(
+        "SELECT max(created_at) FROM promotions WHERE repo_id = ? AND stage = ? AND rollback = 1"
+        " AND replaces_build_id = ?",
+        [repo_id, stage, build_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
 def open_lock(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:
     """Return the newest lock on a stage that is neither lifted nor expired."""
     return _one(

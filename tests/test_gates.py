@@ -144,3 +144,13 @@ def test_durations_read_like_people_write_them():
         "1h 30m",
         "3d",
     ]
+
+
+def test_a_rollback_out_of_the_previous_stage_voids_the_soak():
+    history = [deployed(1, "success", NOW - 3600)]
+    assert verdicts(facts(previous_deployments=history, rolled_back_at=NOW - 60))["soak"] == (
+        False,
+        "rolled back out of pasty",
+    )
+    redeployed = verdicts(facts(previous_deployments=history, rolled_back_at=NOW - 7200))
+    assert redeployed["soak"][0] is True

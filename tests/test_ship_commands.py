@@ -91,6 +91,8 @@ async def test_rollback_redeploys_the_previous_good_build_and_locks(bot, clock):
     await bot.report("baklava", "success")
     refused = await bot.ship("promote #2 baklava", user="U222")
     assert "❌ *lock*: locked by <@U111>: rolled back from #2" in refused
+    (entry,) = bot.log("rollback")
+    assert (entry["actor"], entry["reason"]) == ("U111", "rolled back from #2")
     status = await bot.ship("status", user="U222")
     assert "• *baklava*: #1" in status and "rolled back from #2" in status
     assert "open again" in await bot.ship("unlock baklava", user="U111")
@@ -106,6 +108,10 @@ async def test_rollback_to_a_named_build_and_when_there_is_none(bot, clock):
     await bot.report("pasty", "success")
     assert "already what pasty runs" in await bot.ship("rollback pasty to #2", user="U111")
     assert "Rolling back pasty to #1" in await bot.ship("rollback pasty to #1", user="U111")
+    await bot.report("pasty", "success")
+    clock.advance(16 * 60)
+    refused = await bot.ship("promote #2 baklava", user="U111")
+    assert "❌ *soak*: rolled back out of pasty" in refused
     assert bot.log("rollback")[0]["reason"] == "rolled back from #2"
 
 
