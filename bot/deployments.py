@@ -130,19 +130,35 @@ def apply_status(tx: Tx, status: Status) -> None:
 
 
 def react(tx: Tx, change: Change) -> None:
-    """Enter auto stages: when CI turns green, and when the stage before succeeds."""
+    """Enter auto stages: when CI turns green, when the stage before succeeds, when unlocked."""
     stages = tx.config.pipeline.stages
     if change.kind == "ci.changed" and change.detail.get("to") == "success" and change.build_id:
         build = builds.build(tx.db, change.build_id)
         for stage in stages:
             if stage.auto and build:
                 enter_auto(tx, build, stage)
-    if change.kind != "deployment.changed" or change.stage is None:
-        return
-    state = change.detail.get("state")
+    elif change.kind == "lock.changed" and change.detail.get("locked") is False:
+        stage = tx.config.pipeline.stage(change.stage or "")
+        newest = newest_green(tx, change.repo_id)
+        if stage and stage.auto and newest:
+            enter_auto(tx, newest, stage)
+    elif change.kind == "deployment.changed" and change.stage:
+        after_deployment(tx, change)
+
+
+def newest_green(tx: Tx, repo_id: int) -> dict[str, Any] | None:
+    """Return the newest build whose CI is green, among the latest few."""
+    return next(
+        (b for b in builds.latest_builds(tx.db, repo_id) if b["ci_state"] == "success"), None
+    )
+
+
+def after_deployment(tx: Tx, change: Change) -> None:
+    """When a deployment finishes, free its stage; on success, enter the next stage if auto."""
+    state, stages = change.detail.get("state"), tx.config.pipeline.stages
     if state in ("success", "failure", "error"):
-        release_queued(tx, change.repo_id, change.stage)
-    stage = tx.config.pipeline.stage(change.stage)
+        release_queued(tx, change.repo_id, change.stage or "")
+    stage = tx.config.pipeline.stage(change.stage or "")
     if state == "success" and stage and change.build_id:
         index = stages.index(stage)
         following = stages[index + 1] if index + 1 < len(stages) else None

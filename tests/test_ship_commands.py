@@ -205,3 +205,13 @@ async def test_the_channel_picks_the_repository_or_the_person_names_it(bot, cloc
     assert "*acme/mingle*" in await mingle.text()
     answer = await bot.ship("promote codertocat/hello-world #1 baklava", user="U111")
     assert "❌ *order*: not deployed successfully to pasty yet" in answer
+
+
+async def test_unlocking_an_auto_stage_lets_the_newest_green_build_in(bot, clock):
+    await bot.green(1, state="pending")
+    assert "locked" in await bot.ship('lock pasty "chaos day"', user="U111")
+    await bot.green(1)
+    await bot.green(2)
+    assert bot.deployments("pasty") == []
+    await bot.ship("unlock pasty", user="U111")
+    assert [d["payload"]["build"] for d in bot.deployments("pasty")] == [2]
