@@ -18,6 +18,7 @@ from typing import Any
 from bot import approvals, locks, promotions, views
 from bot.commands import USAGE, Command, CommandError
 from bot.config import Stage, parse_duration
+from bot.gates import escape
 from bot.promoters import Promoters
 from bot.services import Services
 from bot.tx import Tx
@@ -91,7 +92,7 @@ async def repository(ctx: Context, args: tuple[str, ...], usage: str) -> tuple[d
     if args and REPO_NAME.match(args[0]):
         named = [r for r in repos if r["full_name"].lower() == args[0].lower()]
         if not named:
-            raise CommandError(f"promobot does not follow `{args[0]}`", usage)
+            raise CommandError(f"promobot does not follow `{escape(args[0])}`", usage)
         return named[0], args[1:]
     config = ctx.services.config
     here = [r for r in repos if follows(ctx, config.channel_for(r["full_name"]))] or repos
@@ -108,12 +109,13 @@ def stage_named(ctx: Context, name: str, usage: str) -> Stage:
     stage = ctx.services.config.pipeline.stage(name.lower())
     if stage is None:
         known = ", ".join(s.name for s in ctx.services.config.pipeline.stages)
-        raise CommandError(f"`{name}` is not a stage ({known})", usage)
+        raise CommandError(f"`{escape(name)}` is not a stage ({known})", usage)
     return stage
 
 
 def find_build(db: Any, repo_id: int, ref: str, stages: tuple[str, ...]) -> dict | str:
     """Return the build `ref` names (#42, a sha, a stage), or what is wrong with it."""
+    ref = escape(ref)  # only ever shown back; a valid ref has nothing to escape
     number = BUILD_NUMBER.match(ref)
     if number and (ref.startswith("#") or len(ref) < 7):
         found = builds.build_by_number(db, repo_id, int(number.group(1)))
@@ -218,7 +220,9 @@ async def lock(ctx: Context, command: Command) -> str:
     if len(args) == 4:
         seconds = parse_duration(args[3]) if args[2].lower() == "for" else None
         if not seconds:
-            raise CommandError(f"`{' '.join(args[2:])}` is not a duration like `for 2h`", usage)
+            raise CommandError(
+                f"`{escape(' '.join(args[2:]))}` is not a duration like `for 2h`", usage
+            )
     allowed = await ctx.promoters.allows(ctx.user, stage.promoters)
     return await decide(ctx, locks.lock, repo["id"], stage, ctx.user, allowed, args[1], seconds)
 

@@ -72,7 +72,8 @@ class Listeners:
     async def ship_command(self, ack: Any, command: dict[str, Any]) -> None:
         """Answer /ship and /promote once the decision is committed (well inside 3 s)."""
         ctx = context(self.services, self.promoters, command)
-        await ack(text=await answer(ctx, command.get("text") or "", command.get("command")))
+        text = unescape(command.get("text") or "")
+        await ack(text=await answer(ctx, text, command.get("command")))
 
     async def approve_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Approve: the button's value names the promotion; its repo, sha and stage are ours."""
@@ -100,6 +101,11 @@ class Listeners:
         text = await answer_command(ctx, commands.Command("reject", (promotion, reason)))
         await ack()
         await ship.tell(ctx, channel, text)
+
+
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of & < > in command text; everything shown is escaped again."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def context(services: Services, promoters: Promoters, command: dict[str, Any]) -> ship.Context:

@@ -215,3 +215,12 @@ async def test_unlocking_an_auto_stage_lets_the_newest_green_build_in(bot, clock
     assert bot.deployments("pasty") == []
     await bot.ship("unlock pasty", user="U111")
     assert [d["payload"]["build"] for d in bot.deployments("pasty")] == [2]
+
+
+async def test_slack_escaped_command_text_is_stored_plain_and_shown_escaped_once(bot, clock):
+    await bot.green(1)
+    await bot.ship('lock baklava "db &lt;migration&gt; &amp; reindex"', user="U111")
+    assert bot.log("lock")[0]["reason"] == "db <migration> & reindex"
+    assert bot.channel_texts()[-1].endswith("db &lt;migration&gt; &amp; reindex")
+    answer = await bot.ship("promote <!channel> baklava", user="U111")
+    assert "`&lt;!channel&gt;` is not a build" in answer
