@@ -1,5 +1,6 @@
 """Approving and rejecting waiting promotions (buttons or text), and their 24-hour expiry."""
 
+import json
 from typing import Any
 
 from bot import deployments, gates
@@ -142,3 +143,44 @@ def reject(tx: Tx, promotion_id: int, person: str, promoter: bool | None, reason
     )
     changed(tx, promotion, "rejected")
     return f":x: Promotion {promotion_id} rejected."
+
+
+def reject_hint(value: str) -> str:
+    """Tell the person how to reject by text."""
+    return f'To reject promotion {value}, say why: `/ship reject {value} "reason"`.'
+
+
+def reject_view(value: str, channel: str) -> dict[str, Any]:
+    """Return the modal that asks why a promotion is rejected."""
+    return {
+        "type": "modal",
+        "callback_id": "promotion.reject",
+        "private_metadata": json.dumps({"promotion": value, "channel": channel}),
+        "title": {"type": "plain_text", "text": f"Reject promotion {value}"[:24]},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Why? (goes into the event log)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": 500,
+                },
+            }
+        ],
+    }
+
+
+def read_reject_view(view: dict[str, Any]) -> tuple[str, str, str]:
+    """Return (promotion, channel, reason) from a submitted reject modal."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        meta = {}
+    values = (view.get("state") or {}).get("values") or {}
+    reason = ((values.get("reason") or {}).get("reason") or {}).get("value") or ""
+    return str(meta.get("promotion", "")), str(meta.get("channel", "")), reason.strip()

@@ -9,7 +9,6 @@ Which repository: a channel follows the repositories whose channel it is
 follows several, name one as the first argument: `/ship promote acme/app #42 baklava`.
 """
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -266,47 +265,6 @@ async def history(ctx: Context, command: Command) -> str:
         return answer
 
     return await decide(ctx, job)
-
-
-def reject_hint(value: str) -> str:
-    """Tell the person how to reject by text."""
-    return f'To reject promotion {value}, say why: `/ship reject {value} "reason"`.'
-
-
-def reject_view(value: str, channel: str) -> dict[str, Any]:
-    """Return the modal that asks why a promotion is rejected."""
-    return {
-        "type": "modal",
-        "callback_id": "promotion.reject",
-        "private_metadata": json.dumps({"promotion": value, "channel": channel}),
-        "title": {"type": "plain_text", "text": f"Reject promotion {value}"[:24]},
-        "submit": {"type": "plain_text", "text": "Reject"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "reason",
-                "label": {"type": "plain_text", "text": "Why? (goes into the event log)"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "reason",
-                    "multiline": True,
-                    "max_length": 500,
-                },
-            }
-        ],
-    }
-
-
-def read_reject_view(view: dict[str, Any]) -> tuple[str, str, str]:
-    """Return (promotion, channel, reason) from a submitted reject modal."""
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-    except json.JSONDecodeError:
-        meta = {}
-    values = (view.get("state") or {}).get("values") or {}
-    reason = ((values.get("reason") or {}).get("reason") or {}).get("value") or ""
-    return str(meta.get("promotion", "")), str(meta.get("channel", "")), reason.strip()
 
 
 async def click(ctx: Context, action: str, value: str) -> str:

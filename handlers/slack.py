@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 
-from bot import commands, ship
+from bot import approvals, commands, ship
 from bot.app import SERVICES
 from bot.promoters import Promoters
 from bot.services import Services
@@ -33,7 +33,7 @@ VERBS: dict[str, ship.Verb] = {
 
 
 def build_bolt(services: Services) -> AsyncApp:
-    """Build the Bolt app: signatures verified, no Web API call on the path to ack."""
+    """Build the Bolt app: signatures verified; before an ack only cached group lookups."""
 
     async def authorize(**_: Any) -> AuthorizeResult:
         # One workspace, one bot token: no auth.test round trip before every ack.
@@ -86,18 +86,18 @@ class Listeners:
         """Reject: ask for the reason in a modal (the trigger_id lives 3 s, so open it now)."""
         await ack()
         channel = (body.get("channel") or {}).get("id", "")
-        view = ship.reject_view(str(action.get("value", "")), channel)
+        view = approvals.reject_view(str(action.get("value", "")), channel)
         try:
             await self.services.slack.views_open(trigger_id=body.get("trigger_id", ""), view=view)
         except SlackApiError as exc:
             log.warning("views.open failed: %s", exc.response.get("error"))
-            fallback = ship.reject_hint(str(action.get("value", "")))
+            fallback = approvals.reject_hint(str(action.get("value", "")))
             await ship.tell(self.person(body), channel, fallback)
 
     async def reject_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Reject with the reason typed in the modal; the answer goes to the person."""
         ctx = self.person(body)
-        promotion, channel, reason = ship.read_reject_view(view)
+        promotion, channel, reason = approvals.read_reject_view(view)
         text = await answer_command(ctx, commands.Command("reject", (promotion, reason)))
         await ack()
         await ship.tell(ctx, channel, text)
