@@ -5,7 +5,7 @@ create the Deployment; GitHub's id is recorded when it answers. Progress comes
 back as `deployment_status` webhooks (apply_status).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import gates
@@ -105,6 +105,8 @@ class Status:
 def apply_status(tx: Tx, status: Status) -> None:
     """Move our deployment to the reported state; log it and emit deployment.changed."""
     dep = pipeline.deployment_for_status(tx.db, status.github_id, status.promotion_id)
+    if status.state == "pending":  # GitHub's older name for queued
+        status = replace(status, state="queued")
     if dep is None or status.state not in STATES or dep["state"] == status.state:
         return  # not ours (another tool deploys too), or nothing new
     if dep["state"] in TERMINAL and status.state not in TERMINAL:

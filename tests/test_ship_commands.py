@@ -224,3 +224,18 @@ async def test_slack_escaped_command_text_is_stored_plain_and_shown_escaped_once
     assert bot.channel_texts()[-1].endswith("db &lt;migration&gt; &amp; reindex")
     answer = await bot.ship("promote <!channel> baklava", user="U111")
     assert "`&lt;!channel&gt;` is not a build" in answer
+
+
+async def test_a_red_build_is_refused_with_every_gate_shown(bot, clock):
+    await bot.green(1, state="failure")
+    answer = await bot.ship("promote #1 to pasty", user="U111")
+    assert answer.startswith(":no_entry: Not promoting *#1*")
+    assert "❌ *ci*: CI is failure" in answer
+    assert answer.count("✅") == 5
+    (entry,) = bot.log("promote.refused")
+    assert (entry["actor"], entry["stage"], entry["reason"]) == (
+        "U111",
+        "pasty",
+        "ci: CI is failure",
+    )
+    assert ":rocket:" in await bot.ship('promote #1 to pasty --force "known flaky test"')
