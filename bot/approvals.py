@@ -61,6 +61,9 @@ def approve(tx: Tx, promotion_id: int, person: str, promoter: bool | None) -> st
     elif promoter is False:
         refusal = f"<@{person}> is not a promoter of {promotion['stage']}."
     elif not pipeline.add_approval(tx.db, promotion_id, person, tx.now):
+        stage = tx.config.pipeline.stage(promotion["stage"])
+        if stage and len(pipeline.approvals(tx.db, promotion_id)) >= stage.approvals:
+            return proceed(tx, promotion, person)  # approved already, held by a gate: try again
         refusal = f"You already approved promotion {promotion_id}."
     if refusal:
         tx.log(actor=person, action="approve.refused", reason=refusal, **where(promotion))

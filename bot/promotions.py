@@ -259,6 +259,7 @@ def post_approval(
         f"<@{p}>" if p.startswith("U") else f"<!subteam^{p}>" for p in stage.promoters
     )
     need = f"{stage.approvals} approval(s) from {who or 'anyone'}, not the requester"
-    send_approval(
-        tx, promotion, f"{gates.render(checks)}\nNeeds {need}. Expires in 24h.", open_=True
-    )
+    forced = promotion.get("forced_reason")
+    note = f"\n:warning: Forced past the ❌ gates: {gates.escape(forced)}" if forced else ""
+    footer = f"{gates.render(checks)}{note}\nNeeds {need}. Expires in 24h."
+    send_approval(tx, promotion, footer, open_=True)

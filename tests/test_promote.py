@@ -203,3 +203,13 @@ async def test_the_requester_may_withdraw_by_text(bot, clock):
     assert "rejected" in await bot.ship('reject 3 "wrong build"', user="U012ABC")
     assert "Rejected by <@U012ABC>: wrong build" in bot.approval_message(3)["text"]
     assert "waits for approval" in await bot.ship("promote #1 dumpling", user="U012ABC")
+
+
+async def test_an_approval_held_by_a_lock_goes_when_the_approver_tries_again(bot, clock):
+    await waiting_for_dumpling(bot, clock)
+    await bot.ship('lock dumpling "incident"', user="U0GROUP")
+    assert "cannot go yet" in await bot.ship("approve 3", user="U0GROUP")
+    assert bot.deployments("dumpling") == []
+    await bot.ship("unlock dumpling", user="U0GROUP")
+    assert "Approved" in await bot.ship("approve 3", user="U0GROUP")
+    assert len(bot.deployments("dumpling")) == 1

@@ -74,6 +74,7 @@ async def test_force_never_skips_approvals_nor_promoters(bot, clock):
     answer = await bot.ship('promote #1 dumpling --force "urgent"', user="U012ABC")
     assert "waits for approval" in answer  # the soak was forced, approvals were not
     assert bot.deployments("dumpling") == []
+    assert "Forced past the ❌ gates: urgent" in bot.approval_message(3)["text"]
     assert "Approved" in await bot.click("approve", 3, user="U0GROUP")
     assert len(bot.deployments("dumpling")) == 1
     assert bot.log("promotion.approved")[-1]["forced"] == 1
