@@ -9,6 +9,7 @@ Which repository: a channel follows the repositories whose channel it is
 follows several, name one as the first argument: `/ship promote acme/app #42 baklava`.
 """
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,6 +55,23 @@ async def decide(ctx: Context, fn: Callable[..., str], *args: Any) -> str:
     answer = await services.store.write(job)
     services.relay.wake()
     return answer
+
+
+SWEEP_SECONDS = 300.0
+
+
+async def sweep(services: Services, every: float = SWEEP_SECONDS) -> None:
+    """Expire approval requests older than 24 h every few minutes, until cancelled."""
+
+    def job(db: Any) -> None:
+        approvals.expire_due(
+            Tx(db, services.config, services.clock.now(), services.worker.reactions)
+        )
+
+    while True:
+        await asyncio.sleep(every)
+        await services.store.write(job)
+        services.relay.wake()
 
 
 async def refuse(ctx: Context, text: str, error: CommandError) -> None:

@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from bot.clock import FakeClock
+from bot.ship import sweep
 from tests.pipeline_driver import Pipeline, sha
 
 
@@ -213,3 +214,16 @@ async def test_an_approval_held_by_a_lock_goes_when_the_approver_tries_again(bot
     await bot.ship("unlock dumpling", user="U0GROUP")
     assert "Approved" in await bot.ship("approve 3", user="U0GROUP")
     assert len(bot.deployments("dumpling")) == 1
+
+
+async def test_the_sweep_expires_requests_nobody_touches(bot, clock):
+    await waiting_for_dumpling(bot, clock)
+    clock.advance(24 * 3600 + 1)
+    task = asyncio.create_task(sweep(bot.h.services, every=0.01))
+    for _ in range(500):
+        if bot.h.rows("SELECT state FROM promotions WHERE id = 3") == [{"state": "expired"}]:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await bot.h.settle()
+    assert "Expired" in bot.approval_message(3)["text"]
