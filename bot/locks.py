@@ -157,6 +157,9 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
         reason=reason,
         detail={"promotion": promotion_id, "from": now_there["number"]},
     )
+    detail = {"state": "approved", "promotion_id": promotion_id, "rollback": True}
+    detail.update(by=person, reason=reason)
+    tx.emit(Change("promotion.changed", repo_id, target["id"], stage.name, detail=detail))
     deployments.start(tx, target, stage, promotion_id, person)
     add_lock(tx, repo_id, stage.name, person, reason, None)
     announce(

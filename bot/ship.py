@@ -40,7 +40,8 @@ class Context:
     channel_name: str = ""
 
 
-Verb = Callable[[Context, Command], Awaitable[str]]
+Answer = str | dict[str, Any]  # the ephemeral text, or the acknowledgement's fields
+Verb = Callable[[Context, Command], Awaitable[Answer]]
 
 
 async def decide(ctx: Context, fn: Callable[..., str], *args: Any) -> str:

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
 MAX_BODY = 1024 * 1024
 
-# One function per /ship verb: async (ctx, command) -> the ephemeral answer. Add verbs here.
+# One function per /ship verb: async (ctx, command) -> the ephemeral answer (text, or a dict
+# of acknowledgement fields such as text and blocks). Add verbs here.
 VERBS: dict[str, ship.Verb] = {
     "status": ship.status,
     "promote": ship.promote,
@@ -74,8 +75,12 @@ class Listeners:
     async def ship_command(self, ack: Any, command: dict[str, Any]) -> None:
         """Answer /ship and /promote once the decision is committed (well inside 3 s)."""
         ctx = context(self.services, self.promoters, command)
-        text = unescape(command.get("text") or "")
-        await ack(text=await answer(ctx, text, command.get("command")))
+        result = await answer(ctx, unescape(command.get("text") or ""), command.get("command"))
+        # A verb answers with text, or with the acknowledgement's fields (text, blocks).
+        if isinstance(result, dict):
+            await ack(**result)
+        else:
+            await ack(text=result)
 
     async def approve_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Approve: the button's value names the promotion; its repo, sha and stage are ours."""
@@ -102,7 +107,7 @@ class Listeners:
         promotion, channel, reason = approvals.read_reject_view(view)
         text = await answer_command(ctx, commands.Command("reject", (promotion, reason)))
         await ack()
-        await ship.tell(ctx, channel, text)
+        await ship.tell(ctx, channel, text if isinstance(text, str) else text.get("text", ""))
 
 
 def unescape(text: str) -> str:
@@ -121,7 +126,7 @@ def context(services: Services, promoters: Promoters, command: dict[str, Any]) -
     )
 
 
-async def answer(ctx: ship.Context, text: str, command: str | None) -> str:
+async def answer(ctx: ship.Context, text: str, command: str | None) -> ship.Answer:
     """Parse and run one /ship command; return the ephemeral answer (bad input: the usage)."""
     try:
         parsed = commands.parse(text, command=command or "/ship")
@@ -131,7 +136,9 @@ async def answer(ctx: ship.Context, text: str, command: str | None) -> str:
     return await answer_command(ctx, parsed, text)
 
 
-async def answer_command(ctx: ship.Context, parsed: commands.Command, text: str = "") -> str:
+async def answer_command(
+    ctx: ship.Context, parsed: commands.Command, text: str = ""
+) -> ship.Answer:
     """Run a parsed command through its verb; bad arguments get the usage line."""
     if parsed.verb == "help":
         return commands.HELP
