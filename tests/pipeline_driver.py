@@ -32,6 +32,9 @@ class Pipeline:
     def __init__(self, harness: Harness, clock: FakeClock) -> None:
         self.h = harness
         self.clock = clock
+        relay = harness.services.relay
+        if hasattr(relay, "pace"):  # a relay paced per instance: these tests need no pacing
+            relay.pace = {}
         self.slack = harness.slack
         self.github = harness.github
 
