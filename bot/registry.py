@@ -6,16 +6,22 @@ stays one list long.
 
 from collections.abc import Sequence
 
-from bot import prcheck, progress
+from bot import approvals, deployments, prcheck, progress
 from bot.github import GitHubRecord
-from bot.tx import Reaction
+from bot.tx import Change, Reaction, Tx
+
+
+def expire_approvals(tx: Tx, change: Change) -> None:
+    """Sweep approvals that waited 24 h whenever the pipeline moves (commands sweep too)."""
+    if change.kind in ("build.created", "ci.changed"):
+        approvals.expire_due(tx)
 
 
 def reactions() -> Sequence[Reaction]:
     """Return the reactions run, in order, on every Change inside its transaction."""
-    return (progress.on_change, prcheck.react)
+    return (deployments.react, expire_approvals, progress.on_change, prcheck.react)
 
 
 def github_recorders() -> dict[str, GitHubRecord]:
     """Return the recorders that store what GitHub answered (by the outbox row's `record`)."""
-    return {}
+    return {"deployment.created": deployments.record_created}

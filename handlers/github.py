@@ -6,7 +6,7 @@ from typing import Any
 from aiohttp import web
 from gidgethub.routing import Router
 
-from bot import ci, prcheck, workflows
+from bot import ci, deployments, prcheck, workflows
 from bot.app import SERVICES
 from bot.config import Config
 from bot.ingest import Refused, accept, parse_delivery, verify_signature
@@ -125,6 +125,26 @@ async def pull_request(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     repo = workflows.Repo.from_payload(data)
     uow.add(workflows.remember_repo, repo)
     uow.add(prcheck.apply_pull_request, repo.id, prcheck.PullRequest.from_payload(data))
+
+
+@router.register("deployment_status", action="created")
+async def deployment_status(event: Any, *, uow: UnitOfWork, config: Config) -> None:
+    """A deployment moved (queued, in progress, success, failure …): follow it."""
+    data = event.data
+    status, deployment = data["deployment_status"], data["deployment"]
+    payload = deployment.get("payload")
+    promotion = payload.get("promotion") if isinstance(payload, dict) else None
+    uow.add(workflows.remember_repo, workflows.Repo.from_payload(data))
+    uow.add(
+        deployments.apply_status,
+        deployments.Status(
+            github_id=int(deployment["id"]),
+            promotion_id=int(promotion) if isinstance(promotion, int) else None,
+            state=str(status["state"]),
+            creator=str((status.get("creator") or {}).get("login") or "github"),
+            description=str(status.get("description") or ""),
+        ),
+    )
 
 
 @router.register("installation")

@@ -1,5 +1,7 @@
 """Slack: Bolt mounted in our own route, and the /ship and /promote listeners."""
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,15 +11,46 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import commands, digest_post, freeze
+from bot import approvals, commands, digest_post, freeze, ship
 from bot.app import SERVICES
+from bot.promoters import Promoters
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
 MAX_BODY = 1024 * 1024
+
+
+async def merge_freeze(ctx: ship.Context, command: commands.Command) -> ship.Answer:
+    """Start or lift a merge freeze of the channel's repositories."""
+    return await freeze.command(
+        ctx.services, command.verb, command.args, user=ctx.user, channel_name=ctx.channel_name
+    )
+
+
+async def digest(ctx: ship.Context, command: commands.Command) -> ship.Answer:
+    """Show today's digest to the person who asked."""
+    return await digest_post.ephemeral(ctx.services, channel_name=ctx.channel_name)
+
+
+# One function per /ship verb: async (ctx, command) -> the ephemeral answer (text, or a dict
+# of acknowledgement fields such as text and blocks). Add verbs here.
+VERBS: dict[str, ship.Verb] = {
+    "freeze": merge_freeze,
+    "unfreeze": merge_freeze,
+    "digest": digest,
+    "status": ship.status,
+    "promote": ship.promote,
+    "approve": ship.approve,
+    "reject": ship.reject,
+    "rollback": ship.rollback,
+    "lock": ship.lock,
+    "unlock": ship.unlock,
+    "history": ship.history,
+}
 
 
 class _TokenSkipped(logging.Filter):
@@ -31,7 +64,7 @@ TOKEN_SKIPPED = _TokenSkipped()
 
 
 def build_bolt(services: Services) -> AsyncApp:
-    """Build the Bolt app: signatures verified, no Web API call on the path to ack."""
+    """Build the Bolt app: signatures verified; before an ack only cached group lookups."""
 
     async def authorize(**_: Any) -> AuthorizeResult:
         # One workspace, one bot token: no auth.test round trip before every ack.
@@ -52,37 +85,101 @@ def build_bolt(services: Services) -> AsyncApp:
         ssl_check_enabled=True,
         url_verification_enabled=True,
     )
-
-    async def ship(ack: Any, command: dict[str, Any]) -> None:
-        await ship_command(ack, command, services)
-
-    bolt.command("/ship")(ship)
-    bolt.command("/promote")(ship)
+    listeners = Listeners(services, Promoters(services.slack, services.clock.now))
+    bolt.command("/ship")(listeners.ship_command)
+    bolt.command("/promote")(listeners.ship_command)
+    bolt.action("promotion.approve")(listeners.approve_button)
+    bolt.action("promotion.reject")(listeners.reject_button)
+    bolt.view("promotion.reject")(listeners.reject_submitted)
     return bolt
 
 
-async def ship_command(ack: Any, command: dict[str, Any], services: Services) -> None:
-    """Answer /ship and /promote: parse, then act or explain."""
+class Listeners:
+    """The Bolt listeners, sharing the services and the cached promoter groups."""
+
+    def __init__(self, services: Services, promoters: Promoters) -> None:
+        self.services = services
+        self.promoters = promoters
+
+    def person(self, body: dict[str, Any]) -> ship.Context:
+        """Return the context of the person who clicked or submitted."""
+        return ship.Context(self.services, self.promoters, (body.get("user") or {}).get("id", ""))
+
+    async def ship_command(self, ack: Any, command: dict[str, Any]) -> None:
+        """Answer /ship and /promote once the decision is committed (well inside 3 s)."""
+        ctx = context(self.services, self.promoters, command)
+        result = await answer(ctx, unescape(command.get("text") or ""), command.get("command"))
+        # A verb answers with text, or with the acknowledgement's fields (text, blocks).
+        if isinstance(result, dict):
+            await ack(**result)
+        else:
+            await ack(text=result)
+
+    async def approve_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Approve: the button's value names the promotion; its repo, sha and stage are ours."""
+        ctx = self.person(body)
+        text = await ship.click(ctx, "promotion.approve", str(action.get("value", "")))
+        await ship.tell(ctx, (body.get("channel") or {}).get("id", ""), text)
+        await ack()
+
+    async def reject_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Reject: ask for the reason in a modal (the trigger_id lives 3 s, so open it now)."""
+        await ack()
+        channel = (body.get("channel") or {}).get("id", "")
+        view = approvals.reject_view(str(action.get("value", "")), channel)
+        try:
+            await self.services.slack.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+        except SlackApiError as exc:
+            log.warning("views.open failed: %s", exc.response.get("error"))
+            fallback = approvals.reject_hint(str(action.get("value", "")))
+            await ship.tell(self.person(body), channel, fallback)
+
+    async def reject_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Reject with the reason typed in the modal; the answer goes to the person."""
+        ctx = self.person(body)
+        promotion, channel, reason = approvals.read_reject_view(view)
+        text = await answer_command(ctx, commands.Command("reject", (promotion, reason)))
+        await ack()
+        await ship.tell(ctx, channel, text if isinstance(text, str) else text.get("text", ""))
+
+
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of & < > in command text; everything shown is escaped again."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def context(services: Services, promoters: Promoters, command: dict[str, Any]) -> ship.Context:
+    """Return who typed a slash command, and where."""
+    return ship.Context(
+        services,
+        promoters,
+        command.get("user_id", ""),
+        command.get("channel_id", ""),
+        command.get("channel_name", ""),
+    )
+
+
+async def answer(ctx: ship.Context, text: str, command: str | None) -> ship.Answer:
+    """Parse and run one /ship command; return the ephemeral answer (bad input: the usage)."""
     try:
-        parsed = commands.parse(command.get("text") or "", command=command.get("command", "/ship"))
+        parsed = commands.parse(text, command=command or "/ship")
     except commands.CommandError as exc:
-        await ack(text=exc.answer())
-        return
+        await ship.refuse(ctx, text, exc)
+        return exc.answer()
+    return await answer_command(ctx, parsed, text)
+
+
+async def answer_command(
+    ctx: ship.Context, parsed: commands.Command, text: str = ""
+) -> ship.Answer:
+    """Run a parsed command through its verb; bad arguments get the usage line."""
     if parsed.verb == "help":
-        await ack(text=commands.HELP)
-        return
-    who, where = command.get("user_id", ""), command.get("channel_name", "")
-    if parsed.verb in ("freeze", "unfreeze"):
-        await ack(
-            text=await freeze.command(
-                services, parsed.verb, parsed.args, user=who, channel_name=where
-            )
-        )
-        return
-    if parsed.verb == "digest":
-        await ack(**await digest_post.ephemeral(services, channel_name=where))
-        return
-    await ack(text=f":construction: `{parsed.verb}` is not available yet. Try `/ship help`.")
+        return commands.HELP
+    try:
+        return await VERBS[parsed.verb](ctx, parsed)  # the parser knows only these verbs
+    except commands.CommandError as exc:
+        await ship.refuse(ctx, text or " ".join((parsed.verb, *parsed.args)), exc)
+        return exc.answer()
 
 
 async def events(request: web.Request) -> web.Response:
@@ -99,7 +196,13 @@ def add_routes(app: web.Application) -> None:
 
     async def bolt_lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[BOLT] = build_bolt(app[SERVICES])
+        # Approval requests also expire lazily on every command; the sweep edits the
+        # messages of those nobody touches.
+        sweeper = asyncio.create_task(ship.sweep(app[SERVICES]), name="approval-sweep")
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
 
     app.cleanup_ctx.append(bolt_lifecycle)
     app.router.add_post("/slack/events", events)

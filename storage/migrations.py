@@ -301,3 +301,17 @@ def m008_dev_mode(db: Database) -> None:
         CREATE INDEX dev_github_calls_due ON dev_github_calls (deploy_step, deploy_due);
         """
     )
+
+
+@migrations()
+def m009_deployment_success(db: Database) -> None:
+    # When a deployment reached success: soak and "the build there now" count from it,
+    # even after GitHub later marks the deployment inactive.
+    db.executescript(
+        """
+        ALTER TABLE deployments ADD COLUMN succeeded_at REAL;
+        CREATE INDEX deployments_success ON deployments (repo_id, stage, succeeded_at);
+        -- A rollback names the build it took out of the stage: that build's soak there is void.
+        ALTER TABLE promotions ADD COLUMN replaces_build_id INTEGER REFERENCES builds (id);
+        """
+    )

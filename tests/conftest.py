@@ -181,6 +181,7 @@ class Harness:
         command: str = "/ship",
         user: str = "U111",
         channel: str = "C0RELEASES",
+        channel_name: str = "releases",
         timestamp: int | None = None,
     ) -> Any:
         body = urlencode(
@@ -189,7 +190,7 @@ class Harness:
                 "team_id": "T111",
                 "team_domain": "test",
                 "channel_id": channel,
-                "channel_name": "releases",
+                "channel_name": channel_name,
                 "user_id": user,
                 "user_name": user.lower(),
                 "command": command,
@@ -199,6 +200,13 @@ class Harness:
                 "api_app_id": "A111",
             }
         )
+        return await self.client.post(
+            "/slack/events", data=body, headers=sign_slack(body, timestamp=timestamp)
+        )
+
+    async def interact(self, payload: dict, *, timestamp: int | None = None) -> Any:
+        """Post an interactive payload (a button click) as Slack does: form field `payload`."""
+        body = urlencode({"payload": json.dumps(payload)})
         return await self.client.post(
             "/slack/events", data=body, headers=sign_slack(body, timestamp=timestamp)
         )

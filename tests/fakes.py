@@ -78,7 +78,7 @@ class Recorder:
 
 
 class FakeSlack(Recorder):
-    """Slack's Web API: chat.postMessage, chat.update, chat.postEphemeral, usergroups, auth.test."""
+    """Slack's Web API: chat.*, views.open, usergroups.users.list, auth.test."""
 
     TOKEN = "xoxb-test-token"
 
@@ -97,6 +97,7 @@ class FakeSlack(Recorder):
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self._last_ts = 0.0
+        self.views: list[dict[str, Any]] = []  # modals opened with views.open
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -198,6 +199,13 @@ class FakeSlack(Recorder):
         if self.channel_id(body["channel"]) is None:
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "message_ts": f"{time.time():.6f}"}
+
+    def m_views_open(self, body: dict) -> dict:
+        view = body["view"] if isinstance(body["view"], dict) else json.loads(body["view"])
+        if not view.get("title") or not view.get("blocks"):
+            return {"ok": False, "error": "invalid_arguments"}
+        self.views.append(view)
+        return {"ok": True, "view": {"id": f"V{len(self.views)}", **view}}
 
     def m_usergroups_users_list(self, body: dict) -> dict:
         group = body["usergroup"]

@@ -10,6 +10,7 @@ import yaml
 
 from bot.cli import main
 from bot.config import ConfigError, load_secrets, parse_config
+from handlers.github import router
 from tests.conftest import ROOT
 
 GOOD = yaml.safe_load((ROOT / "app.yaml").read_text())
@@ -163,3 +164,19 @@ def test_slack_manifest_has_both_commands_and_interactivity(capsys):
     assert {"chat:write", "commands", "usergroups:read"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
     )
+
+
+def test_app_yaml_events_equal_the_events_the_router_handles():
+    routed = set(router._shallow_routes) | set(router._deep_routes)
+    # installation events reach every GitHub App whether subscribed or not.
+    assert set(GOOD["github"]["default_events"]) == routed - {"installation"}
+
+
+def test_every_documented_verb_has_a_listener_and_the_manifest_names_both_commands(capsys):
+    from bot.commands import USAGE
+    from handlers.slack import VERBS
+
+    assert set(VERBS) | {"help"} == set(USAGE)
+    main(["manifest", "slack", "--config", str(ROOT / "app.yaml")])
+    manifest = yaml.safe_load(capsys.readouterr().out)
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ship", "/promote"}

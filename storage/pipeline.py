@@ -1,0 +1,210 @@
+"""Promotions, approvals, deployments and locks: the records the gates are decided from."""
+
+from typing import Any
+
+from sqlite_utils import Database
+
+IN_FLIGHT = ("requested", "queued", "in_progress")
+FAILED = ("failure", "error")
+STALE_SECONDS = 3600.0
+
+
+def _one(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    rows = list(db.query(sql, params))
+    return rows[0] if rows else None
+
+
+def add_promotion(db: Database, **row: Any) -> int:
+    """Insert a promotion; return its id."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    cursor = db.execute(f"INSERT INTO promotions ({columns}) VALUES ({marks})", list(row.values()))
+    return int(cursor.lastrowid or 0)
+
+
+def promotion(db: Database, promotion_id: int) -> dict[str, Any] | None:
+    """Return one promotion by id."""
+    return _one(db, "SELECT * FROM promotions WHERE id = ?", [promotion_id])
+
+
+def set_promotion(db: Database, promotion_id: int, **values: Any) -> None:
+    """Update columns of one promotion."""
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    db.execute(
+        f"UPDATE promotions SET {assignments} WHERE id = ?", [*values.values(), promotion_id]
+    )
+
+
+def open_promotions(db: Database, repo_id: int, stage: str | None = None) -> list[dict]:
+    """Return promotions still waiting for approval or for the stage, oldest first."""
+    sql = "SELECT * FROM promotions WHERE repo_id = ? AND state IN ('waiting', 'queued')"
+    params: list[Any] = [repo_id]
+    if stage:
+        sql += " AND stage = ?"
+        params.append(stage)
+    return list(db.query(sql + " ORDER BY id", params))
+
+
+def due_promotions(db: Database, now: float) -> list[dict[str, Any]]:
+    """Return promotions waiting for approval whose time ran out."""
+    return list(
+        db.query(
+            "SELECT * FROM promotions WHERE state = 'waiting' AND expires_at <= ? ORDER BY id",
+            [now],
+        )
+    )
+
+
+def approvals(db: Database, promotion_id: int) -> list[str]:
+    """Return who approved a promotion, in order."""
+    rows = db.execute(
+        "SELECT user_id FROM approvals WHERE promotion_id = ? ORDER BY at, user_id", [promotion_id]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def add_approval(db: Database, promotion_id: int, user_id: str, at: float) -> bool:
+    """Record an approval once per person; return True when it is new."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO approvals (promotion_id, user_id, at) VALUES (?, ?, ?)",
+        [promotion_id, user_id, at],
+    )
+    return cursor.rowcount == 1
+
+
+def add_deployment(db: Database, **row: Any) -> int:
+    """Insert a deployment; return its id."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    cursor = db.execute(f"INSERT INTO deployments ({columns}) VALUES ({marks})", list(row.values()))
+    return int(cursor.lastrowid or 0)
+
+
+def deployment(db: Database, deployment_id: int) -> dict[str, Any] | None:
+    """Return one deployment by its local id."""
+    return _one(db, "SELECT * FROM deployments WHERE id = ?", [deployment_id])
+
+
+def deployment_for_status(
+    db: Database, github_id: int, promotion_id: int | None
+) -> dict[str, Any] | None:
+    """Find our deployment by GitHub's id, else by the promotion named in its payload."""
+    found = _one(db, "SELECT * FROM deployments WHERE github_id = ?", [github_id])
+    if found or promotion_id is None:
+        return found
+    return _one(
+        db,
+        "SELECT * FROM deployments WHERE promotion_id = ? AND github_id IS NULL"
+        " ORDER BY id DESC LIMIT 1",
+        [promotion_id],
+    )
+
+
+def set_deployment(db: Database, deployment_id: int, **values: Any) -> None:
+    """Update columns of one deployment."""
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    db.execute(
+        f"UPDATE deployments SET {assignments} WHERE id = ?", [*values.values(), deployment_id]
+    )
+
+
+def in_flight(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:
+    """Return the deployment into `stage` that has not finished yet, if any.
+
+    A deployment GitHub refused to create (its outbox row failed), or one nothing
+    reported on for STALE_SECONDS, no longer holds the stage: it would hold it forever.
+    """
+    marks = ", ".join("?" for _ in IN_FLIGHT)
+    return _one(
+        db,
+        f"SELECT d.*, b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
+        f" WHERE d.repo_id = ? AND d.stage = ? AND d.state IN ({marks}) AND d.updated_at > ?"
+        " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'failed'"
+        " AND o.method = 'github.request' AND json_extract(o.payload, '$.deployment_id') = d.id)"
+        " ORDER BY d.id LIMIT 1",
+        [repo_id, stage, *IN_FLIGHT, now - STALE_SECONDS],
+    )
+
+
+def current(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None:
+    """Return the latest successful deployment in a stage (the build there now), with its build."""
+    return _one(
+        db,
+        "SELECT d.*, b.number, b.sha FROM deployments d JOIN builds b ON b.id = d.build_id"
+        " WHERE d.repo_id = ? AND d.stage = ? AND d.succeeded_at IS NOT NULL"
+        " ORDER BY d.succeeded_at DESC, d.id DESC LIMIT 1",
+        [repo_id, stage],
+    )
+
+
+def previous_good(db: Database, repo_id: int, stage: str, before: dict) -> dict | None:
+    """Return the last other build that succeeded in `stage` before the deployment `before`."""
+    return _one(
+        db,
+        "SELECT d.*, b.number, b.sha FROM deployments d JOIN builds b ON b.id = d.build_id"
+        " WHERE d.repo_id = ? AND d.stage = ? AND d.succeeded_at IS NOT NULL"
+        " AND d.build_id != ? AND d.succeeded_at <= ?"
+        " ORDER BY d.succeeded_at DESC, d.id DESC LIMIT 1",
+        [repo_id, stage, before["build_id"], before["succeeded_at"]],
+    )
+
+
+def build_deployments(db: Database, build_id: int, stage: str) -> list[dict[str, Any]]:
+    """Return every deployment of one build into one stage, oldest first."""
+    return list(
+        db.query(
+            "SELECT * FROM deployments WHERE build_id = ? AND stage = ? ORDER BY id",
+            [build_id, stage],
+        )
+    )
+
+
+def rolled_back_at(db: Database, repo_id: int, stage: str, build_id: int) -> float | None:
+    """Return when a rollback last took `build_id` out of `stage`, or None."""
+    row = db.execute(
+        "SELECT max(created_at) FROM promotions WHERE repo_id = ? AND stage = ? AND rollback = 1"
+        " AND replaces_build_id = ?",
+        [repo_id, stage, build_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def open_lock(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:
+    """Return the newest lock on a stage that is neither lifted nor expired."""
+    return _one(
+        db,
+        "SELECT * FROM locks WHERE repo_id = ? AND stage = ? AND lifted_at IS NULL"
+        " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC LIMIT 1",
+        [repo_id, stage, now],
+    )
+
+
+def add_lock(db: Database, **row: Any) -> int:
+    """Insert a lock; return its id."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    cursor = db.execute(f"INSERT INTO locks ({columns}) VALUES ({marks})", list(row.values()))
+    return int(cursor.lastrowid or 0)
+
+
+def lift_locks(db: Database, repo_id: int, stage: str, by: str, now: float) -> int:
+    """Lift every open lock on a stage; return how many were open."""
+    cursor = db.execute(
+        "UPDATE locks SET lifted_at = ?, lifted_by = ? WHERE repo_id = ? AND stage = ?"
+        " AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+        [now, by, repo_id, stage, now],
+    )
+    return cursor.rowcount
+
+
+def history(db: Database, repo_id: int, stage: str | None, limit: int = 15) -> list[dict]:
+    """Return the newest event log entries of a repository (or one stage), newest first."""
+    sql = (
+        "SELECT e.*, b.number FROM event_log e LEFT JOIN builds b ON b.id = e.build_id"
+        " WHERE e.repo_id = ? AND e.action NOT IN ('status', 'history')"  # reads are noise here
+    )
+    params: list[Any] = [repo_id]
+    if stage:
+        sql += " AND e.stage = ?"
+        params.append(stage)
+    return list(db.query(sql + " ORDER BY e.id DESC LIMIT ?", [*params, limit]))

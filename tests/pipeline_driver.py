@@ -1,0 +1,138 @@
+"""Drive promotion tests: green builds, deployment statuses, /ship commands, button clicks."""
+
+import asyncio
+import copy
+import json
+from typing import Any
+
+from bot.clock import FakeClock
+from tests.conftest import FIXTURES, Harness, fixture, push_payload, status_payload
+
+
+def sha(n: int) -> str:
+    """Return a distinct full sha for build `n`."""
+    return f"{n:07x}" + "d" * 33
+
+
+def deployment_status_payload(
+    github_id: int, state: str, environment: str, promotion: int | None
+) -> dict:
+    """A real deployment_status body moved onto our deployment."""
+    data = fixture("deployment_status")
+    data["deployment_status"].update(state=state, environment=environment, description="")
+    payload = {"promotion": promotion} if promotion is not None else {}
+    data["deployment"].update(id=github_id, environment=environment, payload=payload)
+    data["installation"] = {"id": 957387}
+    return data
+
+
+class Pipeline:
+    """One promobot with a fake clock, driven like people and GitHub drive it."""
+
+    def __init__(self, harness: Harness, clock: FakeClock) -> None:
+        self.h = harness
+        self.clock = clock
+        relay = harness.services.relay
+        if hasattr(relay, "pace"):  # a relay paced per instance: these tests need no pacing
+            relay.pace = {}
+        self.slack = harness.slack
+        self.github = harness.github
+
+    async def green(self, n: int, *, state: str = "success") -> None:
+        """Push build `n` and report its CI state."""
+        await self.h.deliver("push", push_payload(sha(n), message=f"Change {n}"))
+        await self.h.deliver("status", status_payload(sha(n), state=state))
+        await self.h.settle()
+
+    def deployments(self, stage: str | None = None) -> list[dict[str, Any]]:
+        """Return the Deployments GitHub was asked to create, oldest first."""
+        found = sorted(self.github.deployments.values(), key=lambda d: d["id"])
+        return [d for d in found if stage is None or d["environment"] == stage]
+
+    async def report(self, stage: str, state: str = "success", *, github_id: int | None = None):
+        """Report the newest Deployment into `stage` as `state`, as GitHub would."""
+        deployment = self.deployments(stage)[-1]
+        body = deployment_status_payload(
+            github_id or deployment["id"], state, stage, deployment["payload"]["promotion"]
+        )
+        response = await self.h.deliver("deployment_status", body)
+        assert response.status == 202
+        await self.h.settle()
+
+    async def ship(self, text: str, *, user: str = "U012ABC", command: str = "/ship") -> str:
+        """Type a slash command; return the ephemeral answer in Slack's acknowledgement."""
+        response = await self.h.slash(text, user=user, command=command)
+        assert response.status == 200
+        answer = await response.text()
+        await self.h.settle()
+        return answer
+
+    async def click(self, action: str, promotion: int | str, *, user: str) -> str:
+        """Click Approve or Reject on an approval message; return the latest ephemeral answer."""
+        payload = copy.deepcopy(json.loads((FIXTURES / "slack" / "block_actions.json").read_text()))
+        payload["user"] = {"id": user, "username": user.lower(), "team_id": "T111"}
+        payload["channel"] = {"id": "C0RELEASES", "name": "releases"}
+        payload["container"] = {
+            "type": "message",
+            "message_ts": "1700000001.000100",
+            "channel_id": "C0RELEASES",
+            "is_ephemeral": False,
+        }
+        payload["actions"][0].update(
+            action_id=f"promotion.{action}", block_id=f"promotion:{promotion}", value=str(promotion)
+        )
+        opened = len(self.slack.of("views.open"))
+        response = await self.h.interact(payload)
+        assert response.status == 200
+        if action == "reject":  # the modal opens after the acknowledgement
+            for _ in range(500):
+                if len(self.slack.of("views.open")) > opened:
+                    break
+                await asyncio.sleep(0.01)
+            return ""
+        await self.h.settle()
+        return self.slack.of("chat.postEphemeral")[-1].body["text"]
+
+    async def submit_reject(self, reason: str, *, user: str) -> str:
+        """Submit the newest reject modal with `reason`; return the ephemeral answer."""
+        view = self.slack.views[-1]
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T111", "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T111"},
+            "api_app_id": "A111",
+            "token": "verification_token",
+            "trigger_id": "222.222.valid",
+            "view": {
+                "id": "V1",
+                "team_id": "T111",
+                "type": "modal",
+                "callback_id": view["callback_id"],
+                "private_metadata": view["private_metadata"],
+                "state": {
+                    "values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
+                },
+                "hash": "156772938.1827394",
+            },
+            "response_urls": [],
+        }
+        response = await self.h.interact(payload)
+        assert response.status == 200
+        await self.h.settle()
+        return self.slack.of("chat.postEphemeral")[-1].body["text"]
+
+    def channel_texts(self) -> list[str]:
+        """Return the texts posted to the channel (parents), oldest first."""
+        return [c.body.get("text") or "" for c in self.slack.posts()]
+
+    def approval_message(self, promotion: int) -> dict[str, Any]:
+        """Return the approval message of a promotion as Slack now shows it."""
+        (row,) = self.h.rows(
+            "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [f"promotion:{promotion}"]
+        )
+        return self.slack.messages[(row["channel_id"], row["ts"])]
+
+    def log(self, *actions: str) -> list[dict[str, Any]]:
+        """Return event log entries (optionally only some actions), oldest first."""
+        rows = self.h.rows("SELECT * FROM event_log ORDER BY id")
+        return [r for r in rows if not actions or r["action"] in actions]
