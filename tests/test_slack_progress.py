@@ -59,7 +59,9 @@ async def test_a_build_is_posted_once_then_edited_in_place_by_channel_id(harness
     ts = harness.rows("SELECT channel_id, ts FROM slack_messages WHERE key = 'build:1'")[0]
     assert (edit.body["channel"], edit.body["ts"]) == (ts["channel_id"], ts["ts"])
     assert edit.body["channel"] == "C0RELEASES"  # the ID: chat.update refuses a channel name
-    assert parent_text(fake_slack).endswith("CI ✅ → pasty · → baklava · → dumpling ·")
+    assert parent_text(fake_slack).endswith(
+        "CI ✅ → pasty ⏳ → baklava · → dumpling ·"
+    )  # green: pasty is entered on its own
     assert len(fake_slack.posts()) == 1 and replies(fake_slack) == []
 
 
@@ -144,7 +146,7 @@ async def test_a_burst_of_forty_reports_makes_a_handful_of_edits(harness, fake_s
     await harness.settle()
     edits = fake_slack.of("chat.update")
     assert 1 <= len(edits) <= 5
-    assert parent_text(fake_slack).endswith("CI ✅ → pasty · → baklava · → dumpling ·")
+    assert parent_text(fake_slack).endswith("CI ✅ → pasty ⏳ → baklava · → dumpling ·")
     assert len(fake_slack.posts()) == 1 and replies(fake_slack) == []
 
 
@@ -220,7 +222,7 @@ async def test_an_edit_queued_while_the_post_is_in_flight_is_sent_after_it(
     await harness.settle()
     assert len(fake_slack.posts()) == 1
     assert parent_text(fake_slack).startswith("*Build #1*")
-    assert parent_text(fake_slack).endswith("CI ✅ → pasty · → baklava · → dumpling ·")
+    assert parent_text(fake_slack).endswith("CI ✅ → pasty ⏳ → baklava · → dumpling ·")
 
 
 async def test_posts_to_one_channel_are_paced_and_channels_do_not_wait_for_each_other(
