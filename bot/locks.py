@@ -157,6 +157,16 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
         reason=reason,
         detail={"promotion": promotion_id, "from": now_there["number"]},
     )
+    # The build taken out of the stage keeps the story in its own log (and page) too.
+    tx.log(
+        actor=person,
+        action="rolled.back",
+        repo_id=repo_id,
+        build_id=now_there["build_id"],
+        stage=stage.name,
+        reason=f"replaced by #{target['number']}",
+        detail={"promotion": promotion_id},
+    )
     detail = {"state": "approved", "promotion_id": promotion_id, "rollback": True}
     detail.update(by=person, reason=reason)
     tx.emit(Change("promotion.changed", repo_id, target["id"], stage.name, detail=detail))

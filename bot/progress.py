@@ -219,10 +219,18 @@ def promotion_news(tx: Tx, build: dict[str, Any], change: Change) -> list[News]:
     by = detail.get("by") or (row or {}).get("decided_by") or (row or {}).get("requested_by")
     reason = detail.get("reason") or (row or {}).get("reason") or ""
     rollback = bool((row or {}).get("rollback") or detail.get("rollback"))
+    if state == "approved" and row and not approved_by_others(tx, row["id"]):
+        state, by = "promoted", row["requested_by"]  # no approval was needed: say who moved it
     news = render.promotion_changed(
         build["number"], stage, state, by, reason=reason, rollback=rollback
     )
     return [(*news, False)] if news else []
+
+
+def approved_by_others(tx: Tx, promotion_id: int) -> bool:
+    """Say whether anyone approved the promotion (rather than it needing no approval)."""
+    row = tx.db.execute("SELECT 1 FROM approvals WHERE promotion_id = ? LIMIT 1", [promotion_id])
+    return row.fetchone() is not None
 
 
 def promotion_row(

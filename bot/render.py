@@ -182,6 +182,7 @@ def promotion_changed(
     lines = {
         "waiting": f"🙋 {who} asked to promote build #{number} to {into}{why}.",
         "approved": f"👍 {who} approved build #{number} for {into}.",
+        "promoted": f"🚀 {who} promoted build #{number} to {into}{why}.",
         "rejected": f"✋ {who} rejected build #{number} for {into}{why}.",
         "expired": f"⌛ The request to promote build #{number} to {into} expired.",
     }

@@ -94,6 +94,9 @@ async def test_rollback_redeploys_the_previous_good_build_and_locks(bot, clock):
     assert "❌ *lock*: locked by <@U111>: rolled back from #2" in refused
     (entry,) = bot.log("rollback")
     assert (entry["actor"], entry["reason"]) == ("U111", "rolled back from #2")
+    (replaced,) = bot.log("rolled.back")  # the build taken out says so in its own log
+    assert (replaced["reason"], replaced["stage"]) == ("replaced by #1", "baklava")
+    assert replaced["build_id"] != entry["build_id"]
     status = await bot.ship("status", user="U222")
     assert "• *baklava*: #1" in status and "rolled back from #2" in status
     assert "open again" in await bot.ship("unlock baklava", user="U111")

@@ -338,11 +338,20 @@ async def test_who_promoted_and_approved_is_told_in_the_thread(harness, fake_sla
     approved = Change(
         "promotion.changed", REPO, 1, "dumpling", {"state": "approved", "by": "U0BOSS"}
     )
-    await emit(harness, approved, setup=lambda db: promotion(db, 1, 1, "dumpling", "approved"))
+
+    def approve(db):
+        promotion(db, 1, 1, "dumpling", "approved")
+        db.execute("INSERT INTO approvals (promotion_id, user_id, at) VALUES (1, 'U0BOSS', 1)")
+
+    await emit(harness, approved, setup=approve)
     assert parent_text(fake_slack).endswith("dumpling ·")
+    # A promotion that needed no approval is told as who promoted it, not as an approval.
+    direct = Change("promotion.changed", REPO, 1, "baklava", {"state": "approved"})
+    await emit(harness, direct, setup=lambda db: promotion(db, 2, 1, "baklava", "approved"))
     assert [r.body["text"] for r in replies(fake_slack)] == [
         "🙋 <@U012ABC> asked to promote build #1 to *dumpling*.",
         "👍 <@U0BOSS> approved build #1 for *dumpling*.",
+        "🚀 <@U012ABC> promoted build #1 to *baklava*.",
     ]
     assert not any(r.body["reply_broadcast"] for r in replies(fake_slack))
 
