@@ -4,7 +4,8 @@ import json
 from typing import Any
 
 from bot import deployments, gates
-from bot.promotions import busy, changed, facts, send_approval, summary
+from bot.deployments import facts
+from bot.promotions import busy, changed, send_approval, summary
 from bot.tx import Tx
 from storage import builds, pipeline
 

@@ -169,10 +169,17 @@ def after_deployment(tx: Tx, change: Change) -> None:
             enter_auto(tx, build, following)
 
 
-def auto_gates(tx: Tx, build: dict[str, Any], stage: Stage) -> list[gates.Gate]:
-    """Return the gates of an automatic entry of `build` into `stage`."""
+def facts(
+    tx: Tx,
+    build: dict[str, Any],
+    stage: Stage,
+    person: str,
+    promoter: bool | None,
+    approvers: tuple[str, ...] = (),
+) -> gates.Facts:
+    """Gather what the gates of (build, stage, person) are decided from."""
     previous = tx.config.pipeline.previous(stage)
-    facts = gates.Facts(
+    return gates.Facts(
         build=build,
         stage=stage,
         previous=previous,
@@ -183,10 +190,15 @@ def auto_gates(tx: Tx, build: dict[str, Any], stage: Stage) -> list[gates.Gate]:
         rolled_back_at=pipeline.rolled_back_at(tx.db, build["repo_id"], previous.name, build["id"])
         if previous
         else None,
-        person="promobot",
-        promoter=None,
+        person=person,
+        promoter=promoter,
+        approvers=approvers,
     )
-    return gates.evaluate(facts, tx.now)
+
+
+def auto_gates(tx: Tx, build: dict[str, Any], stage: Stage) -> list[gates.Gate]:
+    """Return the gates of an automatic entry of `build` into `stage`."""
+    return gates.evaluate(facts(tx, build, stage, "promobot", None), tx.now)
 
 
 def newer_than_stage(tx: Tx, build: dict[str, Any], stage: str) -> bool:

@@ -27,33 +27,6 @@ def announce(tx: Tx, repo_id: int, text: str) -> None:
     tx.send("slack", "chat.postMessage", {"channel": channel, "text": text}, lane=channel)
 
 
-def facts(
-    tx: Tx,
-    build: dict[str, Any],
-    stage: Stage,
-    person: str,
-    promoter: bool | None,
-    approvers: tuple[str, ...] = (),
-) -> gates.Facts:
-    """Gather what the gates of (build, stage, person) are decided from."""
-    previous = tx.config.pipeline.previous(stage)
-    return gates.Facts(
-        build=build,
-        stage=stage,
-        previous=previous,
-        previous_deployments=pipeline.build_deployments(tx.db, build["id"], previous.name)
-        if previous
-        else [],
-        lock=pipeline.open_lock(tx.db, build["repo_id"], stage.name, tx.now),
-        rolled_back_at=pipeline.rolled_back_at(tx.db, build["repo_id"], previous.name, build["id"])
-        if previous
-        else None,
-        person=person,
-        promoter=promoter,
-        approvers=approvers,
-    )
-
-
 def busy(tx: Tx, repo_id: int, stage: str, *, waiting_too: bool = True) -> str | None:
     """Say who is already deploying what into `stage` (or waiting to), or None when it is free."""
     flight = pipeline.in_flight(tx.db, repo_id, stage, tx.now)
@@ -128,7 +101,7 @@ def request(
     force: str | None,
 ) -> str:
     """Decide a person's promotion now: refuse, wait for approval, or deploy. Return the answer."""
-    checks = gates.evaluate(facts(tx, build, stage, person, promoter), tx.now)
+    checks = gates.evaluate(deployments.facts(tx, build, stage, person, promoter), tx.now)
     refused = refusal(tx, build, stage, person, checks, force)
     if refused:
         return refused
