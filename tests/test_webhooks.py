@@ -167,3 +167,40 @@ async def test_bodies_are_dropped_a_week_after_processing(harness):
     await worker.prune()
     rows = harness.rows("SELECT length(body) AS size, state FROM deliveries")
     assert rows == [{"size": 0, "state": "done"}] * 3
+
+
+async def test_a_failing_delivery_is_retried_with_backoff_then_kept_with_its_error(make_harness):
+    from bot.clock import FakeClock
+
+    failures = {"left": 2}
+
+    def flaky(tx, change):
+        if change.kind == "build.created" and failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("the database hiccuped")
+
+    clock = FakeClock(1_795_000_000)
+    harness = await make_harness(clock=clock, reactions=(flaky,))
+    await harness.deliver("push", push_payload())
+    await harness.settle()
+    row = harness.rows("SELECT state, attempts, not_before, error FROM deliveries")[0]
+    assert (row["state"], row["attempts"], row["not_before"]) == ("pending", 1, clock.now() + 2)
+    assert "the database hiccuped" in row["error"]
+    assert harness.rows("SELECT count(*) AS n FROM builds") == [{"n": 0}]  # rolled back whole
+    for wait in (2, 4):
+        clock.advance(wait)
+        harness.services.worker.wake()
+        await harness.settle()
+    row = harness.rows("SELECT state, attempts, error FROM deliveries")[0]
+    assert (row["state"], row["attempts"], row["error"]) == ("done", 3, None)
+    assert harness.rows("SELECT number FROM builds") == [{"number": 1}]
+
+    failures["left"] = 99
+    await harness.deliver("push", push_payload("c" * 40))
+    for wait in (0, 2, 4, 8, 16):
+        clock.advance(wait)
+        harness.services.worker.wake()
+        await harness.settle()
+    kept = harness.rows("SELECT state, attempts, error FROM deliveries ORDER BY id")[1]
+    assert (kept["state"], kept["attempts"]) == ("failed", 5)
+    assert "the database hiccuped" in kept["error"]
