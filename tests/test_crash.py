@@ -27,7 +27,7 @@ from tests.conftest import (
     sign_github,
     status_payload,
 )
-from tests.fakes import FakeSlack
+from tests.fakes import FakeGitHub, FakeSlack
 from tests.test_secrets import assert_clean
 
 pytestmark = pytest.mark.slow
@@ -156,6 +156,20 @@ async def drained(db: Path, timeout: float = 120.0) -> None:
     raise TimeoutError("the backlog did not drain")
 
 
+def serve_env(slack: FakeSlack, github: FakeGitHub, private_key: str) -> dict[str, str]:
+    """Return the environment of a `promobot serve` talking to the fakes."""
+    return {
+        **os.environ,
+        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "GITHUB_APP_ID": "12345",
+        "GITHUB_PRIVATE_KEY": private_key,
+        "SLACK_BOT_TOKEN": FakeSlack.TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": str(slack.server.make_url("/api/")),
+        "GITHUB_API_URL": str(github.server.make_url("")).rstrip("/"),
+    }
+
+
 def posted_keys(slack: FakeSlack) -> tuple[Counter, Counter]:
     """Count the fake Slack's parent messages and thread replies per metadata key."""
     parents: Counter = Counter()
@@ -168,16 +182,7 @@ def posted_keys(slack: FakeSlack) -> tuple[Counter, Counter]:
 
 
 async def test_kill_9_loses_and_repeats_nothing(tmp_path, fake_slack, fake_github, private_key):
-    env = {
-        **os.environ,
-        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "GITHUB_APP_ID": "12345",
-        "GITHUB_PRIVATE_KEY": private_key,
-        "SLACK_BOT_TOKEN": FakeSlack.TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": str(fake_slack.server.make_url("/api/")),
-        "GITHUB_API_URL": str(fake_github.server.make_url("")).rstrip("/"),
-    }
+    env = serve_env(fake_slack, fake_github, private_key)
     db, log = tmp_path / "promobot.db", tmp_path / "serve.log"
     # Slack answers slowly, so some kills land between a post and its answer.
     fake_slack.latency = 0.3
@@ -222,3 +227,31 @@ async def test_kill_9_loses_and_repeats_nothing(tmp_path, fake_slack, fake_githu
     assert {key for key in parents if key.startswith("build:")} == builds
     assert sum(replies.values()) >= len(numbers) // 3  # the red builds' thread replies
     assert_clean(log.read_text(), private_key)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the first post into a channel named by name (#releases) cannot be looked"
+    " up after a crash, as promobot learns the channel's ID only from that post's answer",
+)
+async def test_kill_9_during_the_first_post_into_a_channel(
+    tmp_path, fake_slack, fake_github, private_key
+):
+    env = serve_env(fake_slack, fake_github, private_key)
+    db, log = tmp_path / "promobot.db", tmp_path / "serve.log"
+    fake_slack.latency = 2.0  # the first post into #releases is in flight for a while
+    server = Server(db, free_port(), env, log)
+    await server.start()
+    url = f"http://127.0.0.1:{server.port}/github/webhooks"
+    async with aiohttp.ClientSession() as session:
+        sha = hashlib.sha1(b"only").hexdigest()
+        assert await post(session, url, "push", push_payload(sha))
+    while not fake_slack.of("chat.postMessage"):
+        await asyncio.sleep(0.02)
+    server.kill()  # Slack has the post; promobot never hears its answer
+    fake_slack.latency = 0.0
+    await server.start()
+    await drained(db)
+    server.stop()
+    parents, _ = posted_keys(fake_slack)
+    assert parents == {"build:1": 1}
