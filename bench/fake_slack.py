@@ -1,6 +1,7 @@
 """A tiny fake Slack Web API for the benchmarks: answers ok and notes when each call arrived."""
 
 import itertools
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,12 +41,15 @@ class FakeSlack:
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
         return web.json_response({"ok": True, "channel": "C0RELEASES", "ts": ts})
 
-    def posts_after(self, moment: float) -> list[Arrival]:
-        """Return the parent chat.postMessage calls that arrived after `moment`."""
+    def posts_after(self, moment: float, needle: str = "") -> list[Arrival]:
+        """Return the parent chat.postMessage calls after `moment` that mention `needle`."""
         return [
             a
             for a in self.arrivals
-            if a.method == "chat.postMessage" and a.at >= moment and not a.body.get("thread_ts")
+            if a.method == "chat.postMessage"
+            and a.at >= moment
+            and not a.body.get("thread_ts")
+            and needle in json.dumps(a.body, ensure_ascii=False)
         ]
 
 

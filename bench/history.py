@@ -23,7 +23,10 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
-from bench.year import BUILDS, DEPLOYMENTS, REPORTS_PER_BUILD, generate, query_plans
+from bench.year import BUILDS, DEPLOYMENTS, REPORTS_PER_BUILD, VERSION, generate, query_plans
+from bot.config import load_config
+from bot.digest_post import as_text, gather
+from storage import connect, migrate
 
 TARGETS = {"digest_ms": 1000.0, "status_p99_ms": 100.0, "peak_rss_mb": 200.0}
 
@@ -68,12 +71,13 @@ async def status_figure(bench: Bench) -> dict:
     text = bench.args.status_text
     async with aiohttp.ClientSession() as session:
         _, answer = await slash(session, bench.port, text)
-        if "not available yet" in answer or "is not a /ship command" in answer:
+        if common.REPO["full_name"] not in answer:
             raise NotAvailable(f"`/ship {text}` answers: {answer[:80]}")
         times = [(await slash(session, bench.port, text))[0] for _ in range(20)]
     return {
         "status_p50_ms": common.ms(common.percentile(times, 50)),
         "status_p99_ms": common.ms(common.percentile(times, 99)),
+        "status_answer_excerpt": answer[:160],
     }
 
 
@@ -98,38 +102,36 @@ async def dashboard_figure(bench: Bench) -> dict:
     }
 
 
-def timed_cli(args: list[str], environ: dict) -> tuple[float, int, float, str]:
-    """Run `promobot <args>`; return wall seconds, exit status, its peak RSS (MB), stderr."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [str(common.PROMOBOT), *args],
-        env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    took = time.perf_counter() - start
-    err = proc.stderr.read() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return took, proc.returncode, round(usage.ru_maxrss / 1024, 1), err
+def timed_gather(path: Path, now: float) -> tuple[float, int, int]:
+    """Compose every digest with bot.digest_post.gather; return seconds, digests, lines."""
+    config = load_config(common.ROOT / "app.yaml")
+    db = connect(path, readonly=True)
+    try:
+        start = time.perf_counter()
+        found = gather(db, config, now)
+        took = time.perf_counter() - start
+        lines = sum(len(as_text(d).splitlines()) for d in found)
+    finally:
+        db.close()
+    return took, len(found), lines
 
 
 async def digest_figure(bench: Bench) -> dict:
-    """Time `promobot digest --dry-run` minus the start-up of `promobot check-config`."""
-    environ = {
-        **bench.environ,
-        "PROMOBOT_DB": str(bench.db),
-        "PROMOBOT_CONFIG": str(common.ROOT / "app.yaml"),
-    }
-    base, _, _, _ = timed_cli(["check-config"], environ)
-    took, code, rss, err = timed_cli(["digest", "--dry-run"], environ)
-    if code != 0:
-        raise NotAvailable(f"promobot digest --dry-run exits {code}: {err.strip()[-120:]}")
+    """Time the digest's composition (gather: every query and the compose) on the big database.
+
+    Run in this process, on a read-only connection next to the running service, three times;
+    the first pays for reading the pages from disk, the median is the figure.
+    """
+    now = time.time()
+    runs = [await asyncio.to_thread(timed_gather, bench.db, now) for _ in range(3)]
+    if not runs[0][1]:
+        raise NotAvailable("gather found no repository in the year")
+    times = sorted(r[0] for r in runs)
     return {
-        "digest_ms": common.ms(max(0.0, took - base)),
-        "digest_process_peak_rss_mb": rss,
-        "digest_note": "wall time minus promobot check-config start-up, same run",
+        "digest_ms": common.ms(times[1]),
+        "digest_first_ms": common.ms(runs[0][0]),
+        "digest_lines": runs[0][2],
+        "digest_note": "bot.digest_post.gather on the year, median of 3 in-process runs",
     }
 
 
@@ -196,11 +198,11 @@ def main() -> None:
         help="reused when it exists (delete it to regenerate)",
     )
     parser.add_argument("--status-text", default="status")
-    parser.add_argument("--dashboard-path", default="/dashboard")
+    parser.add_argument("--dashboard-path", default="/")
     parser.add_argument("--ingest-rate", type=float, default=500.0)
     args = parser.parse_args()
     figures: dict = {}
-    template = args.db.with_suffix(".template.db")
+    template = args.db.with_suffix(f".v{VERSION}.template.db")
     if not template.exists():
         template.parent.mkdir(parents=True, exist_ok=True)
         figures.update(generate(template))
@@ -218,6 +220,7 @@ def main() -> None:
         "check_transitions": BUILDS * REPORTS_PER_BUILD,
         "deployments": DEPLOYMENTS,
     }
+    migrate(args.db)  # what `promobot serve` does first: the plans shown are the service's
     figures["query_plans"] = query_plans(args.db)
     environ = {**common.env(), "PROMOBOT_DASHBOARD_TOKEN": "bench-dashboard-token"}
     bench = Bench(args.db, common.free_port(), environ, args)
@@ -231,7 +234,12 @@ def main() -> None:
         for leftover in (args.db, Path(f"{args.db}-wal"), Path(f"{args.db}-shm")):
             leftover.unlink(missing_ok=True)  # keep only the pristine template on disk
     rss = figures["server_peak_rss_mb"] or 1e9
-    figures["targets"] = {**TARGETS, "peak_rss_met": rss <= TARGETS["peak_rss_mb"]}
+    figures["targets"] = {
+        **TARGETS,
+        "digest_met": figures.get("digest_ms", 1e9) <= TARGETS["digest_ms"],
+        "status_p99_met": figures.get("status_p99_ms", 1e9) <= TARGETS["status_p99_ms"],
+        "peak_rss_met": rss <= TARGETS["peak_rss_mb"],
+    }
     common.write_results("history", figures)
 
 

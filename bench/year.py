@@ -12,6 +12,8 @@ from bench import common
 from storage import migrate
 
 BUILDS, REPORTS_PER_BUILD, DEPLOYMENTS = 100_000, 10, 10_000
+# Bumped whenever the generated rows change, so a stale template is not reused.
+VERSION = 2
 STAGES = ("pasty", "baklava", "dumpling")
 YEAR = 365 * 86400.0
 
@@ -81,7 +83,8 @@ def generate(path: Path, seed: int = 7) -> dict:
     step = BUILDS // (DEPLOYMENTS // len(STAGES))
     conn.executemany(
         "INSERT INTO deployments (repo_id, build_id, stage, github_id, state, requested_by,"
-        " created_at, updated_at, finished_at) VALUES (?, ?, ?, ?, 'success', ?, ?, ?, ?)",
+        " created_at, updated_at, finished_at, succeeded_at)"
+        " VALUES (?, ?, ?, ?, 'success', ?, ?, ?, ?, ?)",
         (
             (
                 repo["id"],
@@ -90,6 +93,7 @@ def generate(path: Path, seed: int = 7) -> dict:
                 10_000_000 + k,
                 "promobot" if k % 3 == 0 else "U012ABC",
                 pushed[b - 1] + 900 * (k % 3 + 1),
+                pushed[b - 1] + 900 * (k % 3 + 1) + 120,
                 pushed[b - 1] + 900 * (k % 3 + 1) + 120,
                 pushed[b - 1] + 900 * (k % 3 + 1) + 120,
             )
@@ -122,6 +126,13 @@ def query_plans(path: Path) -> dict:
         "check_transitions since": "SELECT * FROM check_transitions WHERE at >= 0",
         "deployments by repo+stage": "SELECT * FROM deployments WHERE repo_id = 1"
         " AND stage = 'pasty' ORDER BY id DESC LIMIT 1",
+        "stage's current build (status)": "SELECT * FROM deployments WHERE repo_id = 1"
+        " AND stage = 'pasty' AND succeeded_at IS NOT NULL"
+        " ORDER BY succeeded_at DESC, id DESC LIMIT 1",
+        "digest: ci events since a build": "SELECT build_id, at, detail FROM event_log"
+        " WHERE action = 'ci.changed' AND repo_id = 1 AND build_id >= 99500 ORDER BY id",
+        "digest: transitions of the day": "SELECT * FROM check_transitions WHERE repo_id = 1"
+        " AND at >= 1e9 ORDER BY at, id",
     }
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     plans = {}

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -87,7 +89,7 @@ class Relay:
         self._paused_until: dict[str, float] = {}
         self.pace = dict(PACE)  # per instance, so a test may hurry its own relay
         self.sent = 0
-        self.owner = uuid.uuid4().hex
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
     def wake(self) -> None:
         """Tell the relay that rows were committed."""
@@ -204,6 +206,27 @@ class Relay:
         await self.store.write(lambda db: _retry(db, row.id, not_before, text, count=count))
 
 
+def holder_gone(owner: str | None) -> bool:
+    """Say whether a lease's owner was a process on this machine that no longer runs."""
+    # A kill -9 leaves its leases behind: waiting LEASE out would stall the lane for no one.
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False  # another machine's, an old-style owner, or alive in this very process
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists, under another user
+    return False
+
+
+def _held(holder: str | None, until: float | None, owner: str, now: float) -> bool:
+    """Say whether another relay, still running, holds a lease that has not expired."""
+    return holder not in (None, owner) and (until or 0) >= now and not holder_gone(holder)
+
+
 def _pending_lanes(db: Database) -> list[str]:
     return [
         r[0] for r in db.conn.execute("SELECT DISTINCT lane FROM outbox WHERE state = 'pending'")
@@ -217,7 +240,7 @@ def _next_row(db: Database, lane: str, owner: str, now: float) -> dict[str, Any]
         " WHERE state = 'pending' AND lane = ? ORDER BY id LIMIT 1",
         [lane],
     ).fetchone()
-    if row is None or (row[5] not in (None, owner) and (row[6] or 0) > now):
+    if row is None or _held(row[5], row[6], owner, now):
         return None
     return dict(zip(("id", "target", "method", "lane", "not_before"), row[:5], strict=True))
 
@@ -225,12 +248,11 @@ def _next_row(db: Database, lane: str, owner: str, now: float) -> dict[str, Any]
 def _lease(db: Database, row_id: int, owner: str, now: float) -> dict[str, Any] | None:
     """Take the row for `owner` if it is still pending and free; return it as a Row's fields."""
     row = db.execute(
-        "SELECT id, target, method, lane, payload, attempts, created_at, lease_owner FROM outbox"
-        " WHERE id = ? AND state = 'pending'"
-        " AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
-        [row_id, owner, now],
+        "SELECT id, target, method, lane, payload, attempts, created_at, lease_owner, lease_until"
+        " FROM outbox WHERE id = ? AND state = 'pending'",
+        [row_id],
     ).fetchone()
-    if row is None:
+    if row is None or _held(row[7], row[8], owner, now):
         return None
     db.execute(
         "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",

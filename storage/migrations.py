@@ -315,3 +315,15 @@ def m009_deployment_success(db: Database) -> None:
         ALTER TABLE promotions ADD COLUMN replaces_build_id INTEGER REFERENCES builds (id);
         """
     )
+
+
+@migrations()
+def m010_digest_indexes(db: Database) -> None:
+    # The digest reads one repository's last day of check transitions and its CI events since
+    # a build: without these, a year of history (a million transitions) is read to find them.
+    db.executescript(
+        """
+        CREATE INDEX check_transitions_repo_at ON check_transitions (repo_id, at);
+        CREATE INDEX event_log_action ON event_log (repo_id, action, build_id);
+        """
+    )

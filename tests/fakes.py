@@ -5,6 +5,7 @@ tests/fixtures/contracts (required fields, types, enums), so a call the real
 API would refuse is refused here too. Failures can be scripted per method.
 """
 
+import asyncio
 import itertools
 import json
 import re
@@ -98,6 +99,8 @@ class FakeSlack(Recorder):
         self.usergroups: dict[str, list[str]] = {}
         self._last_ts = 0.0
         self.views: list[dict[str, Any]] = []  # modals opened with views.open
+        # Seconds between doing a call's work and answering it, as a slow network would.
+        self.latency = 0.0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -134,6 +137,8 @@ class FakeSlack(Recorder):
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         answer = handler(body)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return self.scripted(method, after=True) or web.json_response(answer)
 
     def m_auth_test(self, body: dict) -> dict:

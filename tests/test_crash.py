@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -25,7 +27,7 @@ from tests.conftest import (
     sign_github,
     status_payload,
 )
-from tests.fakes import FakeSlack
+from tests.fakes import FakeGitHub, FakeSlack
 from tests.test_secrets import assert_clean
 
 pytestmark = pytest.mark.slow
@@ -78,29 +80,65 @@ def query(db: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
+# Each build's CI, as a CI system reports it: every check starts, one in three builds fails a
+# check first and recovers (a red and a green thread reply), then everything is green.
+CHECKS = ("ci/lint", "ci/test", "ci/build")
+PUSH_EVERY = 1.0  # at most one push a second: Slack takes one post a second per channel
+
+
+def script(build: int) -> list[tuple[str, str]]:
+    """Return the (context, state) statuses CI reports for the `build`-th push, in order."""
+    steps = [(context, "pending") for context in CHECKS]
+    if build % 3 == 0:
+        steps.append(("ci/test", "failure"))
+    return steps + [(context, "success") for context in CHECKS]
+
+
+def stamp(seconds: int) -> str:
+    """Return an ISO timestamp `seconds` after a fixed start, so reports are strictly ordered."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_795_000_000 + seconds))
+
+
+async def post(session: aiohttp.ClientSession, url: str, event: str, payload: dict) -> str | None:
+    """Deliver one signed webhook; return its delivery ID if it got a 2xx."""
+    delivery = str(uuid.uuid4())
+    body = json.dumps(payload).encode()
+    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery}
+    headers |= {"X-Hub-Signature-256": sign_github(body)}
+    try:
+        async with session.post(url, data=body, headers=headers) as response:
+            return delivery if 200 <= response.status < 300 else None
+    except (aiohttp.ClientError, TimeoutError):
+        await asyncio.sleep(0.02)  # the server is down: GitHub would retry later
+        return None
+
+
 async def stream(url: str, acked: dict[str, str], shas: list[str], stop: asyncio.Event) -> None:
-    """Send pushes and statuses until told to stop; note every delivery that got a 2xx."""
+    """Push about once a second, statuses in between as fast as they go; note every 2xx."""
+    loop = asyncio.get_running_loop()
+    clock = itertools.count()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        i = 0
+        steps: list[tuple[str, str]] = []
+        next_push = loop.time()
         while not stop.is_set():
-            i += 1
-            if i % 5 == 1:
+            if loop.time() >= next_push:
                 sha = hashlib.sha1(uuid.uuid4().bytes).hexdigest()
-                event, payload = "push", push_payload(sha, message=f"Crash push {sha[:8]}")
-            else:
-                event, payload = "status", status_payload(shas[-1], context=f"ci/{i}")
-            delivery = str(uuid.uuid4())
-            body = json.dumps(payload).encode()
-            headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery}
-            headers |= {"X-Hub-Signature-256": sign_github(body)}
-            try:
-                async with session.post(url, data=body, headers=headers) as response:
-                    if 200 <= response.status < 300:
-                        acked[delivery] = event
-                        if event == "push":
-                            shas.append(sha)
-            except (aiohttp.ClientError, TimeoutError):
-                await asyncio.sleep(0.02)  # the server is down: GitHub would retry later
+                payload = push_payload(sha, message=f"Crash push {sha[:8]}", stamp=stamp(0))
+                if delivery := await post(session, url, "push", payload):
+                    acked[delivery] = "push"
+                    shas.append(sha)
+                    steps = script(len(shas))
+                    next_push = loop.time() + PUSH_EVERY
+                continue
+            # Once the build's CI is done, CI repeats its last word (a redelivery, say).
+            context, state = steps.pop(0) if steps else ("ci/build", "success")
+            payload = status_payload(
+                shas[-1], context=context, state=state, stamp=stamp(next(clock))
+            )
+            if delivery := await post(session, url, "status", payload):
+                acked[delivery] = "status"
+            elif steps or state != "success":
+                steps.insert(0, (context, state))  # not acknowledged: CI sends it again
 
 
 async def drained(db: Path, timeout: float = 120.0) -> None:
@@ -118,18 +156,36 @@ async def drained(db: Path, timeout: float = 120.0) -> None:
     raise TimeoutError("the backlog did not drain")
 
 
-async def test_kill_9_loses_and_repeats_nothing(tmp_path, fake_slack, fake_github, private_key):
-    env = {
+def serve_env(slack: FakeSlack, github: FakeGitHub, private_key: str) -> dict[str, str]:
+    """Return the environment of a `promobot serve` talking to the fakes."""
+    return {
         **os.environ,
         "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "GITHUB_APP_ID": "12345",
         "GITHUB_PRIVATE_KEY": private_key,
         "SLACK_BOT_TOKEN": FakeSlack.TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": str(fake_slack.server.make_url("/api/")),
-        "GITHUB_API_URL": str(fake_github.server.make_url("")).rstrip("/"),
+        "SLACK_API_URL": str(slack.server.make_url("/api/")),
+        "GITHUB_API_URL": str(github.server.make_url("")).rstrip("/"),
     }
+
+
+def posted_keys(slack: FakeSlack) -> tuple[Counter, Counter]:
+    """Count the fake Slack's parent messages and thread replies per metadata key."""
+    parents: Counter = Counter()
+    replies: Counter = Counter()
+    for message in slack.messages.values():
+        key = ((message.get("metadata") or {}).get("event_payload") or {}).get("key")
+        assert key, message  # every post the relay makes is tagged
+        (replies if message["thread_ts"] else parents)[key] += 1
+    return parents, replies
+
+
+async def test_kill_9_loses_and_repeats_nothing(tmp_path, fake_slack, fake_github, private_key):
+    env = serve_env(fake_slack, fake_github, private_key)
     db, log = tmp_path / "promobot.db", tmp_path / "serve.log"
+    # Slack answers slowly, so some kills land between a post and its answer.
+    fake_slack.latency = 0.3
     server = Server(db, free_port(), env, log)
     await server.start()
     acked: dict[str, str] = {}
@@ -163,7 +219,39 @@ async def test_kill_9_loses_and_repeats_nothing(tmp_path, fake_slack, fake_githu
     assert {s for (s,) in query(db, "SELECT sha FROM builds")} >= pushed
     created = query(db, "SELECT count(*) FROM event_log WHERE action = 'build.created'")
     assert created[0][0] == len(numbers)
-    # No Slack message posted twice (once builds post progress messages).
-    texts = Counter(c.body.get("text") for c in fake_slack.posts())
-    assert [t for t, n in texts.items() if n > 1] == []
+    # No Slack message posted twice: each tagged key names one parent message, one reply.
+    parents, replies = posted_keys(fake_slack)
+    assert [key for key, n in parents.items() if n > 1] == []
+    assert [key for key, n in replies.items() if n > 1] == []
+    builds = {f"build:{i}" for (i,) in query(db, "SELECT id FROM builds")}
+    assert {key for key in parents if key.startswith("build:")} == builds
+    assert sum(replies.values()) >= len(numbers) // 3  # the red builds' thread replies
     assert_clean(log.read_text(), private_key)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the first post into a channel named by name (#releases) cannot be looked"
+    " up after a crash, as promobot learns the channel's ID only from that post's answer",
+)
+async def test_kill_9_during_the_first_post_into_a_channel(
+    tmp_path, fake_slack, fake_github, private_key
+):
+    env = serve_env(fake_slack, fake_github, private_key)
+    db, log = tmp_path / "promobot.db", tmp_path / "serve.log"
+    fake_slack.latency = 2.0  # the first post into #releases is in flight for a while
+    server = Server(db, free_port(), env, log)
+    await server.start()
+    url = f"http://127.0.0.1:{server.port}/github/webhooks"
+    async with aiohttp.ClientSession() as session:
+        sha = hashlib.sha1(b"only").hexdigest()
+        assert await post(session, url, "push", push_payload(sha))
+    while not fake_slack.of("chat.postMessage"):
+        await asyncio.sleep(0.02)
+    server.kill()  # Slack has the post; promobot never hears its answer
+    fake_slack.latency = 0.0
+    await server.start()
+    await drained(db)
+    server.stop()
+    parents, _ = posted_keys(fake_slack)
+    assert parents == {"build:1": 1}

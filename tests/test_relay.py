@@ -98,3 +98,38 @@ async def test_after_a_crash_mid_send_the_restart_finds_the_post_and_edits_it(
     assert len(parents(fake_slack)) == 2  # nothing posted twice
     (build2,) = [m for m in parents(fake_slack) if m["metadata"] == tag("build:2")]
     assert build2["edits"] >= 1 and "✅" in build2["text"]
+
+
+async def test_a_lease_left_by_a_killed_process_is_taken_at_once_a_live_ones_is_not(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    from functools import partial
+
+    from bot.relay import _lease
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process that ran a relay and was killed: its pid runs nothing now
+    host = socket.gethostname()
+    holders = {
+        "killed": f"{host}:{gone.pid}:a1",
+        "alive": f"{host}:{os.getppid()}:b2",  # another process that still runs
+        "elsewhere": f"other-host:{gone.pid}:c3",  # a pid we cannot check
+    }
+    store = Store(tmp_path / "leases.db")
+    store.open()
+
+    def queue(db):
+        for name, holder in holders.items():
+            db.execute(
+                "INSERT INTO outbox (target, method, lane, payload, created_at, lease_owner,"
+                " lease_until) VALUES ('slack', 'test.send', ?, '{}', 0, ?, 1e12)",
+                [f"#{name}", holder],
+            )
+
+    await store.write(queue)
+    taken = [await store.write(partial(_lease, row_id=i, owner="me", now=1.0)) for i in (1, 2, 3)]
+    store.close()
+    assert taken[0] is not None and taken[0]["uncertain"]  # it looks before posting again
+    assert taken[1:] == [None, None]
