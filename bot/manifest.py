@@ -11,6 +11,8 @@ SLACK_BOT_SCOPES = (
     "chat:write.public",  # post to public channels without being invited first
     "channels:history",  # after a crash, find a post that landed before promobot recorded it
     "groups:history",  # the same, in private channels
+    "channels:read",  # ...and, if that post was the channel's first, find the channel by name
+    "groups:read",
     "commands",  # /ship and /promote
     "usergroups:read",  # resolve promoter user groups (S…)
     "users:read",  # show names in the dashboard and digest

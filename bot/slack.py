@@ -128,6 +128,31 @@ async def find_posted(
     return None
 
 
+async def find_channel(client: AsyncWebClient, name: str, pages: int = 20) -> str | None:
+    """Return the ID of the channel called `name` (with or without #), or None."""
+    wanted, cursor = name.lstrip("#"), ""
+    for _ in range(pages):
+        try:
+            answer = await call(
+                client,
+                "conversations.list",
+                exclude_archived=True,
+                limit=200,
+                types="public_channel,private_channel",
+                cursor=cursor,
+            )
+        except Permanent as exc:  # e.g. missing_scope: then we cannot look, and say so
+            log.warning("cannot list channels to find %s: %s", name, exc)
+            return None
+        for channel in answer.get("channels", []):
+            if channel.get("name") == wanted:
+                return str(channel["id"])
+        cursor = (answer.get("response_metadata") or {}).get("next_cursor") or ""
+        if not cursor:
+            return None
+    return None
+
+
 def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
     """Build the relay's Slack senders around one Web API client."""
 
@@ -137,10 +162,14 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
             return None
         where = await store.read(lambda db: channel_id(db, channel))
         if where is None:
-            log.warning(
-                "cannot check %s for an earlier post of %s: channel ID unknown", channel, key
-            )
-            return None
+            # The first post into this channel was cut off: learn its ID by name.
+            where = await find_channel(client, channel)
+            if where is None:
+                log.warning(
+                    "cannot check %s for an earlier post of %s: channel ID unknown", channel, key
+                )
+                return None
+            await store.write(remember_channel(channel, {"channel": where}))
         return await find_posted(client, where, key, row.created_at, thread)
 
     async def keyed_message(row: Row) -> Record:

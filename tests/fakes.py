@@ -178,6 +178,13 @@ class FakeSlack(Recorder):
         message["edits"] += 1
         return {"ok": True, "channel": channel, "ts": body["ts"], "text": body.get("text")}
 
+    def m_conversations_list(self, body: dict) -> dict:
+        channels = [
+            {"id": cid, "name": name.lstrip("#"), "is_archived": False}
+            for name, cid in self.channels.items()
+        ]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
     def m_conversations_history(self, body: dict) -> dict:
         return self._listing(body, thread=None)
 

@@ -229,11 +229,6 @@ async def test_kill_9_loses_and_repeats_nothing(tmp_path, fake_slack, fake_githu
     assert_clean(log.read_text(), private_key)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the first post into a channel named by name (#releases) cannot be looked"
-    " up after a crash, as promobot learns the channel's ID only from that post's answer",
-)
 async def test_kill_9_during_the_first_post_into_a_channel(
     tmp_path, fake_slack, fake_github, private_key
 ):

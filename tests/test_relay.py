@@ -133,3 +133,20 @@ async def test_a_lease_left_by_a_killed_process_is_taken_at_once_a_live_ones_is_
     store.close()
     assert taken[0] is not None and taken[0]["uncertain"]  # it looks before posting again
     assert taken[1:] == [None, None]
+
+
+async def test_a_lost_answer_to_a_channels_first_post_is_found_by_the_channels_name(
+    make_harness, fake_slack
+):
+    from tests.conftest import push_payload
+
+    harness = await make_harness()
+    harness.services.relay.pace["slack"] = 0.0
+    fake_slack.fail("chat.postMessage", 502, after=True)  # posted; the answer is lost
+    await harness.deliver("push", push_payload())
+    await harness.settle(timeout=20)
+    assert len(parents(fake_slack)) == 1
+    assert len(fake_slack.of("conversations.list")) == 1  # the channel's ID, found by name
+    assert harness.rows("SELECT name, id FROM slack_channels") == [
+        {"name": "#releases", "id": "C0RELEASES"}
+    ]
