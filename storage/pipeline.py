@@ -16,10 +16,7 @@ def _one(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
 
 def add_promotion(db: Database, **row: Any) -> int:
     """Insert a promotion; return its id."""
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    cursor = db.execute(f"INSERT INTO promotions ({columns}) VALUES ({marks})", list(row.values()))
-    return int(cursor.lastrowid or 0)
+    return int(db.table("promotions").insert(row).last_pk or 0)
 
 
 def promotion(db: Database, promotion_id: int) -> dict[str, Any] | None:
@@ -29,10 +26,7 @@ def promotion(db: Database, promotion_id: int) -> dict[str, Any] | None:
 
 def set_promotion(db: Database, promotion_id: int, **values: Any) -> None:
     """Update columns of one promotion."""
-    assignments = ", ".join(f"{name} = ?" for name in values)
-    db.execute(
-        f"UPDATE promotions SET {assignments} WHERE id = ?", [*values.values(), promotion_id]
-    )
+    db.table("promotions").update(promotion_id, values)
 
 
 def open_promotions(db: Database, repo_id: int, stage: str | None = None) -> list[dict]:
@@ -74,10 +68,7 @@ def add_approval(db: Database, promotion_id: int, user_id: str, at: float) -> bo
 
 def add_deployment(db: Database, **row: Any) -> int:
     """Insert a deployment; return its id."""
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    cursor = db.execute(f"INSERT INTO deployments ({columns}) VALUES ({marks})", list(row.values()))
-    return int(cursor.lastrowid or 0)
+    return int(db.table("deployments").insert(row).last_pk or 0)
 
 
 def deployment(db: Database, deployment_id: int) -> dict[str, Any] | None:
@@ -102,10 +93,7 @@ def deployment_for_status(
 
 def set_deployment(db: Database, deployment_id: int, **values: Any) -> None:
     """Update columns of one deployment."""
-    assignments = ", ".join(f"{name} = ?" for name in values)
-    db.execute(
-        f"UPDATE deployments SET {assignments} WHERE id = ?", [*values.values(), deployment_id]
-    )
+    db.table("deployments").update(deployment_id, values)
 
 
 def in_flight(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:
@@ -181,10 +169,7 @@ def open_lock(db: Database, repo_id: int, stage: str, now: float) -> dict[str, A
 
 def add_lock(db: Database, **row: Any) -> int:
     """Insert a lock; return its id."""
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    cursor = db.execute(f"INSERT INTO locks ({columns}) VALUES ({marks})", list(row.values()))
-    return int(cursor.lastrowid or 0)
+    return int(db.table("locks").insert(row).last_pk or 0)
 
 
 def lift_locks(db: Database, repo_id: int, stage: str, by: str, now: float) -> int:
