@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.relay import Permanent, Record, Row, Sender, Waiting
-from bot.slack import message_ts, parent_pending
+from bot.relay import Record, Row, Sender
+from bot.slack import message_ts, thread_of
 from storage import Store
 from storage import dev as devstore
 
@@ -142,11 +142,7 @@ def console_senders(
 
     async def thread_reply(row: Row) -> Record:
         p = row.payload
-        where = await store.read(lambda db: message_ts(db, p["parent_key"]))
-        if where is None:
-            if await store.read(lambda db: parent_pending(db, p["parent_key"])):
-                raise Waiting(f"{p['parent_key']} is not posted yet")
-            raise Permanent(f"{p['parent_key']} was never posted; the reply has no thread")
+        where = await thread_of(store, p["parent_key"])
         also = " (also sent to the channel)" if p.get("broadcast") else ""
         heading = f"↳ thread of {p['parent_key']}{also}"
         console.show(heading, render(p["text"], p.get("blocks")), indent="    ")

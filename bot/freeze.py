@@ -4,32 +4,15 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.config import Config
 from bot.prcheck import when
+from bot.promoters import Promoters
 from bot.services import Services
 from bot.text import escape
 from bot.tx import Change, Tx
 from storage import builds, prs
 
 log = logging.getLogger(__name__)
-
-
-async def is_promoter(slack: AsyncWebClient, promoters: Sequence[str], user: str) -> bool:
-    """Say whether `user` is listed, directly or through a user group (no list: everyone)."""
-    if not promoters or user in promoters:
-        return True
-    for group in (p for p in promoters if p.startswith("S")):
-        try:
-            answer = await slack.api_call("usergroups.users.list", json={"usergroup": group})
-        except SlackApiError as exc:  # an unknown group grants nothing
-            log.warning("usergroups.users.list %s: %s", group, exc.response.get("error"))
-            continue
-        if user in (answer.get("users") or []):
-            return True
-    return False
 
 
 def repos_for_channel(
@@ -89,7 +72,13 @@ def unfreeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str) -> str:
 
 
 async def command(
-    services: Services, verb: str, args: Sequence[str], *, user: str, channel_name: str
+    services: Services,
+    promoters: Promoters,
+    verb: str,
+    args: Sequence[str],
+    *,
+    user: str,
+    channel_name: str,
 ) -> str:
     """Run `/ship freeze "reason"` or `/ship unfreeze` for `user`; return the ephemeral answer."""
     config = services.config
@@ -98,7 +87,7 @@ async def command(
         return ':warning: a freeze needs one reason in quotes.\nUsage: `/ship freeze "reason"`'
     if verb == "unfreeze" and args:
         return ":warning: `unfreeze` takes no arguments.\nUsage: `/ship unfreeze`"
-    if not await is_promoter(services.slack, last.promoters, user):
+    if await promoters.allows(user, last.promoters) is False:
         return f":no_entry: only {last.name}'s promoters may {verb} merges."
     repos = await services.store.read(builds.repositories)
     if not repos:

@@ -56,6 +56,16 @@ def parent_pending(db: Database, key: str) -> bool:
     return row is not None
 
 
+async def thread_of(store: Store, key: str) -> tuple[str, str]:
+    """Return (channel ID, ts) of the parent a reply goes under; wait for it, or give up."""
+    where = await store.read(lambda db: message_ts(db, key))
+    if where is not None:
+        return where
+    if await store.read(lambda db: parent_pending(db, key)):
+        raise Waiting(f"{key} is not posted yet")
+    raise Permanent(f"{key} was never posted; the reply has no thread")
+
+
 async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, Any]:
     """Call a Web API method; map Slack's answers onto relay outcomes."""
     try:
@@ -208,11 +218,7 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
     async def thread_reply(row: Row) -> Record | None:
         # payload: parent_key, text, blocks, broadcast
         p = row.payload
-        where = await store.read(lambda db: message_ts(db, p["parent_key"]))
-        if where is None:
-            if await store.read(lambda db: parent_pending(db, p["parent_key"])):
-                raise Waiting(f"{p['parent_key']} is not posted yet")
-            raise Permanent(f"{p['parent_key']} was never posted; the reply has no thread")
+        where = await thread_of(store, p["parent_key"])
         key = f"outbox:{row.id}"
         if await already_posted(row, where[0], key, where[1]):
             return None

@@ -65,7 +65,6 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._pruned_at = 0.0
-        self.processed = 0
 
     def wake(self) -> None:
         """Tell the worker that a delivery was stored."""
@@ -110,7 +109,6 @@ class Worker:
             return 0
         planned = [(d, await self._plan(d)) for d in batch]
         await self.store.write(lambda db: self._apply(db, planned))
-        self.processed += len(batch)
         self.on_commit()
         return len(batch)
 

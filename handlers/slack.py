@@ -27,7 +27,12 @@ MAX_BODY = 1024 * 1024
 async def merge_freeze(ctx: ship.Context, command: commands.Command) -> ship.Answer:
     """Start or lift a merge freeze of the channel's repositories."""
     return await freeze.command(
-        ctx.services, command.verb, command.args, user=ctx.user, channel_name=ctx.channel_name
+        ctx.services,
+        ctx.promoters,
+        command.verb,
+        command.args,
+        user=ctx.user,
+        channel_name=ctx.channel_name,
     )
 
 

@@ -37,8 +37,3 @@ def log_event(
         ],
     )
     return int(cursor.lastrowid or 0)
-
-
-def events_for_build(db: Database, build_id: int) -> list[dict[str, Any]]:
-    """Return a build's event log entries, oldest first."""
-    return list(db.query("SELECT * FROM event_log WHERE build_id = ? ORDER BY id", [build_id]))

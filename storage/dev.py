@@ -78,17 +78,6 @@ def add_github_call(
     return int(cursor.lastrowid or 0)
 
 
-def next_github_id(db: Database) -> int:
-    """Return a fresh id for an object GitHub would create (deployment, status)."""
-    row = db.conn.execute("SELECT count(*) FROM dev_github_calls").fetchone()
-    return 4_000_001 + int(row[0])
-
-
-def github_calls(db: Database) -> list[dict[str, Any]]:
-    """Return every recorded GitHub call, oldest first, JSON decoded."""
-    return _decoded(db.query("SELECT * FROM dev_github_calls ORDER BY id"))
-
-
 def due_deployments(db: Database, now: float) -> list[dict[str, Any]]:
     """Return recorded deployments whose next deployer step is due."""
     return _decoded(
@@ -105,13 +94,6 @@ def _decoded(rows: Any) -> list[dict[str, Any]]:
         row["body"] = json.loads(row["body"]) if row["body"] else None
         row["answer"] = json.loads(row["answer"]) if row["answer"] else None
     return rows
-
-
-def next_deploy_due(db: Database) -> float | None:
-    """Return when the deployer has its next step to play, or None."""
-    return db.conn.execute(
-        "SELECT min(deploy_due) FROM dev_github_calls WHERE deploy_step < 2"
-    ).fetchone()[0]
 
 
 def advance_deployment(db: Database, call_id: int, step: int, due: float | None) -> None:

@@ -18,14 +18,6 @@ def upsert_pull_request(db: Database, pr: dict[str, Any]) -> None:
     )
 
 
-def pull_request(db: Database, repo_id: int, number: int) -> dict[str, Any] | None:
-    """Return one stored pull request."""
-    rows = list(
-        db.query("SELECT * FROM pull_requests WHERE repo_id = ? AND number = ?", [repo_id, number])
-    )
-    return rows[0] if rows else None
-
-
 def open_pull_requests(db: Database, repo_id: int, base_ref: str) -> list[dict[str, Any]]:
     """Return the open, non-draft pull requests into `base_ref`, by number."""
     return list(
