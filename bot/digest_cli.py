@@ -12,7 +12,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import registry
-from bot.config import Config, ConfigError, load_secrets
+from bot.config import DIGEST_SECRETS, Config, ConfigError, load_secrets
 from bot.digest_post import as_text, gather, queue_all
 from bot.relay import Relay
 from bot.slack import slack_senders
@@ -72,7 +72,7 @@ def _pending(db: Any, channels: list[str]) -> int:
 def post(config: Config, db_path: str | Path) -> int:
     """Record and queue today's digest for every channel, then relay it until sent."""
     try:
-        secrets = load_secrets(os.environ)
+        secrets = load_secrets(os.environ, DIGEST_SECRETS)
     except ConfigError as error:
         for problem in error.problems:
             print(f"error: {problem}", file=sys.stderr)

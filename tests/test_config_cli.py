@@ -180,3 +180,12 @@ def test_every_documented_verb_has_a_listener_and_the_manifest_names_both_comman
     main(["manifest", "slack", "--config", str(ROOT / "app.yaml")])
     manifest = yaml.safe_load(capsys.readouterr().out)
     assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ship", "/promote"}
+
+
+def test_the_github_app_asks_only_for_the_permissions_it_uses(capsys):
+    main(["manifest", "github", "--config", str(ROOT / "app.yaml")])
+    permissions = json.loads(capsys.readouterr().out)["default_permissions"]
+    # Writes: commit statuses (the PR check) and Deployments; check_run/check_suite webhooks
+    # need checks: read only, since promobot never creates a check run.
+    assert {k for k, v in permissions.items() if v == "write"} == {"statuses", "deployments"}
+    assert permissions["checks"] == "read"

@@ -1,10 +1,13 @@
 """The digest as users meet it: posted once per channel per day, asked for, printed."""
 
 import asyncio
+import os
+import sys
 
 from bot import digest_cli
 from bot.cli import main
 from bot.clock import FakeClock
+from tests.conftest import ROOT
 from tests.fakes import FakeSlack
 from tests.history import History, at
 from tests.test_digest import script_bad_day
@@ -73,5 +76,39 @@ async def test_cli_digest_posts_once_and_relays_it(tmp_path, config, fake_slack,
     db = tmp_path / "promobot.db"
     assert await digest_cli._post(config, db, FakeSlack.TOKEN, api) == ["#releases"]
     assert await digest_cli._post(config, db, FakeSlack.TOKEN, api) == []
+    (post,) = fake_slack.posts("#releases")
+    assert "Red right now" in str(post.body["blocks"])
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run `promobot …` as a separate process without blocking the fakes' event loop."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_cli_digest_needs_only_the_slack_token(tmp_path, config, fake_slack):
+    history = History(tmp_path / "promobot.db", config)
+    script_bad_day(history)
+    history.close()
+    args = ("digest", "--db", str(tmp_path / "promobot.db"), "--config", str(config.source))
+    env = {"PATH": os.environ["PATH"], "SLACK_API_URL": str(fake_slack.server.make_url("/api/"))}
+    code, _, err = await run_cli(*args, env=env)
+    assert code == 1
+    assert err.strip() == "error: SLACK_BOT_TOKEN: missing from the environment"
+    assert fake_slack.posts() == []
+    # No GitHub secret and no signing secret: the token is all that posting uses.
+    code, out, err = await run_cli(*args, env={**env, "SLACK_BOT_TOKEN": FakeSlack.TOKEN})
+    assert (code, err) == (0, "")
+    assert out.strip() == "digest queued and relayed for #releases"
     (post,) = fake_slack.posts("#releases")
     assert "Red right now" in str(post.body["blocks"])
