@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from gidgethub import apps
 
-from bot.relay import Permanent, RetryAfter, Transient
+from bot.relay import DEFAULT_RETRY_AFTER, Permanent, RetryAfter, Transient, retry_after_seconds
 
 # Renew an installation token this long before GitHub expires it (it lives 1 h).
 TOKEN_MARGIN = 300.0
@@ -23,11 +23,13 @@ def parse_expiry(text: str) -> float:
 
 def wait_from_headers(headers: Any, now: float) -> float | None:
     """Return how long GitHub asked us to wait: retry-after, else x-ratelimit-reset."""
-    retry_after = headers.get("retry-after")
-    if retry_after and retry_after.strip().isdigit():
-        return float(retry_after)
+    if headers.get("retry-after"):
+        return retry_after_seconds(headers["retry-after"], now)
     if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
-        return max(1.0, float(headers["x-ratelimit-reset"]) - now)
+        try:
+            return max(1.0, float(headers["x-ratelimit-reset"]) - now)
+        except ValueError:
+            return DEFAULT_RETRY_AFTER
     return None
 
 

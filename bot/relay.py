@@ -8,6 +8,7 @@ whatever the answer taught us (a message's ts, a deployment's id).
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import logging
 import os
@@ -31,12 +32,50 @@ MAX_BACKOFF = 300.0
 LEASE = 90.0
 
 
-class RetryAfter(Exception):
-    """The remote asked us to wait (HTTP 429, or GitHub's secondary limit)."""
+# When a 429 names no usable wait (missing, garbled, absurd), wait this long: safe, not stuck.
+DEFAULT_RETRY_AFTER = 30.0
+MAX_RETRY_AFTER = 3600.0
 
-    def __init__(self, seconds: float, reason: str = "rate limited") -> None:
+
+class RetryAfter(Exception):
+    """The remote asked us to wait (HTTP 429, or GitHub's secondary limit).
+
+    `lane_wide` pauses the whole lane (a GitHub installation's limit); Slack's
+    limits are per Web API method, which the Slack client enforces itself.
+    `held` says the call never went out (it was held back by a pause in force).
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        reason: str = "rate limited",
+        *,
+        lane_wide: bool = True,
+        held: bool = False,
+    ) -> None:
         super().__init__(f"{reason}; retry after {seconds:.0f}s")
         self.seconds = seconds
+        self.lane_wide = lane_wide
+        self.held = held
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float:
+    """Read a Retry-After header (seconds or an HTTP date); fall back to a safe default."""
+    text = (value or "").strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = _seconds_until(text, time.time() if now is None else now)
+    if seconds != seconds or seconds < 0 or seconds > MAX_RETRY_AFTER:  # NaN, negative, absurd
+        return DEFAULT_RETRY_AFTER
+    return seconds
+
+
+def _seconds_until(date: str, now: float) -> float:
+    try:
+        return email.utils.parsedate_to_datetime(date).timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return -1.0
 
 
 class Transient(Exception):
@@ -147,16 +186,10 @@ class Relay:
             if leased:
                 await self._send(Row(**leased))
 
-    @staticmethod
-    def _pause_key(target: str, lane: str) -> str:
-        # GitHub limits each installation; Slack's 429s are per method across the workspace.
-        return lane if target == "github" else target
-
     def _pause_left(self, row: dict[str, Any]) -> float:
-        paused = (
-            self._paused_until.get(self._pause_key(row["target"], row["lane"]), 0.0)
-            - time.monotonic()
-        )
+        # A lane-wide pause (GitHub limits each installation); Slack's 429s are per method
+        # across the workspace, and its client holds back each method itself.
+        paused = self._paused_until.get(row["lane"], 0.0) - time.monotonic()
         pace_key = row["method"] if row["method"] in self.pace else row["target"]
         interval = self.pace.get(pace_key, 0.0)
         last = self._last_call.get((row["lane"], pace_key))
@@ -173,10 +206,10 @@ class Relay:
             self._last_call[(row.lane, pace_key)] = time.monotonic()
             record = await sender(row)
         except RetryAfter as exc:
-            self._paused_until[self._pause_key(row.target, row.lane)] = (
-                time.monotonic() + exc.seconds
-            )
-            log.warning("%s %s: %s", row.target, row.method, exc, extra=extra)
+            if exc.lane_wide:
+                self._paused_until[row.lane] = time.monotonic() + exc.seconds
+            if not exc.held:
+                log.warning("%s %s: %s", row.target, row.method, exc, extra=extra)
             await self._retry(row, exc.seconds, exc, count=False)
         except Waiting as exc:
             await self._retry(row, 1.0, exc, count=False)

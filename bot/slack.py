@@ -3,6 +3,7 @@
 import logging
 import re
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
-from bot.relay import Permanent, Record, RetryAfter, Row, Sender, Transient, Waiting
+from bot.relay import (
+    Permanent,
+    Record,
+    RetryAfter,
+    Row,
+    Sender,
+    Transient,
+    Waiting,
+    retry_after_seconds,
+)
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -66,16 +76,47 @@ async def thread_of(store: Store, key: str) -> tuple[str, str]:
     raise Permanent(f"{key} was never posted; the reply has no thread")
 
 
+class MethodPauses:
+    """Slack's 429s: each names a Web API method, paused workspace-wide until Retry-After ends."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def left(self, method: str) -> float:
+        """Return the seconds `method` must still wait (0 when it may go)."""
+        return max(0.0, self._until.get(method, 0.0) - time.monotonic())
+
+    def pause(self, method: str, seconds: float) -> None:
+        """Hold back every call of `method` for `seconds`, whichever channel it is for."""
+        until = time.monotonic() + seconds
+        self._until[method] = max(until, self._until.get(method, 0.0))
+
+
+# One set of pauses per Web API client, shared by every sender and lane that uses it.
+_PAUSES: "weakref.WeakKeyDictionary[AsyncWebClient, MethodPauses]" = weakref.WeakKeyDictionary()
+
+
+def pauses(client: AsyncWebClient) -> MethodPauses:
+    """Return the method pauses of `client`."""
+    found = _PAUSES.get(client)
+    if found is None:
+        found = _PAUSES[client] = MethodPauses()
+    return found
+
+
 async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, Any]:
     """Call a Web API method; map Slack's answers onto relay outcomes."""
+    held = pauses(client).left(method)
+    if held > 0:  # checked right before the call, so no lane can slip past a fresh 429
+        raise RetryAfter(held, f"Slack {method} paused", lane_wide=False, held=True)
     try:
         answer = await client.api_call(method, json=args)
     except SlackApiError as exc:
         answer = exc.response
         if answer.status_code == 429 or answer.get("error") == "ratelimited":
-            raise RetryAfter(
-                float(answer.headers.get("Retry-After", 1)), f"Slack {method}"
-            ) from None
+            seconds = retry_after_seconds(answer.headers.get("Retry-After"))
+            pauses(client).pause(method, seconds)
+            raise RetryAfter(seconds, f"Slack {method}", lane_wide=False) from None
         if answer.status_code >= 500:
             raise Transient(f"Slack {method}: HTTP {answer.status_code}") from None
         error = answer.get("error", f"HTTP {answer.status_code}")
