@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from bot.services import Services
+from bot.text import load_json
 from storage import inbox
 
 
@@ -68,7 +69,7 @@ def parse_delivery(headers: Any, body: bytes) -> Delivery:
             raise Refused(400, "a form-encoded delivery needs a payload field")
         body = form["payload"][0].encode()
     try:
-        data = json.loads(body)
+        data = load_json(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Refused(400, f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):

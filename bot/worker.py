@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import json
 import logging
 import traceback
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ from sqlite_utils import Database
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.text import load_json
 from bot.tx import Reaction, Tx
 from storage import Store, inbox
 
@@ -115,7 +115,7 @@ class Worker:
     async def _plan(self, delivery: dict[str, Any]) -> UnitOfWork | BaseException:
         try:
             event = sansio.Event(
-                json.loads(delivery["body"]),
+                load_json(delivery["body"]),
                 event=delivery["event"],
                 delivery_id=delivery["delivery_id"],
             )
@@ -152,8 +152,10 @@ class Worker:
 
     def _defer(self, db: Database, delivery: dict, error: BaseException, now: float) -> None:
         attempt = delivery["attempts"] + 1
-        give_up = attempt >= MAX_ATTEMPTS or isinstance(error, Unreadable)
+        # Text that cannot be decoded or stored fails the same way every time: keep it at once.
+        give_up = attempt >= MAX_ATTEMPTS or isinstance(error, Unreadable | UnicodeError)
         text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        text = text.encode("utf-8", "backslashreplace").decode()  # storable, whatever it quotes
         log.warning(
             "delivery %s (%s) failed, attempt %d%s: %s",
             delivery["delivery_id"],

@@ -47,7 +47,17 @@ def set_installation_state(
 def upsert_repository(
     db: Database, *, repo_id: int, full_name: str, html_url: str, installation_id: int | None
 ) -> None:
-    """Record a repository, keeping its build counter; a rename updates the name."""
+    """Record a repository by its id, keeping its build counter; a rename updates the name.
+
+    GitHub's id is the repository; its owner/name can move to another id (a repository
+    deleted and re-created, or renamed and another one given the old name). The newest
+    delivery wins the name: an older record holding it is renamed `owner/name (id N)`.
+    """
+    db.execute(
+        "UPDATE repositories SET full_name = full_name || ' (id ' || id || ')'"
+        " WHERE full_name = ? AND id != ?",
+        [full_name, repo_id],
+    )
     db.execute(
         "INSERT INTO repositories (id, full_name, html_url, installation_id) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET full_name = excluded.full_name,"
