@@ -18,6 +18,7 @@ from bot.clock import Clock
 from bot.config import Config, Secrets
 from bot.dev import Deployer, DevMode, DevRuntime, recorder_senders
 from bot.devslack import Console, console_senders
+from bot.engine.redeliver import Sweeper, redeliver_senders
 from bot.github import GitHubClient, github_senders
 from bot.relay import Relay, Sender
 from bot.services import Services
@@ -49,6 +50,7 @@ def create_app(
     reactions: Sequence[Reaction] | None = None,
     extra_senders: Callable[[Services], dict[str, Sender]] | None = None,
     digest_schedule: bool = True,
+    redeliver: bool = True,
     dev: DevMode | None = None,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it.
@@ -91,6 +93,8 @@ def create_app(
         services = Services(config, secrets, store, clock, worker, relay, github, slack)
         relay.senders.update(slack_senders(slack, store))
         relay.senders.update(github_senders(github, registry.github_recorders()))
+        relay.senders.update(redeliver_senders(github, store))
+        sweeper = Sweeper(store, github, config, clock, relay.wake)
         if extra_senders:
             relay.senders.update(extra_senders(services))
         app[SERVICES] = services
@@ -102,6 +106,9 @@ def create_app(
             post = partial(digest_post.post_all, services)
             run = scheduler.run(config.digest, clock.now, post)
             tasks.append(asyncio.create_task(run, name="digest"))
+        # Dev mode has no GitHub to ask; nor has a service still waiting for its App set-up.
+        if redeliver and dev is None and secrets.github_app_id and secrets.github_private_key:
+            tasks.append(asyncio.create_task(sweeper.run(), name="redeliver"))
         if dev is not None:
             tasks += start_dev(services, dev)
         log.info("promobot ready: database %s", db_path)
@@ -112,6 +119,7 @@ def create_app(
             # whatever is left stays in the tables for the next start.
             worker.stop()
             relay.stop()
+            sweeper.stop()
             _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
             for task in late:
                 task.cancel()

@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bot import dev, devclient, devslack, digest_cli, logs
+from bot import deliveries_cli, dev, devclient, devslack, digest_cli, logs
 from bot.app import Inbound, create_app
-from bot.config import Config, ConfigError, load_config, load_secrets
+from bot.config import Config, ConfigError, load_config, load_secrets, parse_duration
 from bot.manifest import github_manifest, slack_manifest
 
 # Soaks of app.yaml are divided by this under --dev (15m becomes 7s), so the story fits a minute.
@@ -57,6 +57,14 @@ def parser() -> argparse.ArgumentParser:
     digest.add_argument("--config", default=config_default)
     digest.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
     digest.add_argument("--dry-run", action="store_true", help="print it; post nothing")
+    deliveries = sub.add_parser(
+        "deliveries", help="what GitHub sent against what promobot stored; retry or drop one"
+    )
+    deliveries.add_argument("verb", nargs="?", choices=("retry", "drop"))
+    deliveries.add_argument("id", nargs="?", help="the delivery's GUID (X-GitHub-Delivery)")
+    deliveries.add_argument("--failed", action="store_true", help="only what needs attention")
+    deliveries.add_argument("--since", default="24h", help="how far back (like 2h, 3d)")
+    deliveries.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
     return top
 
 
@@ -170,6 +178,20 @@ async def _post(url: str, secret: str, form: dict[str, str]) -> tuple[int, str]:
         return await devclient.post_slack(session, url, secret, form)
 
 
+def deliveries(args: argparse.Namespace) -> int:
+    """List deliveries both sides saw, or retry or drop one that failed in promobot."""
+    if args.verb and not args.id:
+        print(f"usage: promobot deliveries {args.verb} ID", file=sys.stderr)
+        return 2
+    if args.verb:
+        return deliveries_cli.settle_failed(args.db, args.id, args.verb)
+    window = parse_duration(args.since)
+    if window is None:
+        print(f"error: --since {args.since!r} is not a duration (like 2h, 3d)", file=sys.stderr)
+        return 2
+    return deliveries_cli.show(args.db, time.time() - window, args.failed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the promobot command line."""
     args = parser().parse_args(argv)
@@ -177,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "send":
         return send(args)
+    if args.command == "deliveries":
+        return deliveries(args)
     try:
         config = load_config(args.config)
     except ConfigError as error:

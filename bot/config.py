@@ -93,6 +93,7 @@ class Config:
     digest: Digest
     block_when_red: bool
     source: str = "app.yaml"
+    redeliver_every: int = 300  # seconds between two sweeps of GitHub's failed deliveries
 
     def channel_for(self, repo: str) -> str:
         """Return the Slack channel that hears about `repo`."""
@@ -210,8 +211,9 @@ def _digest(check: _Checker, raw: Any) -> Digest:
     return Digest(at, tz, days, quiet)
 
 
-def _github(check: _Checker, raw: Any) -> tuple[tuple[str, ...], dict[str, str]]:
-    data = check.mapping(raw, "github", ("default_events", "default_permissions"))
+def _github(check: _Checker, raw: Any) -> tuple[tuple[str, ...], dict[str, str], int]:
+    allowed = ("default_events", "default_permissions", "redeliver_every")
+    data = check.mapping(raw, "github", allowed)
     events = check.strings(data, "default_events", "github.default_events")
     for i, event in enumerate(events):
         if event not in KNOWN_EVENTS:
@@ -220,7 +222,16 @@ def _github(check: _Checker, raw: Any) -> tuple[tuple[str, ...], dict[str, str]]
     if not isinstance(perms, dict) or not all(v in ("read", "write") for v in perms.values()):
         check.fail("github.default_permissions", "must map permission names to read or write")
         perms = {}
-    return events, {str(k): str(v) for k, v in perms.items()}
+    every = _sweep_interval(check, data.get("redeliver_every", "5m"))
+    return events, {str(k): str(v) for k, v in perms.items()}, every
+
+
+def _sweep_interval(check: _Checker, raw: Any) -> int:
+    seconds = None if isinstance(raw, bool) else parse_duration(str(raw))
+    if seconds is None or not 60 <= seconds <= 86400:
+        check.fail("github.redeliver_every", f"{raw!r} is not a duration from 1m to 24h (like 5m)")
+        return 300
+    return seconds
 
 
 def _channels(check: _Checker, raw: Any) -> dict[str, str]:
@@ -251,7 +262,7 @@ def parse_config(raw: Any, source: str = "app.yaml") -> Config:
     url = check.string(data, "url", "url", "http://127.0.0.1:8080")
     if url and not re.match(r"^https?://", url):
         check.fail("url", f"{url!r} must start with https:// or http://")
-    events, permissions = _github(check, data.get("github"))
+    events, permissions, redeliver_every = _github(check, data.get("github"))
     slack = check.mapping(data.get("slack"), "slack", ("channel",))
     channel = check.string(slack, "channel", "slack.channel", None)
     pipeline = _pipeline(check, data.get("pipeline"))
@@ -272,6 +283,7 @@ def parse_config(raw: Any, source: str = "app.yaml") -> Config:
         digest=digest,
         block_when_red=block,
         source=source,
+        redeliver_every=redeliver_every,
     )
 
 

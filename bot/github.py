@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from gidgethub import apps
@@ -17,7 +18,7 @@ TOKEN_MARGIN = 300.0
 
 
 def parse_expiry(text: str) -> float:
-    """Return epoch seconds of GitHub's `expires_at` ('2016-07-11T22:14:10Z')."""
+    """Return epoch seconds of a GitHub timestamp like '2016-07-11T22:14:10Z'."""
     return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
 
 
@@ -77,7 +78,34 @@ class GitHubClient:
         token = await self.installation_token(installation_id)
         return await self._call(method, path, body, authorization=f"token {token}")
 
+    async def as_app(self, method: str, path: str, body: Any = None) -> tuple[Any, Any]:
+        """Make one REST call as the App itself (JWT); return the answer and its headers."""
+        jwt = apps.get_jwt(app_id=self.app_id, private_key=self.private_key)
+        return await self._exchange(method, path, body, authorization=f"Bearer {jwt}")
+
+    async def hook_deliveries(self, since: float, max_pages: int = 100) -> list[dict[str, Any]]:
+        """Return the App's webhook delivery attempts back to `since`, newest first."""
+        found: list[dict[str, Any]] = []
+        path: str | None = "/app/hook/deliveries?per_page=100"
+        for _ in range(max_pages):
+            if path is None:
+                break
+            page, headers = await self.as_app("GET", path)
+            found += page or []
+            oldest = parse_expiry(page[-1]["delivered_at"]) if page else since
+            path = next_page(headers.get("link", ""), self.api_url) if oldest >= since else None
+        return [d for d in found if parse_expiry(d["delivered_at"]) >= since]
+
+    async def redeliver(self, hook_delivery_id: int) -> None:
+        """Ask GitHub to deliver one recorded attempt again (answered 202, delivered later)."""
+        await self.as_app("POST", f"/app/hook/deliveries/{int(hook_delivery_id)}/attempts")
+
     async def _call(self, method: str, path: str, body: Any, *, authorization: str) -> Any:
+        return (await self._exchange(method, path, body, authorization=authorization))[0]
+
+    async def _exchange(
+        self, method: str, path: str, body: Any, *, authorization: str
+    ) -> tuple[Any, Any]:
         headers = {
             "Accept": "application/vnd.github+json",
             "Authorization": authorization,
@@ -94,6 +122,7 @@ class GitHubClient:
             ) as response:
                 text = await response.text()
                 status = response.status
+                answer_headers = response.headers.copy()
                 wait = wait_from_headers(response.headers, self.clock())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Transient(f"{method} {path}: {type(exc).__name__}") from None
@@ -103,7 +132,23 @@ class GitHubClient:
             raise Transient(f"GitHub {status} on {method} {path}")
         if status >= 400:
             raise Permanent(f"GitHub {status} on {method} {path}: {text[:300]}")
-        return _json(text)
+        return _json(text), answer_headers
+
+
+def next_page(link: str, api_url: str) -> str | None:
+    """Return the path of the rel="next" page in a Link header, or None on the last page."""
+    for part in link.split(","):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params:
+            url = target.strip().strip("<>")
+            return url[len(api_url) :] if url.startswith(api_url) else urlsplit_path(url)
+    return None
+
+
+def urlsplit_path(url: str) -> str:
+    """Return the path and query of an absolute URL (a Link on another host still pages)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _json(text: str) -> Any:

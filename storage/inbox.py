@@ -1,5 +1,6 @@
 """The inbox of GitHub deliveries: stored once, processed in order per repository."""
 
+import json
 from typing import Any
 
 from sqlite_utils import Database
@@ -117,3 +118,54 @@ def backlog(db: Database) -> dict[str, int]:
     )
     keys = ("deliveries_pending", "deliveries_failed", "outbox_pending", "outbox_failed")
     return {key: counts.get(key, 0) for key in keys}
+
+
+def deliveries_since(db: Database, since: float) -> list[dict[str, Any]]:
+    """Return the deliveries received since `since` (without bodies), newest first."""
+    return list(
+        db.query(
+            "SELECT delivery_id, event, action, state, attempts, error, received_at, processed_at"
+            " FROM deliveries WHERE received_at >= ? ORDER BY id DESC",
+            [since],
+        )
+    )
+
+
+def deliveries_by_guid(db: Database, guids: list[str]) -> dict[str, dict[str, Any]]:
+    """Return the stored deliveries among these GUIDs, by GUID."""
+    rows = db.query(
+        "SELECT delivery_id, event, action, state, attempts, error, received_at FROM deliveries"
+        " WHERE delivery_id IN (SELECT value FROM json_each(?))",
+        [json.dumps(guids)],
+    )
+    return {r["delivery_id"]: r for r in rows}
+
+
+def delivery(db: Database, guid: str) -> dict[str, Any] | None:
+    """Return one stored delivery (without its body) by GUID, or None."""
+    rows = list(
+        db.query(
+            "SELECT id, delivery_id, event, action, repo_key, state, attempts, error"
+            " FROM deliveries WHERE delivery_id = ?",
+            [guid],
+        )
+    )
+    return rows[0] if rows else None
+
+
+def revive_delivery(db: Database, delivery: int) -> None:
+    """Make a failed delivery pending again, with its attempts counted afresh."""
+    db.execute(
+        "UPDATE deliveries SET state = 'pending', attempts = 0, not_before = 0,"
+        " processed_at = NULL WHERE id = ? AND state = 'failed'",
+        [delivery],
+    )
+
+
+def drop_delivery(db: Database, delivery: int, *, now: float) -> None:
+    """Mark a failed delivery dropped: never processed, still stored so its GUID dedupes."""
+    db.execute(
+        "UPDATE deliveries SET state = 'dropped', processed_at = ?"
+        " WHERE id = ? AND state = 'failed'",
+        [now, delivery],
+    )

@@ -327,3 +327,32 @@ def m010_digest_indexes(db: Database) -> None:
         CREATE INDEX event_log_action ON event_log (repo_id, action, build_id);
         """
     )
+
+
+@migrations()
+def m011_redeliveries(db: Database) -> None:
+    # GitHub never retries a delivery: promobot asks it to, once per GUID, and remembers that
+    # it asked (across restarts) and how far back each sweep of GitHub's list looked.
+    db.executescript(
+        """
+        CREATE TABLE redeliveries (
+            guid TEXT PRIMARY KEY,              -- X-GitHub-Delivery of the missed delivery
+            hook_delivery_id INTEGER NOT NULL,  -- GitHub's id of the failed attempt
+            event TEXT NOT NULL,
+            action TEXT,
+            status TEXT NOT NULL,               -- what GitHub said of the failed attempt
+            delivered_at REAL NOT NULL,         -- when GitHub tried
+            asked_at REAL NOT NULL,
+            outbox_id INTEGER REFERENCES outbox (id)  -- the request to GitHub, sent by the relay
+        );
+        CREATE TABLE redelivery_sweeps (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            since REAL NOT NULL,                -- how far back GitHub's list was read
+            finished_at REAL,
+            listed INTEGER NOT NULL DEFAULT 0,
+            asked INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        """
+    )

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import io
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -97,6 +98,22 @@ def status_payload(
     )
     data["installation"] = {"id": 957387}
     return data
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run `promobot …` as a separate process without blocking the fakes' event loop."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode(), err.decode()
 
 
 @pytest.fixture(scope="session")
@@ -257,6 +274,7 @@ def make_harness(
     ) -> Harness:
         path = db_path or tmp_path / "promobot.db"
         kwargs.setdefault("digest_schedule", False)  # no wall-clock digests in tests
+        kwargs.setdefault("redeliver", False)  # GitHub's delivery list is read where tested
         app = create_app(
             config_ or config, secrets, db_path=path, inbound=inbound(), clock=clock, **kwargs
         )

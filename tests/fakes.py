@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jwt
 from aiohttp import web
+
+from tests.fake_hooks import HookDeliveries
 
 CONTRACTS = Path(__file__).parent / "fixtures" / "contracts"
 
@@ -270,6 +273,7 @@ class FakeGitHub(Recorder):
         self.statuses: list[dict[str, Any]] = []
         self.tokens_minted = 0
         self._ids = itertools.count(1001)
+        self.hooks = HookDeliveries()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -293,19 +297,41 @@ class FakeGitHub(Recorder):
         scripted = self.scripted(key)
         if scripted is not None:
             return scripted
-        auth = request.headers.get("Authorization", "")
-        if key.startswith("POST /app/") and not auth.startswith("Bearer "):
-            return web.json_response(
-                {"message": "A JSON web token could not be decoded"}, status=401
-            )
-        if not key.startswith("POST /app/") and not auth.startswith("token ghs_"):
-            return web.json_response({"message": "Bad credentials"}, status=401)
+        refused = self.refuse_auth(key, request.headers.get("Authorization", ""))
+        if refused is not None:
+            return refused
         problems = self.validate(found[1].get("requestBody"), body)
         if problems:
             return web.json_response(
                 {"message": "Validation Failed", "errors": problems}, status=422
             )
-        return self.answer(key, request.path, body)
+        if key == "GET /app/hook/deliveries":
+            answer = self.hooks.listing(request)
+        elif key == "POST /app/hook/deliveries/{delivery_id}/attempts":
+            answer = self.hooks.redeliver(request.path.split("/")[4])
+        else:
+            answer = self.answer(key, request.path, body)
+        # A failure scripted `after` lets the call take effect, then loses its answer.
+        return self.scripted(key, after=True) or answer
+
+    @staticmethod
+    def refuse_auth(key: str, auth: str) -> web.Response | None:
+        """Refuse as GitHub does: /app/ takes the App's JWT (10 min at most), the rest a token."""
+        if " /app/" in key:
+            scheme, _, token = auth.partition(" ")
+            try:
+                claims = jwt.decode(token, options={"verify_signature": False})
+            except jwt.PyJWTError:
+                claims = {}
+            expires = float(claims.get("exp", 0)) - time.time()
+            if scheme != "Bearer" or not claims.get("iss") or not 0 < expires <= 600:
+                return web.json_response(
+                    {"message": "A JSON web token could not be decoded"}, status=401
+                )
+            return None
+        if not auth.startswith("token ghs_"):
+            return web.json_response({"message": "Bad credentials"}, status=401)
+        return None
 
     def validate(self, schema: dict | None, body: dict) -> list[str]:
         if not schema:

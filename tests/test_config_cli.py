@@ -1,5 +1,6 @@
 """app.yaml validation, the environment, the manifests and the promobot command line."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -189,3 +190,18 @@ def test_the_github_app_asks_only_for_the_permissions_it_uses(capsys):
     # need checks: read only, since promobot never creates a check run.
     assert {k for k, v in permissions.items() if v == "write"} == {"statuses", "deployments"}
     assert permissions["checks"] == "read"
+
+
+def test_the_redelivery_sweep_interval_is_a_checked_duration():
+    assert parse_config(GOOD).redeliver_every == 300
+    for bad in ("soon", "10s", "2d", True):
+        raw = copy.deepcopy(GOOD)
+        raw["github"]["redeliver_every"] = bad
+        with pytest.raises(ConfigError) as caught:
+            parse_config(raw)
+        assert caught.value.problems == [
+            f"github.redeliver_every: {bad!r} is not a duration from 1m to 24h (like 5m)"
+        ]
+    raw = copy.deepcopy(GOOD)
+    raw["github"]["redeliver_every"] = "1h"
+    assert parse_config(raw).redeliver_every == 3600

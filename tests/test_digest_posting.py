@@ -2,12 +2,11 @@
 
 import asyncio
 import os
-import sys
 
 from bot import digest_cli
 from bot.cli import main
 from bot.clock import FakeClock
-from tests.conftest import ROOT
+from tests.conftest import run_cli
 from tests.fakes import FakeSlack
 from tests.history import History, at
 from tests.test_digest import script_bad_day
@@ -78,22 +77,6 @@ async def test_cli_digest_posts_once_and_relays_it(tmp_path, config, fake_slack,
     assert await digest_cli._post(config, db, FakeSlack.TOKEN, api) == []
     (post,) = fake_slack.posts("#releases")
     assert "Red right now" in str(post.body["blocks"])
-
-
-async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    """Run `promobot …` as a separate process without blocking the fakes' event loop."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_cli_digest_needs_only_the_slack_token(tmp_path, config, fake_slack):

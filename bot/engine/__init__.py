@@ -1,0 +1,1 @@
+"""Long-running machinery: worker, relay, scheduler, GitHub and Slack clients, sweeps."""

@@ -1,0 +1,143 @@
+"""Recover missed deliveries: GitHub never retries one, so promobot reads GitHub's list and asks.
+
+At start and every `github.redeliver_every`, the sweep lists the App's delivery
+attempts back to the previous sweep (or GitHub's 3-day retention), and for each
+GUID that no attempt delivered and that promobot neither stored nor asked for
+before, it records the request and queues it in the outbox, in one transaction.
+The relay then sends it, paced and honouring GitHub's rate limits; a request is
+recorded before it is sent, so a GUID is never asked for twice, even across restarts.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.core.deliveries import Attempt, missed
+from bot.github import GitHubClient, parse_expiry
+from bot.relay import Permanent, RetryAfter, Row, Sender, Transient
+from bot.tx import Tx
+from storage import Store, inbox, redeliveries
+
+log = logging.getLogger(__name__)
+RETENTION = 3 * 86400.0  # GitHub keeps an App's deliveries for 3 days
+# Read this far before the previous sweep's start: an attempt that was failing while that
+# sweep read the list is listed by the time of this one.
+MARGIN = 600.0
+# The App's own endpoints have their own rate limit: their own lane, paced like any GitHub write.
+LANE = "github:app"
+METHOD = "github.redeliver"
+
+
+def queue_requests(db: Database, attempts: list[Attempt], *, config: Config, now: float) -> int:
+    """Record and queue a redelivery of each missed GUID never stored nor asked; return how many."""
+    wanted = missed(attempts)
+    fresh = redeliveries.never_asked(db, [a["guid"] for a in wanted])
+    tx = Tx(db, config, now)
+    for attempt in (a for a in wanted if a["guid"] in fresh):
+        payload = {"hook_delivery_id": int(attempt["id"]), "guid": attempt["guid"]}
+        outbox_id = tx.send("github", METHOD, payload, lane=LANE)
+        redeliveries.add_request(
+            db,
+            guid=attempt["guid"],
+            hook_delivery_id=int(attempt["id"]),
+            event=str(attempt.get("event") or "?"),
+            action=attempt.get("action"),
+            status=str(attempt.get("status") or attempt.get("status_code")),
+            delivered_at=parse_expiry(attempt["delivered_at"]),
+            asked_at=now,
+            outbox_id=outbox_id,
+        )
+    return len(fresh)
+
+
+class Sweeper:
+    """Reads GitHub's list of the App's deliveries now and then, and asks again for missed ones."""
+
+    def __init__(
+        self,
+        store: Store,
+        github: GitHubClient,
+        config: Config,
+        clock: Clock,
+        on_commit: Callable[[], None],
+    ) -> None:
+        self.store, self.github, self.config, self.clock = store, github, config, clock
+        self.on_commit = on_commit
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop after the sweep in hand."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Sweep at start, then every `github.redeliver_every` (longer when GitHub says wait)."""
+        while not self._stop.is_set():
+            pause = max(float(self.config.redeliver_every), await self.sweep())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=pause)
+
+    async def sweep(self) -> float:
+        """Read the list once and queue what is missing; return how long GitHub asked us to wait."""
+        started = self.clock.now()
+        since = await self.store.read(
+            partial(redeliveries.sweep_since, now=started, retention=RETENTION, margin=MARGIN)
+        )
+        wait, error, attempts = 0.0, None, []
+        try:
+            attempts = await self.github.hook_deliveries(since)
+        except RetryAfter as exc:
+            wait, error = exc.seconds, str(exc)
+        except (Transient, Permanent) as exc:
+            error = str(exc)
+        if error:
+            log.warning("cannot list GitHub's deliveries (%s); next sweep will look again", error)
+        asked = await self.store.write(partial(self._record, attempts, started, since, error))
+        if asked:
+            log.info("asked GitHub to redeliver %d missed delivery(ies)", asked)
+            self.on_commit()
+        return wait
+
+    def _record(
+        self, attempts: list[Attempt], started: float, since: float, error: str | None, db: Database
+    ) -> int:
+        now = self.clock.now()
+        asked = queue_requests(db, attempts, config=self.config, now=now)
+        redeliveries.add_sweep(
+            db,
+            started_at=started,
+            since=since,
+            finished_at=now,
+            listed=len(attempts),
+            asked=asked,
+            error=error,
+        )
+        return asked
+
+
+def redeliver_senders(client: GitHubClient, store: Store) -> dict[str, Sender]:
+    """Build the relay's sender of redelivery requests (as the App, with its JWT)."""
+
+    async def redelivered(row: Row) -> bool:
+        guid = row.payload["guid"]
+        if await store.read(partial(inbox.delivery, guid=guid)) is not None:
+            return True  # it arrived after the sweep: nothing to ask for
+        if not row.uncertain:
+            return False
+        # After a crash or a lost answer, look before asking again: GitHub's list shows
+        # the redelivery our first request started, if it reached GitHub.
+        attempts = await client.hook_deliveries(row.created_at - MARGIN)
+        return any(a["guid"] == guid and a.get("redelivery") for a in attempts)
+
+    async def redeliver(row: Row) -> Any:
+        if not await redelivered(row):
+            await client.redeliver(int(row.payload["hook_delivery_id"]))
+        return None
+
+    return {METHOD: redeliver}
