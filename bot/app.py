@@ -71,6 +71,7 @@ def create_app(
         )
     )
     app = web.Application()
+    app.on_response_prepare.append(name_the_server)
     clock = clock or Clock()
     reactions = registry.reactions() if reactions is None else reactions
 
@@ -132,6 +133,11 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     inbound.add_routes(app)
     return app
+
+
+async def name_the_server(request: web.Request, response: web.StreamResponse) -> None:
+    """Say `promobot` in the Server header: no Python or aiohttp version for anyone to aim at."""
+    response.headers["Server"] = "promobot"
 
 
 def start_dev(services: Services, mode: DevMode) -> list[asyncio.Task]:

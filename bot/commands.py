@@ -3,6 +3,11 @@
 import shlex
 from dataclasses import dataclass, field
 
+from bot.render import plain
+
+# Characters of a person's own word echoed back in a refusal: enough to recognise it.
+ECHO_LIMIT = 40
+
 USAGE = {
     "status": "/ship status",
     "promote": '/ship promote <build> [to] <stage> [--force "reason"]',
@@ -41,6 +46,11 @@ class CommandError(Exception):
         return f":warning: {self.message}{usage}"
 
 
+def echo(word: str) -> str:
+    """Return a word someone typed, escaped and cut short, to quote it in `code`."""
+    return plain(word.replace("`", "'"), ECHO_LIMIT)
+
+
 @dataclass(frozen=True)
 class Command:
     verb: str
@@ -67,7 +77,7 @@ def parse(text: str, *, command: str = "/ship") -> Command:
         return Command("help")
     verb, rest = words[0].lower(), words[1:]
     if verb not in USAGE:
-        raise CommandError(f"`{verb}` is not a /ship command")
+        raise CommandError(f"`{echo(verb)}` is not a /ship command")
     options: dict[str, str] = {}
     args: list[str] = []
     iterator = iter(rest)
@@ -75,7 +85,7 @@ def parse(text: str, *, command: str = "/ship") -> Command:
         if word.startswith("--"):
             name = word[2:]
             if name != "force" or verb != "promote":
-                raise CommandError(f"`{word}` is not an option of `{verb}`", USAGE[verb])
+                raise CommandError(f"`{echo(word)}` is not an option of `{verb}`", USAGE[verb])
             reason = next(iterator, "")
             if not reason.strip() or reason.startswith("--"):
                 raise CommandError("`--force` needs a reason in quotes", USAGE[verb])

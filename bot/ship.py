@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import approvals, locks, promotions, views
-from bot.commands import USAGE, Command, CommandError
+from bot.commands import USAGE, Command, CommandError, echo
 from bot.config import Stage, parse_duration
 from bot.gates import escape
 from bot.promoters import Promoters
@@ -24,6 +24,8 @@ from bot.services import Services
 from bot.tx import Tx
 from storage import builds, pipeline
 
+# Characters of a refused command's text kept in the event log (the rest is only counted).
+REFUSED_TEXT_CAP = 200
 REPO_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUILD_NUMBER = re.compile(r"^#?(\d+)$")
 SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
@@ -80,9 +82,11 @@ async def refuse(ctx: Context, text: str, error: CommandError) -> None:
 
     def job(db: Any) -> None:
         tx = Tx(db, ctx.services.config, ctx.services.clock.now())
-        tx.log(
-            actor=ctx.user, action="command.refused", reason=error.message, detail={"text": text}
-        )
+        # Only a prefix: the refusal is the trace, not an archive of whatever was typed.
+        detail: dict[str, Any] = {"text": text[:REFUSED_TEXT_CAP]}
+        if len(text) > REFUSED_TEXT_CAP:
+            detail["length"] = len(text)
+        tx.log(actor=ctx.user, action="command.refused", reason=error.message, detail=detail)
 
     await ctx.services.store.write(job)
 
@@ -110,7 +114,7 @@ async def repository(ctx: Context, args: tuple[str, ...], usage: str) -> tuple[d
     if args and REPO_NAME.match(args[0]):
         named = [r for r in repos if r["full_name"].lower() == args[0].lower()]
         if not named:
-            raise CommandError(f"promobot does not follow `{escape(args[0])}`", usage)
+            raise CommandError(f"promobot does not follow `{echo(args[0])}`", usage)
         return named[0], args[1:]
     config = ctx.services.config
     here = [r for r in repos if follows(ctx, config.channel_for(r["full_name"]))] or repos
@@ -127,17 +131,18 @@ def stage_named(ctx: Context, name: str, usage: str) -> Stage:
     stage = ctx.services.config.pipeline.stage(name.lower())
     if stage is None:
         known = ", ".join(s.name for s in ctx.services.config.pipeline.stages)
-        raise CommandError(f"`{escape(name)}` is not a stage ({known})", usage)
+        raise CommandError(f"`{echo(name)}` is not a stage ({known})", usage)
     return stage
 
 
 def find_build(db: Any, repo_id: int, ref: str, stages: tuple[str, ...]) -> dict | str:
     """Return the build `ref` names (#42, a sha, a stage), or what is wrong with it."""
-    ref = escape(ref)  # only ever shown back; a valid ref has nothing to escape
+    said = echo(ref)  # what is quoted back: escaped, and short whatever was typed
+    ref = escape(ref)  # a valid ref has nothing to escape
     number = BUILD_NUMBER.match(ref)
     if number and (ref.startswith("#") or len(ref) < 7):
         found = builds.build_by_number(db, repo_id, int(number.group(1)))
-        return found or f"there is no build {ref if ref.startswith('#') else '#' + ref}"
+        return found or f"there is no build {said if said.startswith('#') else '#' + said}"
     if ref.lower() in stages:
         there = pipeline.current(db, repo_id, ref.lower())
         return builds.build(db, there["build_id"]) if there else f"nothing runs in {ref} yet"
@@ -147,7 +152,7 @@ def find_build(db: Any, repo_id: int, ref: str, stages: tuple[str, ...]) -> dict
             names = " and ".join(f"#{b['number']}" for b in matches)
             return f"`{ref}` matches {names}: give more of the sha, or the #number"
         return matches[0] if matches else f"no build has a sha starting `{ref}`"
-    return f"`{ref}` is not a build: use #42, a sha, or a stage name"
+    return f"`{said}` is not a build: use #42, a sha, or a stage name"
 
 
 async def build_named(ctx: Context, repo: dict, ref: str, usage: str) -> dict[str, Any]:
@@ -239,7 +244,7 @@ async def lock(ctx: Context, command: Command) -> str:
         seconds = parse_duration(args[3]) if args[2].lower() == "for" else None
         if not seconds:
             raise CommandError(
-                f"`{escape(' '.join(args[2:]))}` is not a duration like `for 2h`", usage
+                f"`{echo(' '.join(args[2:]))}` is not a duration like `for 2h`", usage
             )
     allowed = await ctx.promoters.allows(ctx.user, stage.promoters)
     return await decide(ctx, locks.lock, repo["id"], stage, ctx.user, allowed, args[1], seconds)

@@ -68,6 +68,19 @@ class _TokenSkipped(logging.Filter):
 TOKEN_SKIPPED = _TokenSkipped()
 
 
+def bolt_logger() -> logging.Logger:
+    """Return the logger Bolt and its middleware use: warnings only, never a request's body.
+
+    At INFO Bolt logs the whole body of every badly signed request (anyone's text,
+    up to the body cap, per request); promobot logs its own one-line refusal instead.
+    """
+    logger = logging.getLogger("slack_bolt.AsyncApp")
+    logger.setLevel(logging.WARNING)
+    if TOKEN_SKIPPED not in logger.filters:
+        logger.addFilter(TOKEN_SKIPPED)
+    return logger
+
+
 def build_bolt(services: Services) -> AsyncApp:
     """Build the Bolt app: signatures verified; before an ack only cached group lookups."""
 
@@ -81,10 +94,10 @@ def build_bolt(services: Services) -> AsyncApp:
     # unused; give it a token-less client on our session and base URL (SLACK_API_URL),
     # and let `authorize` hand the token to each request's client.
     client = AsyncWebClient(base_url=services.slack.base_url, session=services.slack.session)
-    logging.getLogger("slack_bolt.AsyncApp").addFilter(TOKEN_SKIPPED)
     bolt = AsyncApp(
         signing_secret=services.secrets.slack_signing_secret,
         client=client,
+        logger=bolt_logger(),
         authorize=authorize,
         request_verification_enabled=True,
         ssl_check_enabled=True,
@@ -191,9 +204,20 @@ async def events(request: web.Request) -> web.Response:
     """Hand a Slack request to Bolt, which verifies it and runs the listener."""
     if (request.content_length or 0) > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
+    stamp = request.headers.get("X-Slack-Request-Timestamp", "").strip()
+    if not stamp.isdigit():  # Bolt's verifier would raise on it: a 500 and a traceback
+        return refused(request, "X-Slack-Request-Timestamp is missing or not a number")
     bolt = request.app[BOLT]
     response = await bolt.async_dispatch(await to_bolt_request(request))
+    if response.status == 401:
+        return refused(request, "the signature or its timestamp does not hold")
     return await to_aiohttp_response(response)
+
+
+def refused(request: web.Request, reason: str) -> web.Response:
+    """Answer 401 and log the reason in one line (never the body)."""
+    log.info("slack request refused (401): %s", reason, extra={"refusal": reason})
+    return web.json_response({"error": "invalid request"}, status=401)
 
 
 def add_routes(app: web.Application) -> None:

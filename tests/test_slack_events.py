@@ -43,3 +43,30 @@ async def test_the_web_api_client_talks_to_slack_api_url(harness, secrets, fake_
     assert harness.services.slack.base_url == secrets.slack_api_url
     await harness.services.slack.auth_test()
     assert [c.path for c in fake_slack.of("auth.test")] == ["/api/auth.test"]
+
+
+async def test_a_non_numeric_or_missing_timestamp_is_refused_with_401(harness, caplog):
+    body = _slash_body()
+    for stamp in ("yesterday", "", "12e3", "-5"):
+        headers = {**sign_slack(body), "X-Slack-Request-Timestamp": stamp}
+        response = await harness.client.post("/slack/events", data=body, headers=headers)
+        assert response.status == 401
+    headers = sign_slack(body)
+    del headers["X-Slack-Request-Timestamp"]
+    response = await harness.client.post("/slack/events", data=body, headers=headers)
+    assert response.status == 401
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_badly_signed_body_is_never_logged(make_harness, caplog):
+    caplog.set_level(logging.DEBUG)  # as verbose as an operator could make it
+    harness = await make_harness()
+    body = urlencode({"command": "/ship", "text": "private words " * 1000, "user_id": "U1"})
+    headers = sign_slack(body, secret="not-" + SIGNING_SECRET)
+    response = await harness.client.post("/slack/events", data=body, headers=headers)
+    assert response.status == 401
+    assert "private words" not in caplog.text
+    (line,) = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert line.getMessage() == (
+        "slack request refused (401): the signature or its timestamp does not hold"
+    )

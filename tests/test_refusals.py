@@ -1,0 +1,41 @@
+"""Refused commands leave a short trace and echo back a short, escaped prefix of what was typed."""
+
+import json
+
+from tests.conftest import push_payload
+
+
+def refusals(harness) -> list[dict]:
+    rows = harness.rows("SELECT reason, detail FROM event_log WHERE action = 'command.refused'")
+    return [{"reason": r["reason"], **json.loads(r["detail"])} for r in rows]
+
+
+async def test_a_long_refused_command_stores_and_echoes_only_a_prefix(harness):
+    text = "<!channel>" + "x" * 60_000
+    response = await harness.slash(text)
+    answer = await response.text()
+    assert response.status == 200
+    assert answer.startswith(":warning: `&lt;!channel&gt;xxx")
+    assert "<!channel>" not in answer
+    assert len(answer) < 200
+    (refusal,) = refusals(harness)
+    assert refusal["length"] == len(text)
+    assert len(refusal["text"]) == 200 and text.startswith(refusal["text"])
+    assert len(refusal["reason"]) < 100
+
+
+async def test_every_echo_of_typed_words_is_bounded_and_escaped(harness):
+    await harness.deliver("push", push_payload())
+    await harness.settle()
+    long_word = "<@U1>`" + "y" * 5000
+    for text in (
+        f"status --{long_word}",
+        f"promote #{'9' * 5000} pasty",
+        f"promote {long_word} pasty",
+        f"promote #1 {long_word}",
+        f'lock pasty "why" for {long_word}',
+    ):
+        answer = await (await harness.slash(text)).text()
+        assert len(answer) < 400, text[:30]
+        assert "<@U1>" not in answer and "yyyyyyyyyy" * 5 not in answer
+    assert all(len(r["text"]) <= 200 for r in refusals(harness))
