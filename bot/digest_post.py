@@ -9,6 +9,7 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.digest import Digest, compose
+from bot.render import cut_mrkdwn
 from bot.services import Services
 from bot.tx import Tx
 from storage import builds, digests
@@ -38,7 +39,7 @@ def gather(db: Database, config: Config, now: float) -> list[Digest]:
 
 
 def _clip(line: str) -> str:
-    return line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 1] + "…"
+    return cut_mrkdwn(line, LINE_CHARS)
 
 
 def render(digest: Digest) -> tuple[dict[str, Any], list[dict[str, Any]]]:

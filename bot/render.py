@@ -49,6 +49,41 @@ def cut(text: str, limit: int) -> str:
     return head + "…"
 
 
+_TOKEN = re.compile(r"<[^>]*>?|&[a-z]+;|.", re.DOTALL)  # a link or mention, an entity, a char
+_MARKS = "*_~"
+
+
+def cut_mrkdwn(text: str, limit: int) -> str:
+    """Shorten mrkdwn to `limit` characters: never inside a <link|…> or an entity, and close
+    any *bold*, _italic_, ~strike~ or `code` left open by the cut."""
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    size, opened, code = 0, [], False
+    for token in _TOKEN.findall(text):
+        closers = len(opened) + int(code) + 1  # the closing marks and the ellipsis
+        if size + len(token) + closers + (token in (*_MARKS, "`")) > limit:
+            break
+        code, opened = _marks(token, kept[-1][-1] if kept else " ", code, opened)
+        kept.append(token)
+        size += len(token)
+    tail = ("`" if code else "") + "".join(reversed(opened))
+    return "".join(kept).rstrip() + tail + "…"
+
+
+def _marks(token: str, before: str, code: bool, opened: list[str]) -> tuple[bool, list[str]]:
+    """Follow which formatting marks are open after `token` (Slack's rules, simplified)."""
+    if token == "`":
+        return not code, opened
+    if code or token not in _MARKS:
+        return code, opened
+    if token in opened:
+        return code, [m for m in opened if m != token]
+    if not before.isalnum():  # a mark opens at a word's start, not inside snake_case
+        return code, [*opened, token]
+    return code, opened
+
+
 def plain(text: str, limit: int = MAX_TITLE) -> str:
     """Escape outside text and cut it to `limit` characters."""
     return cut(escape(text), limit)

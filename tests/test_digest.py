@@ -3,9 +3,12 @@
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.digest import Digest, Section
 from bot.digest_post import as_text, gather, queue_all, render
+from bot.render import cut_mrkdwn
 from tests.history import History, at, sha_of
 
 T = at("2026-11-24T09:00+00:00")  # a Tuesday; London is on GMT
@@ -155,3 +158,59 @@ def test_dry_run_text_lists_every_section(history, config):
     assert "Flaky checks:" in text and "Locks and freezes:" in text
     assert "merges frozen by @U012ABC" in text and "db migration <tonight>" in text
     assert "<https://" not in text and "ci/lint on #4 04abcde" in text.replace("`", "")
+
+
+def _links_whole(text: str) -> bool:
+    return text.count("<") == text.count(">") and all(
+        part.count(">") == 1 for part in text.split("<")[1:]
+    )
+
+
+def test_a_long_line_is_cut_between_links_and_keeps_its_bold_closed():
+    link = "<https://ci.example.com/builds/123456789|ci/integration (linux, py3.12)>"
+    line = "• " + "word " * 110 + "*" + "fails " * 5 + link + " and more*" + " tail" * 40
+    assert len(line) > 800 and line.index(link) < 600 < line.index(link) + len(link)
+    digest = Digest(
+        "#releases",
+        "2026-11-24",
+        "Daily digest",
+        "1 failed",
+        (Section("Failed builds", (line,)),),
+        False,
+    )
+    message, _ = render(digest)
+    text = message["blocks"][2]["text"]["text"]
+    shown = text.split("\n")[1]
+    assert len(shown) <= 600
+    assert _links_whole(shown)
+    assert "https://ci.example.com/builds/123456789|" not in shown  # cut before the link
+    assert shown.endswith("*…") and shown.count("*") % 2 == 0  # the bold is closed
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "word",
+                " ",
+                "*",
+                "_",
+                "~",
+                "`",
+                "&amp;",
+                "snake_case",
+                "<https://x.y/z|a label>",
+                "<@U123>",
+            ]
+        ),
+        max_size=300,
+    ),
+    st.integers(min_value=10, max_value=600),
+)
+def test_cut_mrkdwn_keeps_within_the_limit_and_never_splits_a_link(parts, limit):
+    text = "".join(parts)
+    cut = cut_mrkdwn(text, limit)
+    assert len(cut) <= limit
+    assert _links_whole(cut)
+    if len(text) <= limit:
+        assert cut == text
