@@ -30,12 +30,18 @@ test: lint
 chaos: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
-# Figures for the README's performance section; results in bench/results/*.json.
-bench: $(STAMP)
+# Figures for the README's performance section (issue 15's table from one run, then the
+# push-to-Slack latency and the year); results in bench/results/*.json. Never part of `make test`.
+bench: $(STAMP) bench/probot/node_modules/.bin/probot
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
-	$(PY) bench/ingest.py
+	$(PY) bench/truth.py
 	$(PY) bench/push_to_slack.py
 	$(PY) bench/history.py
+
+# The Probot baseline, installed from the npm registry into a git-ignored folder.
+bench/probot/node_modules/.bin/probot: bench/probot/package.json
+	command -v npm >/dev/null || (apt-get update && apt-get install -y npm)
+	cd bench/probot && npm install --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -166,14 +166,6 @@ def serve(db: Path, port: int, environ: dict, log: Path) -> subprocess.Popen:
     return proc
 
 
-def bare(port: int) -> subprocess.Popen:
-    """Start the bare aiohttp baseline (pinned to the server core)."""
-    cmd = [sys.executable, str(BENCH / "bare_server.py"), str(port)]
-    proc = subprocess.Popen(pinned(cmd, SERVER_CPU), stdout=subprocess.DEVNULL)
-    wait_port(port, proc)
-    return proc
-
-
 def stop(proc: subprocess.Popen) -> None:
     """Stop a server we started: SIGTERM, then SIGKILL if it lingers."""
     if proc.poll() is None:

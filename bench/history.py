@@ -23,7 +23,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
-from bench.year import BUILDS, DEPLOYMENTS, REPORTS_PER_BUILD, VERSION, generate, query_plans
+from bench.year import BUILDS, DEPLOYMENTS, REPORTS_PER_BUILD, query_plans, template
 from bot.config import load_config
 from bot.digest_post import as_text, gather
 from storage import connect, migrate
@@ -202,12 +202,9 @@ def main() -> None:
     parser.add_argument("--ingest-rate", type=float, default=500.0)
     args = parser.parse_args()
     figures: dict = {}
-    template = args.db.with_suffix(f".v{VERSION}.template.db")
-    if not template.exists():
-        template.parent.mkdir(parents=True, exist_ok=True)
-        figures.update(generate(template))
+    pristine = template()
     # Every run starts from the same pristine year: the ingest figure adds rows to its copy.
-    subprocess.run(["cp", str(template), str(args.db)], check=True)
+    subprocess.run(["cp", str(pristine), str(args.db)], check=True)
     # Flush the copy now, or the service's first checkpoint fsync pays for 400 MB of writeback.
     with args.db.open("rb+") as copy:
         os.fsync(copy.fileno())

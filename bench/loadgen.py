@@ -1,8 +1,9 @@
 """An open-loop load generator: send requests at a fixed rate, time each from its due moment.
 
 Timing from the moment a request was *due* (not sent) keeps a slow server from hiding its
-queueing (coordinated omission). Modes: `status` (signed GitHub status deliveries with unique
-delivery ids) and `slash` (a signed Slack slash command, its text a parameter).
+queueing (coordinated omission). Modes: `pool` (the signed real-sized deliveries of a pool file
+written by bench/deliveries.py, from line `--skip` on), `status` (small signed status
+deliveries) and `slash` (a signed Slack slash command, its text a parameter).
 Prints one JSON line: count, errors, statuses, p50/p99/max in ms.
 """
 
@@ -40,6 +41,31 @@ def status_request(run: str, i: int, bodies: list[tuple[bytes, str]]) -> tuple[s
     return "/github/webhooks", body, headers
 
 
+class Pool:
+    """Read a pool file's deliveries in order, starting over at its end."""
+
+    def __init__(self, path: str, skip: int) -> None:
+        self.file = open(path, "rb")  # noqa: SIM115 - held for the whole run
+        for _ in range(skip):
+            if not self.file.readline():
+                self.file.seek(0)
+
+    def next(self, run: str, i: int) -> tuple[str, bytes, dict]:
+        """Return path, body and headers of the next delivery."""
+        line = self.file.readline()
+        if not line:
+            self.file.seek(0)
+            line = self.file.readline()
+        event, signature, body = line.rstrip(b"\n").split(b"\t", 2)
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event.decode(),
+            "X-GitHub-Delivery": f"{run}-{i}",
+            "X-Hub-Signature-256": signature.decode(),
+        }
+        return "/github/webhooks", body, headers
+
+
 def slash_request(text: str) -> tuple[str, bytes, dict]:
     """Return path, body and headers of one signed slash command."""
     body = urlencode(
@@ -63,7 +89,8 @@ def slash_request(text: str) -> tuple[str, bytes, dict]:
 async def run(args: argparse.Namespace) -> dict:
     """Send args.rate requests per second for args.seconds; return the figures."""
     run_id = uuid.uuid4().hex[:12]
-    bodies = signed_bodies()
+    bodies = signed_bodies() if args.mode == "status" else []
+    pool = Pool(args.pool, args.skip) if args.mode == "pool" else None
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
@@ -74,7 +101,9 @@ async def run(args: argparse.Namespace) -> dict:
 
         async def one(i: int, due: float) -> None:
             nonlocal errors
-            if args.mode == "status":
+            if args.mode == "pool":
+                path, body, headers = pool.next(run_id, i)
+            elif args.mode == "status":
                 path, body, headers = status_request(run_id, i, bodies)
             else:
                 path, body, headers = slash_request(args.text)
@@ -110,7 +139,9 @@ async def run(args: argparse.Namespace) -> dict:
 def main() -> None:
     """Parse arguments, run, print one JSON line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["status", "slash"])
+    parser.add_argument("mode", choices=["pool", "status", "slash"])
+    parser.add_argument("--pool", help="the pool file of mode pool")
+    parser.add_argument("--skip", type=int, default=0, help="pool lines already sent")
     parser.add_argument("--url", required=True)
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--seconds", type=float, default=10.0)

@@ -13,12 +13,14 @@ from storage import migrate
 
 BUILDS, REPORTS_PER_BUILD, DEPLOYMENTS = 100_000, 10, 10_000
 # Bumped whenever the generated rows change, so a stale template is not reused.
-VERSION = 2
+VERSION = 3
 STAGES = ("pasty", "baklava", "dumpling")
 YEAR = 365 * 86400.0
 
 
-def generate(path: Path, seed: int = 7) -> dict:
+def generate(
+    path: Path, seed: int = 7, builds: int = BUILDS, deployments: int = DEPLOYMENTS
+) -> dict:
     """Write the synthetic year into a migrated database at `path`; return counts and time."""
     start = time.perf_counter()
     migrate(path)
@@ -30,11 +32,14 @@ def generate(path: Path, seed: int = 7) -> dict:
     conn.execute(
         "INSERT INTO repositories (id, full_name, html_url, installation_id, last_build_number)"
         " VALUES (?, ?, ?, ?, ?)",
-        [repo["id"], repo["full_name"], repo["html_url"], 957387, BUILDS],
+        [repo["id"], repo["full_name"], repo["html_url"], 957387, builds],
     )
-    shas = [f"{rng.getrandbits(160):040x}" for _ in range(BUILDS)]
-    pushed = [now - YEAR + i * (YEAR / BUILDS) for i in range(BUILDS)]
-    states = ["failure" if rng.random() < 0.08 else "success" for _ in range(BUILDS)]
+    shas = [f"{rng.getrandbits(160):040x}" for _ in range(builds)]
+    # A build every 315 s whatever the size: a smaller history is a shorter one, as busy on
+    # its last day, so comparing sizes compares history, not the day's activity.
+    every = YEAR / BUILDS
+    pushed = [now - builds * every + i * every for i in range(builds)]
+    states = ["failure" if rng.random() < 0.08 else "success" for _ in range(builds)]
     conn.executemany(
         "INSERT INTO builds (id, repo_id, number, sha, message, author, html_url, commits,"
         " pushed_at, ci_state, ci_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
@@ -51,13 +56,13 @@ def generate(path: Path, seed: int = 7) -> dict:
                 states[i],
                 pushed[i] + 600,
             )
-            for i in range(BUILDS)
+            for i in range(builds)
         ),
     )
     contexts = [f"ci/job-{j}" for j in range(REPORTS_PER_BUILD)]
 
     def reports() -> object:
-        for i in range(BUILDS):
+        for i in range(builds):
             failing = rng.randrange(REPORTS_PER_BUILD) if states[i] == "failure" else -1
             for j, context in enumerate(contexts):
                 state = "failure" if j == failing else "success"
@@ -80,7 +85,7 @@ def generate(path: Path, seed: int = 7) -> dict:
         ((r[0], r[1], r[2], r[4], r[6], r[7]) for r in rows),
     )
     del rows
-    step = BUILDS // (DEPLOYMENTS // len(STAGES))
+    step = builds // (deployments // len(STAGES))
     conn.executemany(
         "INSERT INTO deployments (repo_id, build_id, stage, github_id, state, requested_by,"
         " created_at, updated_at, finished_at, succeeded_at)"
@@ -97,8 +102,8 @@ def generate(path: Path, seed: int = 7) -> dict:
                 pushed[b - 1] + 900 * (k % 3 + 1) + 120,
                 pushed[b - 1] + 900 * (k % 3 + 1) + 120,
             )
-            for k in range(DEPLOYMENTS)
-            for b in [min(BUILDS, (k // 3) * step + 1)]
+            for k in range(deployments)
+            for b in [min(builds, (k // 3) * step + 1)]
         ),
     )
     conn.executemany(
@@ -106,13 +111,25 @@ def generate(path: Path, seed: int = 7) -> dict:
         " VALUES (?, ?, 'build.created', ?, ?, ?)",
         (
             (pushed[i], f"dev{i % 40}", repo["id"], i + 1, json.dumps({"number": i + 1}))
-            for i in range(BUILDS)
+            for i in range(builds)
         ),
     )
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return {"generate_s": round(time.perf_counter() - start, 1)}
+
+
+def template(builds: int = BUILDS, deployments: int = DEPLOYMENTS) -> Path:
+    """Return the pristine year of `builds` builds, generated once and kept in bench/results."""
+    path = common.RESULTS / f"year-{builds}.v{VERSION}.template.db"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        generate(partial, builds=builds, deployments=deployments)
+        partial.rename(path)
+    return path
 
 
 def query_plans(path: Path) -> dict:

@@ -1,0 +1,160 @@
+"""Real-sized, distinct, signed deliveries built from the recorded GitHub payloads.
+
+Each commit of the stream is one push to main (≈ 9 KB, three commits with their file lists)
+and twenty CI reports for the pushed sha: seven statuses (≈ 11 KB each) and three check runs
+(≈ 12 KB each) start, then finish. Every sha is new,
+so each commit makes a build, turns its CI green (a CI change, Slack progress rows) and
+enters pasty (a GitHub deployment row), as on a busy repository.
+"""
+
+import copy
+import json
+import re
+import time
+from collections.abc import Iterator
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+
+from bench import common
+
+FIXTURES = common.ROOT / "tests" / "fixtures" / "github"
+STATUS_CONTEXTS = [f"ci/job-{k}" for k in range(7)]
+CHECK_RUNS = ["lint", "unit tests", "integration tests"]
+PER_COMMIT = 1 + 2 * len(STATUS_CONTEXTS) + 2 * len(CHECK_RUNS)  # 21 deliveries
+SHA = re.compile(rb"\b[0-9a-f]{40}\b")
+INSTALLATION = {"id": 957387, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uOTU3Mzg3"}
+
+
+@cache
+def fixture(name: str) -> dict[str, Any]:
+    """Return one recorded payload."""
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def repository() -> dict[str, Any]:
+    """Return the recorded repository object, renamed to the benchmark's repository."""
+    repo = copy.deepcopy(fixture("push")["repository"])
+    repo.update(id=common.REPO["id"], full_name=common.REPO["full_name"], name="widgets")
+    repo["html_url"] = common.REPO["html_url"]
+    repo["owner"]["login"] = "acme"
+    return repo
+
+
+def iso(at: float) -> str:
+    """Format a time as GitHub does."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def push(sha: str, before: str, at: float, n: int) -> dict[str, Any]:
+    """Return a push to main whose head commit is `sha` (the recorded body, filled in)."""
+    body = copy.deepcopy(fixture("push"))
+    url = common.REPO["html_url"]
+    commits = []
+    for k, commit_sha in enumerate([common.new_sha(), common.new_sha(), sha]):
+        commits.append(
+            {
+                "id": commit_sha,
+                "tree_id": common.new_sha(),
+                "distinct": True,
+                "message": f"Change {n}.{k}: tune the widget cache\n\nLonger explanation "
+                "of why the cache needed tuning, as people write it.",
+                "timestamp": iso(at),
+                "url": f"{url}/commit/{commit_sha}",
+                "author": {"name": "Octo Cat", "email": "octo@example.com", "username": "octocat"},
+                "committer": {"name": "GitHub", "email": "noreply@github.com", "username": "web"},
+                "added": [f"src/widgets/new_{n}_{k}.py"],
+                "removed": [],
+                "modified": [f"src/widgets/cache_{j}.py" for j in range(4)] + ["README.md"],
+            }
+        )
+    body.update(
+        ref="refs/heads/main",
+        before=before,
+        after=sha,
+        created=False,
+        deleted=False,
+        compare=f"{url}/compare/{before[:12]}...{sha[:12]}",
+        commits=commits,
+        head_commit=commits[-1],
+        repository=repository(),
+        installation=INSTALLATION,
+    )
+    return body
+
+
+def status(sha: str, context: str, state: str, at: float) -> dict[str, Any]:
+    """Return a commit status for `sha` (the recorded body, filled in)."""
+    body = copy.deepcopy(fixture("status"))
+    body.update(sha=sha, context=context, state=state, created_at=iso(at), updated_at=iso(at))
+    body.update(name=common.REPO["full_name"], repository=repository(), installation=INSTALLATION)
+    body["commit"]["sha"] = sha
+    body["branches"] = [{"name": "main", "commit": {"sha": sha}, "protected": True}]
+    return body
+
+
+def check_run(sha: str, name: str, done: bool, at: float) -> dict[str, Any]:
+    """Return a check run created or completed for `sha` (the recorded body, filled in)."""
+    body = copy.deepcopy(fixture("check_run.completed" if done else "check_run.created"))
+    run = body["check_run"]
+    run.update(head_sha=sha, name=name, started_at=iso(at - 1))
+    run.update(status="completed" if done else "in_progress")
+    run.update(conclusion="success" if done else None, completed_at=iso(at) if done else None)
+    body["check_run"]["check_suite"]["head_sha"] = sha
+    body.update(repository=repository(), installation=INSTALLATION)
+    return body
+
+
+def commit(n: int, before: str, at: float) -> tuple[str, list[tuple[str, bytes]]]:
+    """Return the sha and the 21 (event, body) deliveries of commit number `n`."""
+    sha = common.new_sha()
+    out = [("push", push(sha, before, at, n))]
+    # As CI reports: every job starts, then every job finishes (the build turns green once).
+    out += [("status", status(sha, c, "pending", at + 1)) for c in STATUS_CONTEXTS]
+    out += [("check_run", check_run(sha, name, False, at + 2)) for name in CHECK_RUNS]
+    out += [
+        ("status", status(sha, c, "success", at + 30 + k)) for k, c in enumerate(STATUS_CONTEXTS)
+    ]
+    out += [
+        ("check_run", check_run(sha, name, True, at + 40 + k)) for k, name in enumerate(CHECK_RUNS)
+    ]
+    return sha, [(event, json.dumps(body).encode()) for event, body in out]
+
+
+def stream(count: int, start: float | None = None) -> Iterator[tuple[str, bytes]]:
+    """Yield `count` deliveries, commit after commit, each sha new.
+
+    The first commit is built from the recorded payloads; later ones are that text with every
+    sha (and the commit numbers) replaced, which is as real and a hundred times faster.
+    """
+    at = start if start is not None else time.time() - 86400
+    template_sha, template = commit(0, "0" * 40, at)
+    shas = sorted(set(SHA.findall(b"".join(body for _, body in template))))
+    before, n, made = template_sha.encode(), 0, 0
+    while made < count:
+        new = {old: common.new_sha().encode() for old in shas}
+        new[b"0" * 40] = before
+        swap = partial(_swap, new)
+        for event, body in template[: count - made]:
+            yield event, SHA.sub(swap, body).replace(b"Change 0.", b"Change %d." % n)
+        before = new[template_sha.encode()]
+        made += len(template)
+        n += 1
+
+
+def _swap(new: dict[bytes, bytes], match: re.Match[bytes]) -> bytes:
+    return new.get(match.group(0), match.group(0))
+
+
+def write_pool(path: Path, count: int) -> dict[str, Any]:
+    """Write `count` signed deliveries for wrk: one 'event<TAB>signature<TAB>body' per line."""
+    sizes: dict[str, list[int]] = {}
+    with path.open("wb") as out:
+        for event, body in stream(count):
+            sizes.setdefault(event, []).append(len(body))
+            out.write(f"{event}\t{common.sign(body)}\t".encode() + body + b"\n")
+    return {
+        "deliveries": count,
+        "commits": -(-count // PER_COMMIT),
+        "mean_bytes": {e: round(sum(s) / len(s)) for e, s in sizes.items()},
+    }
