@@ -130,7 +130,7 @@ def repository_view(
     db: Database, repo: dict[str, Any], config: Config, now: float
 ) -> dict[str, Any]:
     """Return one repository's stages (build, age, locks, approvals waiting) and its stream."""
-    live = q.live_deployments(db, repo["id"])
+    live = q.live_deployments(db, repo["id"], [s.name for s in config.pipeline.stages])
     flying = q.deployments_in_flight(db, repo["id"])
     locks = q.open_locks(db, repo["id"], now)
     waiting = q.waiting_promotions(db, repo["id"], now)

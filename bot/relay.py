@@ -261,8 +261,16 @@ def _held(holder: str | None, until: float | None, owner: str, now: float) -> bo
 
 
 def _pending_lanes(db: Database) -> list[str]:
+    # One index seek per lane (outbox_lanes), not a read of every pending row.
     return [
-        r[0] for r in db.conn.execute("SELECT DISTINCT lane FROM outbox WHERE state = 'pending'")
+        r[0]
+        for r in db.conn.execute(
+            "WITH RECURSIVE lanes (lane) AS ("
+            " SELECT min(lane) FROM outbox WHERE state = 'pending'"
+            " UNION ALL SELECT (SELECT min(lane) FROM outbox WHERE state = 'pending'"
+            " AND lane > lanes.lane) FROM lanes WHERE lane IS NOT NULL)"
+            " SELECT lane FROM lanes WHERE lane IS NOT NULL"
+        )
     ]
 
 

@@ -8,20 +8,23 @@ from sqlite_utils import Database
 IN_FLIGHT = ("requested", "queued", "pending", "in_progress")
 
 
-def live_deployments(db: Database, repo_id: int) -> dict[str, dict[str, Any]]:
+def live_deployments(db: Database, repo_id: int, stages: list[str]) -> dict[str, dict[str, Any]]:
     """Return, per stage, the newest successful deployment with its build."""
-    rows = db.query(
-        "SELECT d.stage, d.id AS deployment_id, d.state, d.created_at AS requested_at,"
-        " coalesce(d.finished_at, d.updated_at) AS live_at, d.requested_by,"
-        " b.id, b.number, b.sha, b.message, b.author, b.html_url, b.pushed_at, b.ci_state"
-        " FROM deployments d JOIN builds b ON b.id = d.build_id"
-        " WHERE d.repo_id = ? AND d.state = 'success'"
-        " ORDER BY coalesce(d.finished_at, d.updated_at) DESC, d.id DESC",
-        [repo_id],
-    )
     live: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        live.setdefault(row["stage"], row)
+    for stage in stages:  # one seek in deployments_live each, however long the history
+        rows = list(
+            db.query(
+                "SELECT d.stage, d.id AS deployment_id, d.state, d.created_at AS requested_at,"
+                " coalesce(d.finished_at, d.updated_at) AS live_at, d.requested_by,"
+                " b.id, b.number, b.sha, b.message, b.author, b.html_url, b.pushed_at,"
+                " b.ci_state FROM deployments d JOIN builds b ON b.id = d.build_id"
+                " WHERE d.repo_id = ? AND d.stage = ? AND d.state = 'success'"
+                " ORDER BY coalesce(d.finished_at, d.updated_at) DESC, d.id DESC LIMIT 1",
+                [repo_id, stage],
+            )
+        )
+        if rows:
+            live[stage] = rows[0]
     return live
 
 

@@ -356,3 +356,22 @@ def m011_redeliveries(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m012_outbox_lanes(db: Database) -> None:
+    # The relay looks up the lanes with pending rows, and each lane's first row, on every
+    # commit: by (state, lane) both are a few index seeks, however many rows wait behind a
+    # Slack outage, instead of a read of every pending row.
+    db.executescript("CREATE INDEX outbox_lanes ON outbox (state, lane, id);")
+
+
+@migrations()
+def m013_deployments_live(db: Database) -> None:
+    # The dashboard shows, per stage, the newest successful deployment, and /ship status the
+    # deployment in flight: with this index each is a seek per stage, not a walk through every
+    # deployment the repository ever had.
+    db.executescript(
+        "CREATE INDEX deployments_live ON deployments"
+        " (repo_id, stage, state, coalesce(finished_at, updated_at));"
+    )
