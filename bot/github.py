@@ -4,9 +4,9 @@ import asyncio
 import calendar
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from gidgethub import apps
@@ -45,8 +45,10 @@ class GitHubClient:
         private_key: str,
         api_url: str,
         clock: Callable[[], float] = time.time,
+        timeout: float = 30.0,
     ) -> None:
         self.session = session
+        self.timeout = timeout  # seconds for one whole call
         self.app_id = app_id
         self.private_key = private_key
         self.api_url = api_url.rstrip("/")
@@ -118,7 +120,7 @@ class GitHubClient:
                 self.api_url + path,
                 json=body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=30),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as response:
                 text = await response.text()
                 status = response.status
@@ -174,10 +176,50 @@ def github_senders(
         installation = p.get("installation_id")
         if installation is None:
             raise Permanent(f"no installation is known for {p['path']}")
-        answer = await client.request(
-            p["method"], p["path"], p.get("body"), installation_id=int(installation)
-        )
+        finder = FINDERS.get(p.get("record") or "")
+        # An earlier attempt may have created it (a crash, a timeout or a 5xx after GitHub
+        # acted): look for it first, as the Slack sender looks for its message by metadata.
+        answer = await finder(client, p, int(installation)) if finder and row.uncertain else None
+        if answer is None:
+            answer = await client.request(
+                p["method"], p["path"], p.get("body"), installation_id=int(installation)
+            )
         recorder = recorders.get(p.get("record") or "")
         return recorder(answer, p) if recorder else None
 
     return {"github.request": request}
+
+
+async def find_deployment(
+    client: GitHubClient, payload: dict[str, Any], installation_id: int
+) -> dict[str, Any] | None:
+    """Return the Deployment this create call made earlier (same sha, environment, promotion)."""
+    body = payload.get("body") or {}
+    wanted = (body.get("payload") or {}).get("promotion")
+    query = urlencode({"sha": body["ref"], "environment": body["environment"], "per_page": 100})
+    found = await client.request(
+        "GET", f"{payload['path']}?{query}", None, installation_id=installation_id
+    )
+    for deployment in found or []:
+        extra = deployment.get("payload")
+        if isinstance(extra, str):  # GitHub keeps a payload sent as a string as a string
+            extra = _json_object(extra)
+        if wanted is not None and isinstance(extra, dict) and extra.get("promotion") == wanted:
+            return deployment
+    return None
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# How each non-idempotent GitHub write finds what an earlier attempt of it created, by the
+# name of its recorder. Commit statuses need none: writing the same state for the same
+# (sha, context) again changes nothing a reader sees, so a repeat is harmless.
+FINDERS: dict[str, Callable[[GitHubClient, dict[str, Any], int], Awaitable[Any]]] = {
+    "deployment.created": find_deployment,
+}

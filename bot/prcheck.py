@@ -136,6 +136,8 @@ def publish(tx: Tx, pr: Mapping[str, Any], result: Verdict, *, only_flips: bool 
     body = {"state": result.state, "description": result.description, "context": CONTEXT}
     if result.target_url:
         body["target_url"] = result.target_url
+    # A commit status is idempotent by nature: posting it again after a lost answer only
+    # repeats the newest state of (sha, context), so unlike a Deployment it needs no lookup.
     tx.send(
         "github",
         "github.request",

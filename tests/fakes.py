@@ -38,6 +38,7 @@ class Failure:
     body: dict[str, Any]
     times: int
     after: bool = False
+    delay: float = 0.0  # seconds between doing the work and the lost answer
 
 
 class Recorder:
@@ -56,14 +57,16 @@ class Recorder:
         headers: dict | None = None,
         body: dict | None = None,
         after: bool = False,
+        delay: float = 0.0,
     ) -> None:
         """Answer the next `times` calls of `method` with `status`.
 
         With `after`, the call takes effect first and only its answer is lost,
-        as when a connection drops after the remote did the work.
+        as when a connection drops after the remote did the work; `delay` holds
+        that answer back (past a client's timeout, or until the client is killed).
         """
         self.failures.setdefault(method, []).append(
-            Failure(status, headers or {}, body or {}, times, after)
+            Failure(status, headers or {}, body or {}, times, after, delay)
         )
 
     def scripted(self, method: str, *, after: bool = False) -> web.Response | None:
@@ -310,8 +313,11 @@ class FakeGitHub(Recorder):
         elif key == "POST /app/hook/deliveries/{delivery_id}/attempts":
             answer = self.hooks.redeliver(request.path.split("/")[4])
         else:
-            answer = self.answer(key, request.path, body)
+            answer = self.answer(key, request.path, body, request.query)
         # A failure scripted `after` lets the call take effect, then loses its answer.
+        queue = self.failures.get(key)
+        if queue and queue[0].after and queue[0].delay:
+            await asyncio.sleep(queue[0].delay)
         return self.scripted(key, after=True) or answer
 
     @staticmethod
@@ -345,7 +351,7 @@ class FakeGitHub(Recorder):
         ]
         return problems
 
-    def answer(self, key: str, path: str, body: dict) -> web.Response:
+    def answer(self, key: str, path: str, body: dict, query: Any = None) -> web.Response:
         if key == "POST /app/installations/{installation_id}/access_tokens":
             self.tokens_minted += 1
             expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
@@ -365,8 +371,29 @@ class FakeGitHub(Recorder):
                 },
                 status=201,
             )
+        if key == "GET /repos/{owner}/{repo}/deployments":
+            return web.json_response(self.list_deployments(path, query or {}))
         if key == "POST /repos/{owner}/{repo}/statuses/{sha}":
             status = {"id": next(self._ids), "sha": path.rsplit("/", 1)[-1], **body}
             self.statuses.append(status)
             return web.json_response(status, status=201)
         return web.json_response({"id": next(self._ids), **body}, status=201)
+
+    def list_deployments(self, path: str, query: Any) -> list[dict[str, Any]]:
+        """Return a repository's Deployments, newest first, filtered by sha and environment."""
+        found = [
+            {
+                "id": d["id"],
+                "sha": d["ref"],
+                "ref": d["ref"],
+                "environment": d.get("environment", "production"),
+                "payload": d.get("payload", {}),
+                "description": d.get("description"),
+            }
+            for d in self.deployments.values()
+            if d["path"] == path
+            and query.get("sha") in (None, d["ref"])
+            and query.get("environment") in (None, d.get("environment", "production"))
+        ]
+        per_page = min(100, int(query.get("per_page", 30)))
+        return sorted(found, key=lambda d: d["id"], reverse=True)[:per_page]
