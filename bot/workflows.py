@@ -5,7 +5,7 @@ from typing import Any
 
 from bot import ci
 from bot.tx import Change, Tx
-from storage import builds
+from storage import builds, commits
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Push:
     html_url: str
     commits: int
     pushed_at: float
+    # (sha, message, committed_at) of every commit the push carried, for the delivery metrics
+    carried: tuple[tuple[str, str, float], ...] = ()
 
 
 def remember_repo(tx: Tx, repo: Repo) -> None:
@@ -69,6 +71,7 @@ def apply_push(tx: Tx, push: Push) -> None:
     )
     if build is None:  # the same sha pushed again: it is already a build
         return
+    commits.add_commits(tx.db, repo_id=push.repo.id, build_id=build["id"], commits=push.carried)
     tx.log(
         actor=push.author,
         action="build.created",

@@ -83,7 +83,17 @@ async def push(event: Any, *, uow: UnitOfWork, config: Config) -> None:
             html_url=str(head.get("url") or ""),
             commits=max(1, len(data.get("commits") or [])),
             pushed_at=pushed,
+            carried=carried(data.get("commits") or [], pushed),
         ),
+    )
+
+
+def carried(commits: list[dict[str, Any]], pushed: float) -> tuple[tuple[str, str, float], ...]:
+    """Return (sha, message, committed_at) of each commit of a push (untimed: the push's time)."""
+    return tuple(
+        (str(c["id"]), str(c.get("message") or ""), ci.parse_time(c.get("timestamp")) or pushed)
+        for c in commits
+        if isinstance(c, dict) and c.get("id")
     )
 
 

@@ -6,6 +6,8 @@ and compare without parsing, and the dashboard formats them for people.
 
 from sqlite_utils import Database, Migrations
 
+from storage.commits import backfill_commits
+
 migrations = Migrations("promobot")
 
 
@@ -375,3 +377,27 @@ def m013_deployments_live(db: Database) -> None:
         "CREATE INDEX deployments_live ON deployments"
         " (repo_id, stage, state, coalesce(finished_at, updated_at));"
     )
+
+
+@migrations()
+def m014_metrics(db: Database) -> None:
+    # Lead time and reverts need every commit of every push, not only the head the build keeps;
+    # push bodies are dropped a week after processing, so each commit is kept here at ingest.
+    # The bodies still stored are read once, below, so history already here is measured too.
+    db.executescript(
+        """
+        CREATE TABLE commits (
+            repo_id INTEGER NOT NULL REFERENCES repositories (id),
+            sha TEXT NOT NULL,
+            build_id INTEGER NOT NULL REFERENCES builds (id),  -- the build whose push carried it
+            message TEXT NOT NULL,
+            committed_at REAL NOT NULL,         -- the commit's own timestamp
+            PRIMARY KEY (repo_id, sha)
+        );
+        CREATE INDEX commits_build ON commits (build_id);
+        -- The metrics read a window of builds and deployments by time.
+        CREATE INDEX builds_pushed ON builds (repo_id, pushed_at);
+        CREATE INDEX deployments_created ON deployments (repo_id, created_at);
+        """
+    )
+    backfill_commits(db)
