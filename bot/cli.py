@@ -1,4 +1,4 @@
-"""The `promobot` command: serve, check-config, manifest, digest, send."""
+"""The `promobot` command: serve, check-config, manifest, digest, metrics, send."""
 
 import argparse
 import asyncio
@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bot import deliveries_cli, dev, devclient, devslack, digest_cli, logs
+from bot import deliveries_cli, dev, devclient, devslack, digest_cli, insights, logs, metrics_cli
 from bot.app import Inbound, create_app
 from bot.config import Config, ConfigError, load_config, load_secrets, parse_duration
 from bot.manifest import github_manifest, slack_manifest
@@ -65,6 +65,12 @@ def parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--failed", action="store_true", help="only what needs attention")
     deliveries.add_argument("--since", default="24h", help="how far back (like 2h, 3d)")
     deliveries.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
+    metrics = sub.add_parser("metrics", help="print DORA and flow metrics (table, JSON or CSV)")
+    metrics.add_argument("--config", default=config_default)
+    metrics.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
+    metrics.add_argument("--format", choices=metrics_cli.FORMATS, default="table")
+    metrics.add_argument("--weeks", type=int, default=insights.DEFAULT_WEEKS, help="default 4")
+    metrics.add_argument("--repo", default=None, help="owner/name (default: every repository)")
     return top
 
 
@@ -209,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             return digest_cli.dry_run(config, args.db, time.time())
         return digest_cli.post(config, args.db)
+    if args.command == "metrics":
+        return metrics_cli.print_metrics(
+            config, args.db, weeks=args.weeks, fmt=args.format, repo=args.repo, now=time.time()
+        )
     if args.command == "check-config":
         print(summary(config))
     elif args.kind == "github":

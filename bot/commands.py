@@ -20,6 +20,7 @@ USAGE = {
     "unfreeze": "/ship unfreeze",
     "history": "/ship history [<stage>]",
     "digest": "/ship digest",
+    "metrics": "/ship metrics [owner/name] [weeks]",
     "help": "/ship help",
 }
 HELP = "\n".join(

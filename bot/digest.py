@@ -237,6 +237,7 @@ def compose(
             "approvals": ("Approvals waiting", approvals),
             "held": ("Locks and freezes", held),
             "deployed": (f"Deployed to {stages[-1]}", deployed(rec, stages[-1], since, tz)),
+            "weekly": ("The week's delivery (DORA)", list(rec.get("weekly") or ())),
         }
         for key, (title, lines) in parts.items():
             if lines:

@@ -3,13 +3,17 @@
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
 
+from bot import insights
 from bot.config import Config
+from bot.core import metrics_text
 from bot.digest import Digest, compose
 from bot.render import cut_mrkdwn
+from bot.scheduler import first_of_week
 from bot.services import Services
 from bot.tx import Tx
 from storage import builds, digests
@@ -27,15 +31,27 @@ def gather(db: Database, config: Config, now: float) -> list[Digest]:
     for repo in builds.repositories(db):
         by_channel[config.channel_for(repo["full_name"])].append(repo)
     since = now - 86_400.0
+    weekly = first_of_week(datetime.fromtimestamp(now, UTC), config.digest)
     return [
         compose(
             config,
             channel,
-            [digests.repo_records(db, r, since=since, now=now) for r in repos],
+            [records(db, config, r, since, now, weekly=weekly) for r in repos],
             now,
         )
         for channel, repos in sorted(by_channel.items())
     ]
+
+
+def records(
+    db: Database, config: Config, repo: dict, since: float, now: float, *, weekly: bool
+) -> dict[str, Any]:
+    """Read one repository's digest records; on the week's first digest day, its last week's
+    delivery metrics too."""
+    found = digests.repo_records(db, repo, since=since, now=now)
+    if weekly:
+        found["weekly"] = metrics_text.digest_lines(insights.report(db, config, repo, 1, now))
+    return found
 
 
 def _clip(line: str) -> str:

@@ -26,6 +26,13 @@ def _runs_on(day: date, schedule: Digest) -> bool:
     return WEEKDAYS[day.weekday()] in schedule.days
 
 
+def first_of_week(now: datetime, schedule: Digest) -> bool:
+    """Say whether today (local) is the first digest day of its week, Monday first."""
+    today = now.astimezone(ZoneInfo(schedule.timezone)).date()
+    days = [d for d in WEEKDAYS if d in schedule.days]
+    return bool(days) and WEEKDAYS[today.weekday()] == days[0]
+
+
 def next_run(now: datetime, schedule: Digest) -> datetime | None:
     """Return the first digest time strictly after `now`, or None when no day is chosen."""
     today = now.astimezone(ZoneInfo(schedule.timezone)).date()

@@ -1,4 +1,4 @@
-"""GET / and GET /builds/{owner}/{repo}/{n}: the dashboard, behind a token outside dev mode.
+"""GET /, /builds/{owner}/{repo}/{n} and /insights: the dashboard, behind a token outside dev mode.
 
 It shows commit messages and names, so a real deployment serves it only with
 PROMOBOT_DASHBOARD_TOKEN set, and only to requests that carry that token: an
@@ -12,11 +12,12 @@ from functools import partial
 
 from aiohttp import web
 
-from bot import dashboard
+from bot import dashboard, insights
 from bot.app import SERVICES
 from bot.services import Services
 
 COOKIE = "promobot_dashboard"
+INSIGHTS_REFRESH = 300
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -103,7 +104,29 @@ async def build(request: web.Request) -> web.Response:
     return page(request, services, "build.html", data)
 
 
+async def insights_page(request: web.Request) -> web.Response:
+    """Show the delivery metrics of every repository, with their charts."""
+    services = request.app[SERVICES]
+    refused = admit(request, services)
+    if refused is not None:
+        return refused
+    given = request.query.get("weeks", str(insights.DEFAULT_WEEKS))
+    if not given.isdigit() or not 1 <= int(given) <= insights.MAX_WEEKS:
+        return web.Response(
+            status=400, text=f"weeks must be a whole number from 1 to {insights.MAX_WEEKS}"
+        )
+    now = services.clock.now()
+    data = await services.store.read(
+        partial(insights.page, config=services.config, weeks=int(given), now=now)
+    )
+    # The metrics change slowly and cost more to compute than the pipeline view.
+    every = refresh(request) if "refresh" in request.query else INSIGHTS_REFRESH
+    html = dashboard.render("insights.html", refresh=every, dev=services.dev is not None, **data)
+    return web.Response(text=html, content_type="text/html", headers=HEADERS)
+
+
 def add_routes(app: web.Application) -> None:
     """Mount the dashboard."""
     app.router.add_get("/", index)
+    app.router.add_get("/insights", insights_page)
     app.router.add_get("/builds/{owner}/{repo}/{number:\\d+}", build)

@@ -14,7 +14,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import approvals, commands, digest_post, freeze, ship
+from bot import approvals, commands, digest_post, freeze, ship, ship_metrics
 from bot.app import SERVICES
 from bot.promoters import Promoters
 from bot.services import Services
@@ -55,6 +55,7 @@ VERBS: dict[str, ship.Verb] = {
     "lock": ship.lock,
     "unlock": ship.unlock,
     "history": ship.history,
+    "metrics": ship_metrics.metrics,
 }
 
 

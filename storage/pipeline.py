@@ -188,7 +188,8 @@ def history(db: Database, repo_id: int, stage: str | None, limit: int = 15) -> l
     """Return the newest event log entries of a repository (or one stage), newest first."""
     sql = (
         "SELECT e.*, b.number FROM event_log e LEFT JOIN builds b ON b.id = e.build_id"
-        " WHERE e.repo_id = ? AND e.action NOT IN ('status', 'history')"  # reads are noise here
+        # reads are noise here
+        " WHERE e.repo_id = ? AND e.action NOT IN ('status', 'history', 'metrics')"
     )
     params: list[Any] = [repo_id]
     if stage:
