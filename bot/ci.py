@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.text import safe_url
+
 STATUS_STATES = {
     "pending": "pending",
     "success": "success",
@@ -120,7 +122,7 @@ def status_report(repo_id: int, payload: Mapping[str, Any]) -> Report:
         kind="status",
         state=STATUS_STATES[payload["state"]],
         description=payload.get("description"),
-        target_url=payload.get("target_url"),
+        target_url=safe_url(payload.get("target_url")),
         reported_at=stamp or 0.0,
     )
 
@@ -138,7 +140,7 @@ def check_run_report(repo_id: int, run: Mapping[str, Any]) -> Report:
         kind="check_run",
         state=state,
         description=output.get("title") or run.get("conclusion"),
-        target_url=run.get("html_url") or run.get("details_url"),
+        target_url=safe_url(run.get("html_url")) or safe_url(run.get("details_url")),
         reported_at=stamp or 0.0,
     )
 

@@ -12,6 +12,7 @@ import jinja2
 from sqlite_utils import Database
 
 from bot.config import Config, Stage
+from bot.text import safe_url
 from storage import builds
 from storage import dashboard as q
 
@@ -45,9 +46,9 @@ def stamp(at: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at)) if at else ""
 
 
-def safe_url(url: str | None) -> str:
-    """Return `url` if it is http(s), else a harmless '#' (no javascript: links)."""
-    return url if url and url.startswith(("https://", "http://")) else "#"
+def href(url: str | None) -> str:
+    """Return `url` if it is a safe http(s) URL, else a harmless '#' (no javascript: links)."""
+    return safe_url(url) or "#"
 
 
 def first_line(text: str | None) -> str:
@@ -66,7 +67,7 @@ def templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(
-        duration=duration, clock=clock, stamp=stamp, first_line=first_line, safe_url=safe_url
+        duration=duration, clock=clock, stamp=stamp, first_line=first_line, safe_url=href
     )
     return env
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.prcheck import red_since
-from bot.text import escape
+from bot.text import escape, link
 
 DAY = 86_400.0
 Rows = Sequence[Mapping[str, Any]]
@@ -58,8 +58,7 @@ def local(at: float, tz: str) -> str:
 def ref(build: Mapping[str, Any]) -> str:
     """Link a build: '#42 `abc1234`' pointing at its commit."""
     label = f"#{build['number']}"
-    link = f"<{build['html_url']}|{label}>" if build.get("html_url") else label
-    return f"{link} `{build['sha'][:7]}`"
+    return f"{link(build.get('html_url'), label)} `{build['sha'][:7]}`"
 
 
 def _failed_at(events: Rows) -> dict[int, float]:
@@ -92,7 +91,7 @@ def _failing_checks(build: Mapping[str, Any], events: Rows, transitions: Rows) -
         for t in transitions
         if t["sha"] == build["sha"] and t["state"] == "failure" and t.get("target_url")
     }
-    shown = [f"<{links[n]}|{escape(n)}>" if n in links else f"`{escape(n)}`" for n in names]
+    shown = [link(links[n], escape(n)) if n in links else f"`{escape(n)}`" for n in names]
     return ", ".join(shown) or "CI"
 
 
@@ -133,7 +132,7 @@ def flaky_checks(rec: Mapping[str, Any]) -> list[str]:
             failed.setdefault(key, t.get("target_url"))
         elif t["state"] == "success" and key in failed:
             url = failed.pop(key)
-            name = f"<{url}|{escape(t['context'])}>" if url else f"`{escape(t['context'])}`"
+            name = link(url, escape(t["context"])) if url else f"`{escape(t['context'])}`"
             build = by_sha.get(t["sha"])
             where = ref(build) if build else f"`{t['sha'][:7]}`"
             lines.append(f"• {name} on {where}: failed, then passed on the same commit")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot import ci
 from bot.config import Config
+from bot.text import safe_url
 from bot.tx import Change, Tx
 from storage import builds, prs
 
@@ -85,7 +86,7 @@ def verdict(branch: Branch, *, block_when_red: bool, timezone: str) -> Verdict:
             f"{branch.name} is red since #{b['number']} ({b['sha'][:7]}): {names} failed"
             " — fix or revert first"
         )
-        return Verdict("failure", cut(text), link or b.get("html_url") or None)
+        return Verdict("failure", cut(text), safe_url(link) or safe_url(b.get("html_url")))
     if branch.behind == 0:
         return Verdict("success", cut(f"{branch.production} is up to date with {branch.name}"))
     plural = "build" if branch.behind == 1 else "builds"

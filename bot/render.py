@@ -10,8 +10,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-MAX_SECTION = 3000  # characters in one section block's text
+from bot.text import link
+
+MAX_SECTION = 3000  # characters in one section block's text (Slack: invalid_blocks beyond)
 MAX_TEXT = 3000  # the notification fallback; Slack cuts far later, people earlier
+MAX_BLOCKS = 50  # blocks in one message
+MAX_MESSAGE = 40_000  # characters of a message's text (Slack: msg_too_long beyond)
+MAX_FIELD = 2000  # characters in one of a section's fields
+MAX_HEADER = 150  # characters of a header's plain text
 MAX_TITLE = 150  # the first line of a commit message
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
@@ -92,13 +98,6 @@ def plain(text: str, limit: int = MAX_TITLE) -> str:
 def first_line(message: str) -> str:
     """Return the first non-blank line of a commit message."""
     return next((line.strip() for line in message.splitlines() if line.strip()), "")
-
-
-def link(url: str | None, label: str) -> str:
-    """Return a mrkdwn link to `url` labelled with escaped `label` (just `label` without one)."""
-    if not url or not re.match(r"^https?://", url):
-        return label
-    return f"<{escape(url).replace('|', '%7C')}|{label}>"
 
 
 def person(who: str | None) -> str:
@@ -222,3 +221,41 @@ def promotion_changed(
         "expired": f"⌛ The request to promote build #{number} to {into} expired.",
     }
     return reply(lines[state]) if state in lines else None
+
+
+def fit(message: dict[str, Any]) -> dict[str, Any]:
+    """Cut a message's text and blocks to Slack's limits, so Slack never refuses it as too long.
+
+    Every Slack message is queued through here (Tx.send): a reason or commit
+    message of any length costs the end of its section, never the message.
+    """
+    fitted = dict(message)
+    if isinstance(fitted.get("text"), str):
+        fitted["text"] = cut_mrkdwn(fitted["text"], MAX_MESSAGE)
+    blocks = fitted.get("blocks")
+    if isinstance(blocks, list):
+        fitted["blocks"] = [_fit_block(b) for b in blocks[:MAX_BLOCKS]]
+    return fitted
+
+
+def _fit_text(obj: Any, limit: int) -> Any:
+    """Cut a text object ({type, text}) to `limit`; leave anything else alone."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        return obj
+    shorten = cut_mrkdwn if obj.get("type") == "mrkdwn" else cut
+    return {**obj, "text": shorten(obj["text"], limit)}
+
+
+def _fit_block(block: Any) -> Any:
+    if not isinstance(block, dict):
+        return block
+    fitted = dict(block)
+    if block.get("type") == "header":
+        fitted["text"] = _fit_text(block.get("text"), MAX_HEADER)
+    elif "text" in block:
+        fitted["text"] = _fit_text(block["text"], MAX_SECTION)
+    if isinstance(block.get("fields"), list):
+        fitted["fields"] = [_fit_text(f, MAX_FIELD) for f in block["fields"][:10]]
+    if block.get("type") == "context" and isinstance(block.get("elements"), list):
+        fitted["elements"] = [_fit_text(e, MAX_SECTION) for e in block["elements"][:10]]
+    return fitted

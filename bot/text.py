@@ -29,3 +29,35 @@ def _replace_surrogates(value: Any) -> Any:
     if isinstance(value, dict):
         return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
     return value
+
+
+# Lengths of text people type: enough for any honest use, refused beyond with a clear answer.
+MAX_COMMAND = 4000  # a whole /ship command, checked before it is parsed
+MAX_REASON = 500  # a --force, lock, reject or freeze reason
+MAX_REF = 100  # a build reference (#42, a sha, a stage) or any other single word
+MAX_URL = 2000
+_URL = re.compile(r"^https?://[^\s/?#<>|\"'`\\]+[^\s<>\"'`\\]*$", re.IGNORECASE)
+
+
+def safe_url(url: object) -> str | None:
+    """Return `url` when it is an http(s) URL safe inside a Slack link, else None.
+
+    A payload's `target_url` is anyone's text: `javascript:`, `<!channel>`, a `|`
+    that swaps the label, spaces or control characters make it no URL of ours.
+    """
+    if not isinstance(url, str) or len(url) > MAX_URL or not url.isascii():
+        return None
+    return url if _URL.match(url) and url.isprintable() else None
+
+
+def link(url: object, label: str) -> str:
+    """Return a mrkdwn link to a safe `url` labelled `label` (mrkdwn); just `label` otherwise."""
+    safe = safe_url(url)
+    return f"<{escape(safe).replace('|', '%7C')}|{label}>" if safe else label  # | ends a URL
+
+
+def too_long(what: str, text: str, limit: int) -> str | None:
+    """Say that typed `text` is over `limit` characters (never quoting it), or None."""
+    if len(text) <= limit:
+        return None
+    return f"{what} is {len(text):,} characters long; the most is {limit:,}"

@@ -8,6 +8,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.config import Config
+from bot.render import fit
 from storage import audit
 
 
@@ -62,6 +63,8 @@ class Tx:
         place: only the newest version of an edit is worth sending, and the row
         keeps its place in the lane, so replies queued after it still follow it.
         """
+        if target == "slack":
+            payload = fit(payload)  # the one place every Slack message passes before the outbox
         if coalesce_key:
             pending = self.db.execute(
                 "UPDATE outbox SET payload = ?, lane = ? WHERE id = (SELECT min(id) FROM outbox"

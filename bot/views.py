@@ -72,6 +72,18 @@ def status(db: Database, config: Config, repo: dict[str, Any], now: float) -> st
     return "\n".join(lines)
 
 
+def history_reason(action: str, reason: str) -> str:
+    """Show a logged reason escaped; only refusals promobot wrote itself keep their mentions.
+
+    Typed reasons (lock, force, reject, freeze) are anyone's text: a `<@U…>` typed
+    there is shown as written, never turned back into a mention.
+    """
+    shown = escape(reason)
+    if action.endswith(".refused") and action != "command.refused":
+        return MENTION.sub(LINK, shown)  # typed parts of these were escaped when composed
+    return shown
+
+
 def history(db: Database, repo: dict[str, Any], stage: str | None) -> str:
     """Return the newest event log entries of a repository, or of one stage."""
     entries = pipeline.history(db, repo["id"], stage)
@@ -84,7 +96,6 @@ def history(db: Database, repo: dict[str, Any], stage: str | None) -> str:
         build = f" #{e['number']}" if e["number"] else ""
         where = f" {e['stage']}" if e["stage"] and not stage else ""
         forced = " :warning: forced" if e["forced"] else ""
-        # Our own reasons mention people; everything else stays escaped.
-        reason = f" — {MENTION.sub(LINK, escape(e['reason']))}" if e["reason"] else ""
+        reason = f" — {history_reason(e['action'], e['reason'])}" if e["reason"] else ""
         lines.append(f"• {when} UTC {who(e['actor'])} {e['action']}{build}{where}{forced}{reason}")
     return "\n".join(lines)

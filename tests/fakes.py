@@ -139,6 +139,9 @@ class FakeSlack(Recorder):
                     "response_metadata": {"messages": sorted(missing)},
                 }
             )
+        refused = self.refuse_oversized(body)
+        if refused:
+            return web.json_response({"ok": False, "error": refused})
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
@@ -146,6 +149,25 @@ class FakeSlack(Recorder):
         if self.latency:
             await asyncio.sleep(self.latency)
         return self.scripted(method, after=True) or web.json_response(answer)
+
+    @staticmethod
+    def refuse_oversized(body: dict) -> str | None:
+        """Refuse a message over Block Kit's limits as Slack does (msg_too_long, invalid_blocks)."""
+        if len(str(body.get("text") or "")) > 40_000:
+            return "msg_too_long"
+        blocks = body.get("blocks")
+        if isinstance(blocks, str):  # form-encoded calls carry blocks as JSON text
+            blocks = json.loads(blocks)
+        if not isinstance(blocks, list):
+            return None
+        if len(blocks) > 50:
+            return "invalid_blocks"
+        for block in blocks:
+            texts = [block.get("text") or {}, *block.get("fields", []), *block.get("elements", [])]
+            limit = 150 if block.get("type") == "header" else 3000
+            if any(len(str(t.get("text") or "")) > limit for t in texts if isinstance(t, dict)):
+                return "invalid_blocks"
+        return None
 
     def m_auth_test(self, body: dict) -> dict:
         return {"ok": True, "team": "Test", "team_id": "T111", "user_id": "U0BOT", "bot_id": "B1"}
