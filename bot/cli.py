@@ -15,7 +15,16 @@ from aiohttp import web
 
 from bot import deliveries_cli, dev, devclient, devslack, digest_cli, insights, logs, metrics_cli
 from bot.app import Inbound, create_app
-from bot.config import Config, ConfigError, load_config, load_secrets, parse_duration
+from bot.config import (
+    GITHUB_SECRETS,
+    SETUP_SECRETS,
+    Config,
+    ConfigError,
+    Secrets,
+    load_config,
+    load_secrets,
+    parse_duration,
+)
 from bot.manifest import github_manifest, slack_manifest
 
 # Soaks of app.yaml are divided by this under --dev (15m becomes 7s), so the story fits a minute.
@@ -109,7 +118,7 @@ def serve(args: argparse.Namespace) -> int:
         return serve_dev(args)
     try:
         config = load_config(args.config)
-        secrets = load_secrets(os.environ)
+        secrets = serve_secrets(config)
     except ConfigError as error:
         if args.dev is False and any("environment" in p for p in error.problems):
             print("promobot serve needs these secrets (or try --dev):", file=sys.stderr)
@@ -125,6 +134,19 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(config, secrets, db_path=args.db or "promobot.db", inbound=load_inbound())
     web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
     return 0
+
+
+def serve_secrets(config: Config) -> Secrets:
+    """Read serve's secrets; with no GitHub secret at all, start for the App's set-up."""
+    names = (*GITHUB_SECRETS, "GITHUB_PRIVATE_KEY_FILE")
+    if any(os.environ.get(name, "").strip() for name in names):
+        return load_secrets(os.environ)
+    secrets = load_secrets(os.environ, SETUP_SECRETS)
+    print(
+        f"No GitHub App is configured yet: open {config.url}/github/setup to create it.",
+        file=sys.stderr,
+    )
+    return secrets
 
 
 def serve_dev(args: argparse.Namespace) -> int:

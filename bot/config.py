@@ -5,6 +5,7 @@ app.yaml sees all of them at once (`pipeline.stages[1].soak: 'soon' is not a
 duration`) instead of one traceback at a time.
 """
 
+import json
 import re
 import zoneinfo
 from collections.abc import Mapping
@@ -332,8 +333,28 @@ REQUIRED_SECRETS = (
 )
 
 
+def app_file(text: str) -> tuple[str, dict[str, str]]:
+    """Read a key file: PEM text, or the JSON that `/github/setup` wrote (key, id and secret)."""
+    if not text.lstrip().startswith("{"):
+        return text, {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return "", {}
+    if not isinstance(data, dict):
+        return "", {}
+    found = {
+        "GITHUB_APP_ID": data.get("app_id"),
+        "GITHUB_WEBHOOK_SECRET": data.get("webhook_secret"),
+    }
+    return str(data.get("pem") or ""), {k: str(v) for k, v in found.items() if v}
+
+
 # What `promobot digest` posts with: Slack's bot token alone, no GitHub secret.
 DIGEST_SECRETS = ("SLACK_BOT_TOKEN",)
+GITHUB_SECRETS = ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY")
+# Before the GitHub App exists, `serve` runs for /github/setup with Slack's secrets alone.
+SETUP_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
 
 def load_secrets(env: Mapping[str, str], required: tuple[str, ...] = REQUIRED_SECRETS) -> Secrets:
@@ -346,7 +367,8 @@ def load_secrets(env: Mapping[str, str], required: tuple[str, ...] = REQUIRED_SE
             key = Path(key_file).read_text(encoding="utf-8")
         except OSError as exc:
             problems.append(f"GITHUB_PRIVATE_KEY_FILE: cannot read {key_file} ({exc.strerror})")
-    values = {name: env.get(name, "").strip() for name in REQUIRED_SECRETS}
+    key, from_file = app_file(key)
+    values = {name: (env.get(name) or from_file.get(name, "")).strip() for name in REQUIRED_SECRETS}
     values["GITHUB_PRIVATE_KEY"] = key.strip()
     for name in required:
         if not values[name] and not (name == "GITHUB_PRIVATE_KEY" and key_file):

@@ -98,6 +98,11 @@ class GitHubClient:
             path = next_page(headers.get("link", ""), self.api_url) if oldest >= since else None
         return [d for d in found if parse_expiry(d["delivered_at"]) >= since]
 
+    async def convert_manifest(self, code: str) -> dict[str, Any]:
+        """Exchange the manifest flow's code for the new App's id, key and webhook secret."""
+        answer, _ = await self._exchange("POST", f"/app-manifests/{code}/conversions", None)
+        return dict(answer)
+
     async def redeliver(self, hook_delivery_id: int) -> None:
         """Ask GitHub to deliver one recorded attempt again (answered 202, delivered later)."""
         await self.as_app("POST", f"/app/hook/deliveries/{int(hook_delivery_id)}/attempts")
@@ -106,14 +111,15 @@ class GitHubClient:
         return (await self._exchange(method, path, body, authorization=authorization))[0]
 
     async def _exchange(
-        self, method: str, path: str, body: Any, *, authorization: str
+        self, method: str, path: str, body: Any, *, authorization: str | None = None
     ) -> tuple[Any, Any]:
         headers = {
             "Accept": "application/vnd.github+json",
-            "Authorization": authorization,
             "User-Agent": "promobot",
             "X-GitHub-Api-Version": "2022-11-28",
         }
+        if authorization:  # the manifest conversion is the one call made without
+            headers["Authorization"] = authorization
         try:
             async with self.session.request(
                 method,

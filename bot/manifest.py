@@ -26,7 +26,7 @@ def github_manifest(config: Config, url: str) -> dict[str, Any]:
         "name": config.name,
         "url": url,
         "hook_attributes": {"url": f"{url}/github/webhooks", "active": True},
-        "redirect_url": url,
+        "redirect_url": f"{url}/github/setup",  # the manifest flow ends there
         "public": False,
         "default_events": list(config.events),
         "default_permissions": dict(config.permissions),

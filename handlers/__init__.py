@@ -3,12 +3,13 @@
 from aiohttp import web
 
 from bot.app import Inbound
-from handlers import dashboard, dev, github, health, slack
+from handlers import dashboard, dev, github, health, setup, slack
 
 
 def add_routes(app: web.Application) -> None:
     """Mount every inbound route on `app`."""
     github.add_routes(app)
+    setup.add_routes(app)
     slack.add_routes(app)
     health.add_routes(app)
     dev.add_routes(app)

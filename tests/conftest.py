@@ -270,13 +270,19 @@ def make_harness(
         db_path: Path | None = None,
         clock: Clock | None = None,
         config_: Config | None = None,
+        secrets_: Secrets | None = None,
         **kwargs: Any,
     ) -> Harness:
         path = db_path or tmp_path / "promobot.db"
         kwargs.setdefault("digest_schedule", False)  # no wall-clock digests in tests
         kwargs.setdefault("redeliver", False)  # GitHub's delivery list is read where tested
         app = create_app(
-            config_ or config, secrets, db_path=path, inbound=inbound(), clock=clock, **kwargs
+            config_ or config,
+            secrets_ or secrets,
+            db_path=path,
+            inbound=inbound(),
+            clock=clock,
+            **kwargs,
         )
         client = await aiohttp_client(app)
         return Harness(client, path, fake_slack, fake_github)

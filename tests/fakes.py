@@ -299,6 +299,11 @@ class FakeGitHub(Recorder):
         self.tokens_minted = 0
         self._ids = itertools.count(1001)
         self.hooks = HookDeliveries()
+        # Codes GitHub handed out at the end of a manifest flow: each is good for one exchange.
+        self.manifest_codes: set[str] = set()
+        self.created_app = spec["POST /app-manifests/{code}/conversions"]["responses"]["201"][
+            "example"
+        ]
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -345,6 +350,8 @@ class FakeGitHub(Recorder):
     @staticmethod
     def refuse_auth(key: str, auth: str) -> web.Response | None:
         """Refuse as GitHub does: /app/ takes the App's JWT (10 min at most), the rest a token."""
+        if key.startswith("POST /app-manifests/"):
+            return None  # the code itself is the credential
         if " /app/" in key:
             scheme, _, token = auth.partition(" ")
             try:
@@ -393,6 +400,12 @@ class FakeGitHub(Recorder):
                 },
                 status=201,
             )
+        if key == "POST /app-manifests/{code}/conversions":
+            code = path.split("/")[2]
+            if code not in self.manifest_codes:
+                return web.json_response({"message": "Not Found"}, status=404)
+            self.manifest_codes.discard(code)
+            return web.json_response(self.created_app, status=201)
         if key == "GET /repos/{owner}/{repo}/deployments":
             return web.json_response(self.list_deployments(path, query or {}))
         if key == "POST /repos/{owner}/{repo}/statuses/{sha}":
