@@ -31,9 +31,20 @@ from bot.manifest import github_manifest, slack_manifest
 DEV_SOAK_SCALE = 120
 
 
+# What to say when the entry point is missing: the checkout was never installed.
+NOT_INSTALLED = (
+    "promobot: this checkout is not installed, so the web handlers cannot be found.\n"
+    "Install it first: `make run` (creates .venv and serves --dev), or\n"
+    "`python3 -m pip install -e .` in the checkout, then run `promobot` again."
+)
+
+
 def load_inbound() -> Inbound:
     """Find the inbound adapters (handlers/) through their entry point."""
-    (point,) = entry_points(group="promobot.inbound", name="default")
+    points = entry_points(group="promobot.inbound", name="default")
+    if len(points) != 1:
+        raise SystemExit(NOT_INSTALLED)
+    (point,) = points
     return point.load()()
 
 

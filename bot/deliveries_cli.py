@@ -52,7 +52,7 @@ def compare(db: Database, attempts: list[dict[str, Any]], since: float) -> list[
         rows.append(
             {
                 "guid": guid,
-                "at": parse_expiry(first["delivered_at"]) if first else kept["received_at"],
+                "at": parse_expiry(first["delivered_at"]) if first else (kept or {})["received_at"],
                 "event": (first or kept or {}).get("event") or "?",
                 "action": (first or kept or {}).get("action"),
                 "github": github_side(tried) if tried else "not in GitHub's list",

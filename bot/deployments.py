@@ -140,10 +140,10 @@ def react(tx: Tx, change: Change) -> None:
             if stage.auto and build:
                 enter_auto(tx, build, stage)
     elif change.kind == "lock.changed" and change.detail.get("locked") is False:
-        stage = tx.config.pipeline.stage(change.stage or "")
+        unlocked = tx.config.pipeline.stage(change.stage or "")
         newest = newest_green(tx, change.repo_id)
-        if stage and stage.auto and newest:
-            enter_auto(tx, newest, stage)
+        if unlocked and unlocked.auto and newest:
+            enter_auto(tx, newest, unlocked)
     elif change.kind == "deployment.changed" and change.stage:
         after_deployment(tx, change)
 

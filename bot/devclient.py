@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 # The demo repository: webhook bodies are shaped like GitHub's, about this repository.
-REPO = {"id": 700_001, "full_name": "acme/storefront", "installation": 4242}
+REPO: dict[str, Any] = {"id": 700_001, "full_name": "acme/storefront", "installation": 4242}
 
 
 def github_signature(body: bytes, secret: str) -> str:

@@ -122,15 +122,12 @@ def publish(tx: Tx, pr: Mapping[str, Any], result: Verdict, *, only_flips: bool 
     "N builds behind" alone is not worth a write on every build.
     """
     last = prs.last_status(tx.db, pr["repo_id"], pr["number"])
-    same_sha = last is not None and last["sha"] == pr["head_sha"]
-    if same_sha and (last["state"], last["description"], last["target_url"]) == (
-        result.state,
-        result.description,
-        result.target_url,
-    ):
-        return False
-    if only_flips and same_sha and last["state"] == result.state == "success":
-        return False
+    if last is not None and last["sha"] == pr["head_sha"]:
+        said = (last["state"], last["description"], last["target_url"])
+        if said == (result.state, result.description, result.target_url):
+            return False
+        if only_flips and last["state"] == result.state == "success":
+            return False
     repo = builds.repository(tx.db, pr["repo_id"])
     if repo is None:
         return False

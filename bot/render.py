@@ -65,7 +65,8 @@ def cut_mrkdwn(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     kept: list[str] = []
-    size, opened, code = 0, [], False
+    size, code = 0, False
+    opened: list[str] = []
     for token in _TOKEN.findall(text):
         closers = len(opened) + int(code) + 1  # the closing marks and the ellipsis
         if size + len(token) + closers + (token in (*_MARKS, "`")) > limit:

@@ -145,7 +145,8 @@ def find_build(db: Any, repo_id: int, ref: str, stages: tuple[str, ...]) -> dict
         return found or f"there is no build {said if said.startswith('#') else '#' + said}"
     if ref.lower() in stages:
         there = pipeline.current(db, repo_id, ref.lower())
-        return builds.build(db, there["build_id"]) if there else f"nothing runs in {ref} yet"
+        found = builds.build(db, there["build_id"]) if there else None
+        return found or f"nothing runs in {ref} yet"
     if SHA.match(ref):
         matches = builds.builds_by_prefix(db, repo_id, ref, limit=3)
         if len(matches) > 1:

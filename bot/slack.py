@@ -150,9 +150,11 @@ def channel_id(db: Database, channel: str) -> str | None:
 def remember_channel(name: str, answer: dict[str, Any]) -> Callable[[Database], None]:
     """Return a write that stores the channel ID Slack answered for `name`."""
     values = [name, answer["channel"]]
-    return lambda db: db.execute(
-        "INSERT OR REPLACE INTO slack_channels (name, id) VALUES (?, ?)", values
-    )
+
+    def write(db: Database) -> None:
+        db.execute("INSERT OR REPLACE INTO slack_channels (name, id) VALUES (?, ?)", values)
+
+    return write
 
 
 async def find_posted(
@@ -231,8 +233,9 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
             found = await already_posted(row, p["channel"], p["key"], None)
             if found:
                 cid = await store.read(lambda db: channel_id(db, p["channel"]))
-                where = (str(cid), found)
-                await store.write(lambda db: _store_ts(db, p["key"], where))
+                seen = (str(cid), found)
+                await store.write(lambda db: _store_ts(db, p["key"], seen))
+                where = seen
         if where:
             await call(
                 client,
@@ -253,8 +256,13 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
             metadata=tag(p["key"]),
         )
         remember = remember_channel(p["channel"], answer)
-        where = (answer["channel"], answer["ts"])
-        return lambda db: (_store_ts(db, p["key"], where), remember(db))[0]
+        posted = (answer["channel"], answer["ts"])
+
+        def record(db: Database) -> None:
+            _store_ts(db, p["key"], posted)
+            remember(db)
+
+        return record
 
     async def thread_reply(row: Row) -> Record | None:
         # payload: parent_key, text, blocks, broadcast

@@ -18,7 +18,7 @@ def sweep_since(db: Database, *, now: float, retention: float, margin: float) ->
 
 def add_sweep(db: Database, **row: Any) -> int:
     """Record one sweep (started_at, since, finished_at, listed, asked, error)."""
-    return int(db["redelivery_sweeps"].insert(row).last_pk)
+    return int(db.table("redelivery_sweeps").insert(row).last_pk or 0)
 
 
 def never_asked(db: Database, guids: list[str]) -> set[str]:
@@ -33,7 +33,7 @@ def never_asked(db: Database, guids: list[str]) -> set[str]:
 
 def add_request(db: Database, **row: Any) -> None:
     """Remember that GitHub was asked to redeliver a GUID, so it is never asked again."""
-    db["redeliveries"].insert(row)
+    db.table("redeliveries").insert(row)
 
 
 def requests(db: Database, guids: list[str]) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ from bot.config import Config, Secrets, load_config
 from handlers import inbound
 from storage import connect, inbox
 from tests.fakes import FakeGitHub, FakeSlack
+from tests.waiting import wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
@@ -231,17 +232,18 @@ class Harness:
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every ready delivery is processed and the outbox has nothing due."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            services = self.services
+        services = self.services
+
+        async def drained() -> bool:
             ready = await services.store.read(
                 partial(inbox.ready_deliveries, now=services.clock.now())
             )
-            if not ready:
-                await asyncio.wait_for(services.relay.idle(), timeout=deadline - time.monotonic())
-                return
-            services.worker.wake()
-            await asyncio.sleep(0.01)
-        raise TimeoutError("promobot did not settle")
+            if ready:
+                services.worker.wake()
+            return not ready
+
+        await wait_for(drained, timeout, what="every delivery processed", every=0.01)
+        await asyncio.wait_for(services.relay.idle(), timeout=deadline - time.monotonic())
 
     def db(self) -> Database:
         return connect(self.db_path, readonly=True)

@@ -1,6 +1,5 @@
 """A promobot running as `serve --dev` does (on a known free port), for dev and dashboard tests."""
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from bot.tx import Tx
 from handlers import inbound
 from storage import connect
 from tests.conftest import Harness, push_payload, status_payload
+from tests.waiting import wait_for
 
 SHAS = [f"{n:x}" * 40 for n in range(1, 4)]
 
@@ -45,13 +45,7 @@ class DevHarness(Harness):
 
     async def until(self, probe: Callable[[], Any], timeout: float = 15.0) -> Any:
         """Wait until `probe()` returns something true; fail after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = probe()
-            if found:
-                return found
-            await asyncio.sleep(0.05)
-        raise TimeoutError("the condition never held")
+        return await wait_for(probe, timeout, every=0.05)
 
 
 def execute(db_path: Path, sql: str, params: list | None = None) -> int:

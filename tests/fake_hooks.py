@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.waiting import DEFAULT_TIMEOUT
+
 RETENTION = 3 * 86400
 
 
@@ -138,5 +140,6 @@ class HookDeliveries:
 
     async def settle(self) -> None:
         """Wait until every redelivery started has been attempted."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        async with asyncio.timeout(DEFAULT_TIMEOUT):  # a redelivery that never ends fails here
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)

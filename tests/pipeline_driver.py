@@ -1,12 +1,12 @@
 """Drive promotion tests: green builds, deployment statuses, /ship commands, button clicks."""
 
-import asyncio
 import copy
 import json
 from typing import Any
 
 from bot.clock import FakeClock
 from tests.conftest import FIXTURES, Harness, fixture, push_payload, status_payload
+from tests.waiting import wait_for
 
 
 def sha(n: int) -> str:
@@ -85,10 +85,7 @@ class Pipeline:
         response = await self.h.interact(payload)
         assert response.status == 200
         if action == "reject":  # the modal opens after the acknowledgement
-            for _ in range(500):
-                if len(self.slack.of("views.open")) > opened:
-                    break
-                await asyncio.sleep(0.01)
+            await wait_for(lambda: len(self.slack.of("views.open")) > opened, what="the modal")
             return ""
         await self.h.settle()
         return self.slack.of("chat.postEphemeral")[-1].body["text"]

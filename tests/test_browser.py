@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.devsupport import execute, manual, pipeline, start_dev
+from tests.waiting import wait_for_blocking
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = (
@@ -65,16 +66,15 @@ def text_of(browser: Any, css: str) -> str:
 
 def wait_for_text(browser: Any, css: str, text: str, timeout: float = 20.0) -> str:
     """Wait until the element shows `text` (the page refreshes itself)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            shown = text_of(browser, css)
-        except Exception:  # the page is between two loads
-            shown = ""
-        if text in shown:
-            return shown
-        time.sleep(0.2)
-    raise AssertionError(f"{css} never showed {text!r}")
+
+    def shown() -> str | None:
+        found = text_of(browser, css)
+        return found if text in found else None
+
+    # An exception means the page is between two loads.
+    return wait_for_blocking(
+        shown, timeout, what=f"{css} showing {text!r}", every=0.2, ignoring=(Exception,)
+    )
 
 
 @pytest.fixture

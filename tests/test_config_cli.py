@@ -4,11 +4,13 @@ import copy
 import json
 import subprocess
 import sys
+from importlib.metadata import EntryPoints
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bot import cli
 from bot.cli import main
 from bot.config import ConfigError, load_secrets, parse_config
 from handlers.github import router
@@ -205,3 +207,22 @@ def test_the_redelivery_sweep_interval_is_a_checked_duration():
     raw = copy.deepcopy(GOOD)
     raw["github"]["redeliver_every"] = "1h"
     assert parse_config(raw).redeliver_every == 3600
+
+
+def test_serve_from_an_uninstalled_checkout_says_how_to_install(tmp_path, monkeypatch):
+    # An uninstalled checkout has no entry point for the handlers: the lookup finds none.
+    monkeypatch.setattr(cli, "entry_points", lambda **_: EntryPoints(()))
+    for name, value in {
+        "GITHUB_APP_ID": "1",
+        "GITHUB_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n",
+        "SLACK_BOT_TOKEN": "x",
+        "GITHUB_WEBHOOK_SECRET": "s",
+        "SLACK_SIGNING_SECRET": "t",
+    }.items():
+        monkeypatch.setenv(name, value)
+    args = ["serve", "--config", str(ROOT / "app.yaml"), "--db", str(tmp_path / "x.db")]
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    assert "pip install -e ." in str(stopped.value.code)
+    assert "make run" in str(stopped.value.code)
+    assert not (tmp_path / "x.db").exists()

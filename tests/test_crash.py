@@ -29,8 +29,10 @@ from tests.conftest import (
 )
 from tests.fakes import FakeGitHub, FakeSlack
 from tests.test_secrets import assert_clean
+from tests.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+# Long runs by design: a longer limit than the suite's default, still not forever.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 KILLS = 12
 
 
@@ -52,14 +54,15 @@ class Server:
         cmd += ["--db", str(self.db), "--port", str(self.port)]
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stderr=log)
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            except OSError:
-                await asyncio.sleep(0.05)
-        raise TimeoutError("promobot serve did not start")
+
+        async def listening() -> bool:
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            writer.close()
+            return True
+
+        await wait_for(
+            listening, 10, what="promobot serve started", every=0.05, ignoring=(OSError,)
+        )
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -142,18 +145,13 @@ async def stream(url: str, acked: dict[str, str], shas: list[str], stop: asyncio
 
 
 async def drained(db: Path, timeout: float = 120.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        left = query(
-            db,
-            "SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending')"
-            " + (SELECT count(*) FROM outbox WHERE state = 'pending')",
-        )[0][0]
-        if left == 0:
-            return
-        await asyncio.sleep(0.2)
-    raise TimeoutError("the backlog did not drain")
+    left = (
+        "SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending')"
+        " + (SELECT count(*) FROM outbox WHERE state = 'pending')"
+    )
+    await wait_for(
+        lambda: query(db, left)[0][0] == 0, timeout, what="the backlog drained", every=0.2
+    )
 
 
 def serve_env(slack: FakeSlack, github: FakeGitHub, private_key: str) -> dict[str, str]:
@@ -241,8 +239,7 @@ async def test_kill_9_during_the_first_post_into_a_channel(
     async with aiohttp.ClientSession() as session:
         sha = hashlib.sha1(b"only").hexdigest()
         assert await post(session, url, "push", push_payload(sha))
-    while not fake_slack.of("chat.postMessage"):
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: fake_slack.of("chat.postMessage"), what="the first post")
     server.kill()  # Slack has the post; promobot never hears its answer
     fake_slack.latency = 0.0
     await server.start()

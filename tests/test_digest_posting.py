@@ -10,16 +10,13 @@ from tests.conftest import run_cli
 from tests.fakes import FakeSlack
 from tests.history import History, at
 from tests.test_digest import script_bad_day
+from tests.waiting import wait_for
 
 T = at("2026-11-24T09:30+00:00")  # half an hour after Tuesday's digest time in London
 
 
 async def wait_for_claim(harness) -> None:
-    for _ in range(500):
-        if harness.rows("SELECT * FROM digests"):
-            return
-        await asyncio.sleep(0.01)
-    raise TimeoutError("no digest was claimed")
+    await wait_for(lambda: harness.rows("SELECT * FROM digests"), what="a digest claimed")
 
 
 async def test_once_per_day_across_a_restart_and_a_second_instance(make_harness, tmp_path, config):

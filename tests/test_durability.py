@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, WEBHOOK_SECRET, push_payload, sign_github, status_payload
+from tests.waiting import wait_for_blocking
 
 
 def free_port() -> int:
@@ -63,14 +64,14 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=self.log,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.05)
-        raise RuntimeError("promobot serve did not start")
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
+                return True
+
+        wait_for_blocking(
+            healthy, 30, what="promobot serve started", ignoring=(urllib.error.URLError, OSError)
+        )
 
     def deliver(self, event: str, payload: dict) -> int:
         body = json.dumps(payload).encode()
@@ -117,10 +118,10 @@ def test_deliveries_acknowledged_before_kill_9_are_processed_after_restart(serve
         acknowledged += 2
     server.stop(signal.SIGKILL)  # no chance to finish anything
     server.start()
-    deadline = time.monotonic() + 30
-    while query(server.db, "SELECT count(*) FROM deliveries WHERE state = 'pending'")[0][0]:
-        assert time.monotonic() < deadline, "the backlog was not resumed"
-        time.sleep(0.1)
+    pending = "SELECT count(*) FROM deliveries WHERE state = 'pending'"
+    wait_for_blocking(
+        lambda: not query(server.db, pending)[0][0], 30, what="the backlog resumed", every=0.1
+    )
     assert query(server.db, "SELECT count(*) FROM deliveries WHERE state = 'done'") == [
         (acknowledged,)
     ]

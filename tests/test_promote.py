@@ -8,6 +8,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.ship import sweep
 from tests.pipeline_driver import Pipeline, sha
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -220,10 +221,10 @@ async def test_the_sweep_expires_requests_nobody_touches(bot, clock):
     await waiting_for_dumpling(bot, clock)
     clock.advance(24 * 3600 + 1)
     task = asyncio.create_task(sweep(bot.h.services, every=0.01))
-    for _ in range(500):
-        if bot.h.rows("SELECT state FROM promotions WHERE id = 3") == [{"state": "expired"}]:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for(
+        lambda: bot.h.rows("SELECT state FROM promotions WHERE id = 3") == [{"state": "expired"}],
+        what="promotion 3 expired",
+    )
     task.cancel()
     await bot.h.settle()
     assert "Expired" in bot.approval_message(3)["text"]

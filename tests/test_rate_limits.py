@@ -1,11 +1,10 @@
 """Slack's 429s hold back the method they name, in every channel, until Retry-After ends."""
 
-import asyncio
-
 import pytest
 
 from bot.slack import call
 from tests.outbox import queue, slack_message
+from tests.waiting import wait_for
 
 
 def ephemeral(channel: str, text: str) -> tuple[str, str, dict, str]:
@@ -19,12 +18,7 @@ def ephemeral(channel: str, text: str) -> tuple[str, str, dict, str]:
 
 
 async def until(probe, timeout: float = 10.0):
-    for _ in range(int(timeout / 0.02)):
-        found = probe()
-        if found:
-            return found
-        await asyncio.sleep(0.02)
-    raise TimeoutError("the condition never held")
+    return await wait_for(probe, timeout)
 
 
 async def test_no_call_of_the_limited_method_goes_out_before_retry_after(harness):

@@ -1,24 +1,22 @@
 """Missed deliveries come back: GitHub is asked to redeliver each one once, across restarts."""
 
-import asyncio
 import time
 
 from gidgethub import apps
 
 from tests.conftest import WEBHOOK_SECRET, push_payload, status_payload
 from tests.fakes import FakeGitHub
+from tests.waiting import wait_for
 
 REDELIVER = "POST /app/hook/deliveries/{delivery_id}/attempts"
 
 
 async def swept(harness, count: int = 1) -> None:
     """Wait until the harness has finished `count` sweeps, then until what they queued is sent."""
-    for _ in range(1000):
-        if len(harness.rows("SELECT id FROM redelivery_sweeps")) >= count:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise TimeoutError("no sweep finished")
+    await wait_for(
+        lambda: len(harness.rows("SELECT id FROM redelivery_sweeps")) >= count,
+        what=f"{count} sweep(s) finished",
+    )
     await harness.settle()
     await harness.github.hooks.settle()
     await harness.settle()

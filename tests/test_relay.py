@@ -69,6 +69,7 @@ async def test_after_a_crash_mid_send_the_restart_finds_the_post_and_edits_it(
     from bot.slack import tag
     from storage import connect
     from tests.conftest import push_payload, status_payload
+    from tests.waiting import wait_for
 
     db_path = tmp_path / "crash.db"
     first = await make_harness(db_path=db_path)
@@ -77,8 +78,8 @@ async def test_after_a_crash_mid_send_the_restart_finds_the_post_and_edits_it(
     await first.settle()
     fake_slack.fail("chat.postMessage", 429, times=1000, headers={"Retry-After": "600"})
     await first.deliver("push", push_payload("b" * 40, message="Second"))
-    while len(fake_slack.of("chat.postMessage")) < 2:  # the post is refused, and waits
-        await asyncio.sleep(0.02)
+    # The post is refused, and waits.
+    await wait_for(lambda: len(fake_slack.of("chat.postMessage")) >= 2, what="a refused post")
     await first.client.close()
     fake_slack.failures.clear()
     # What a kill -9 right after Slack's answer leaves: the post landed, the row is leased.

@@ -20,6 +20,7 @@ from tests.conftest import (
 )
 from tests.fakes import FakeSlack
 from tests.outbox import github_status, queue, slack_message
+from tests.waiting import wait_for_blocking
 
 
 def assert_clean(text: str, private_key: str) -> None:
@@ -70,12 +71,12 @@ def test_the_served_process_logs_without_secrets(tmp_path: Path, private_key: st
     try:
         url = f"http://127.0.0.1:{port}/github/webhooks"
         body = json.dumps(push_payload()).encode()
-        for _ in range(100):
-            try:
-                post(url, body, "push", sign_github(body))
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_blocking(
+            lambda: post(url, body, "push", sign_github(body)),
+            what="promobot serve answering",
+            every=0.1,
+            ignoring=(OSError,),
+        )
         post(url, body, "push", sign_github(body, "forged"))
         post(url, b"[]", "push", sign_github(b"[]"))
     finally:

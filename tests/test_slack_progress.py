@@ -9,6 +9,7 @@ from bot import registry, slack
 from bot.relay import Permanent
 from bot.tx import Change, Tx
 from tests.conftest import SHA, push_payload, status_payload
+from tests.waiting import wait_for
 
 COMMIT_URL = f"https://github.com/Codertocat/Hello-World/commit/{SHA}"
 OTHER_SHA = "a" * 40
@@ -177,8 +178,7 @@ async def test_a_crash_before_the_post_then_a_restart_posts_exactly_once(make_ha
     fake_slack.fail("chat.postMessage", 503, times=1000)  # Slack is down: the row stays queued
     first = await make_harness()
     await first.deliver("push", push_payload())
-    while not fake_slack.of("chat.postMessage"):
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: fake_slack.of("chat.postMessage"), what="a first try")
     await first.client.close()  # the process dies with the post still owed
     assert first.rows("SELECT state FROM outbox") == [{"state": "pending"}]
 
@@ -216,8 +216,10 @@ async def test_an_edit_queued_while_the_post_is_in_flight_is_sent_after_it(
     await harness.deliver("push", push_payload())
     await entered.wait()
     await harness.deliver("status", status_payload(state="success"))
-    while harness.rows("SELECT ci_state FROM builds")[0]["ci_state"] != "success":
-        await asyncio.sleep(0.02)
+    await wait_for(
+        lambda: harness.rows("SELECT ci_state FROM builds")[0]["ci_state"] == "success",
+        what="CI green stored",
+    )
     gate.set()
     await harness.settle()
     assert len(fake_slack.posts()) == 1
@@ -236,8 +238,7 @@ async def test_posts_to_one_channel_are_paced_and_channels_do_not_wait_for_each_
 
     fake_slack.fail("chat.postMessage", 503)  # #releases backs off for two seconds …
     await harness.deliver("push", push_payload("b" * 40, message="Third"))
-    while len(fake_slack.posts()) < 3:
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: len(fake_slack.posts()) >= 3, what="the third post tried")
     await harness.deliver("push", mingle_push())  # … while #mingle-releases posts at once
     await harness.settle()
     assert [c.body["channel"] for c in fake_slack.posts()[2:]] == [

@@ -11,7 +11,8 @@ from tests.conftest import status_payload
 from tests.outbox import github_status, queue
 from tests.test_storm import STATUSES
 
-pytestmark = pytest.mark.slow
+# Long runs by design: a longer limit than the suite's default, still not forever.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 STORM = 6.0  # seconds
 
 
