@@ -6,6 +6,7 @@ installed, these tests are skipped, and pytest's summary says why.
 """
 
 import asyncio
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.delivery import Story
 from tests.devsupport import execute, manual, pipeline, start_dev
 from tests.waiting import wait_for_blocking
 
@@ -130,3 +132,47 @@ async def test_the_value_stream_map_of_one_build(dev, browser):
     assert steps == ["pushed to main", "CI green", "live in pasty", "live in baklava"]
     assert "(after 5m)" in journey
     assert "build.created" in await look(text_of, browser, "main")
+
+
+def insights_story(path: Path, config: Any, now: float) -> None:
+    """Three weeks of deliveries ending now: a rollback, a failed deployment, red builds."""
+    story = Story(path, config)
+    start = now - 20 * 86400
+    for n in range(1, 13):
+        pushed = start + n * 36 * 3600
+        story.build(n, pushed, ci="failure" if n % 4 == 0 else "success", ci_at=pushed + 600)
+        if n % 4:
+            story.deploy(n, "pasty", pushed + 900, took=60)
+            story.deploy(n, "baklava", pushed + 2 * 3600, took=60)
+            story.deploy(n, "dumpling", pushed + 5 * 3600, took=120)
+    story.rollback("dumpling", to=5, out=6, when=start + 6 * 36 * 3600 + 8 * 3600, took=300)
+    story.deploy(11, "dumpling", start + 11 * 36 * 3600 + 9 * 3600, state="failure")
+    story.close()
+
+
+async def test_a_person_reads_the_insights_page_and_its_charts(
+    aiohttp_client, tmp_path, config, browser
+):
+    insights_story(tmp_path / "dev.db", config, time.time())
+    dev = await start_dev(aiohttp_client, tmp_path, config)
+    await look(browser.set_window_size, 1280, 1300)  # the whole page, charts and all
+    await look(browser.get, dev.url + "/insights?weeks=3")
+    section = await look(text_of, browser, "section.insights")
+    assert "Codertocat/Hello-World" in section
+    assert "Deployment frequency: 10 to dumpling (3.3 a week) — high (DORA 2024)" in section
+    assert "Change failure rate: 2 of 10 (20%): 1 failed, 1 rolled back, 0 reverted" in section
+    charts = await look(browser.find_elements, "css selector", "section.insights svg.chart")
+    assert [c.get_attribute("aria-label") for c in charts] == [
+        "Deployments to dumpling per week",
+        "Lead time for changes (median)",
+        "Change failure rate",
+        "Average wait before each stage, and why",
+        "Failed builds per week",
+    ]
+    assert all(c.size["width"] == 380 for c in charts)  # drawn, not a broken image
+    bars = await look(browser.find_elements, "css selector", "svg.chart rect")
+    assert len(bars) > 10
+    shot = Path(os.environ.get("PROMOBOT_SCREENSHOTS", tmp_path)) / "insights.png"
+    await look(browser.save_screenshot, str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    await look(browser.set_window_size, 1280, 900)

@@ -38,6 +38,7 @@ def test_no_production_deployment_yet(story):
     assert "no deployment to dumpling in this window" in text
     assert "no commit reached production in this window" in text
     assert "Change failure rate: 0 of 0 (n/a)" in text
+    assert "Failed builds: 1 of 2 (week by week: 1, 0, 0, 0); main red 27d 20h (99% of" in text
 
 
 def test_a_deployment_that_carried_many_builds(story):

@@ -52,7 +52,7 @@ async def test_ship_metrics_answers_the_asker_through_the_slack_route(harness):
     assert "*Delivery of Codertocat/Hello-World* over the last 4 week(s)" in text
     assert "• Deployment frequency: 4 to dumpling (1.0 a week) — *high* (DORA 2024)" in text
     assert "• Change failure rate: 1 of 3 (33%): 0 failed, 1 rolled back, 0 reverted" in text
-    assert "• Failed deployment recovery time: median 1h 10m (1 recoveries)" in text
+    assert "• Failed deployment recovery time: median 1h 10m (1 recovery)" in text
     assert "• Deployment rework rate: 1 of 4 (25%)" in text
     assert "• Builds that never reached dumpling: 1 (1 at CI red)" in text
     logged = harness.rows("SELECT actor, action FROM event_log WHERE action = 'metrics'")
@@ -127,7 +127,7 @@ def test_the_digest_has_a_weekly_section_on_the_first_digest_day(tmp_path, confi
     assert "The week's delivery (DORA):" in monday
     # The week before Monday 09:00 saw #4 go live (the others went live before 09:00 a week ago).
     assert "• Deployment frequency: 1 to dumpling (1.0 a week) — *high* (DORA 2024)" in monday
-    assert "• Lead time for changes: median 2h, p90 2h (1 commits)" in monday
+    assert "• Lead time for changes: median 2h, p90 2h (1 commit)" in monday
     assert "The week's delivery" not in tuesday
     assert "The week's delivery" not in as_text(sunday[0])  # Saturday is that week's first
 

@@ -39,7 +39,7 @@ def bars(
     colour: str = COLOURS["bar"],
 ) -> str:
     """Draw one bar per label, its value written above it (None: a dash, no bar)."""
-    plot = HEIGHT - TOP - BOTTOM
+    plot = HEIGHT - TOP - BOTTOM - 14  # room for the tallest bar's value under the title
     top = max((v for v in values if v is not None), default=0.0) or 1.0
     step = (WIDTH - 2 * LEFT) / max(len(labels), 1)
     body = [
@@ -84,9 +84,8 @@ def stacked(
                 )
                 x += width
         total = sum(parts.values())
-        body.append(
-            _text(x + 6, y + 13, show(total) if total else "no wait", 11, "#1f2328", "start")
-        )
+        said = "no wait" if parts else "no build entered"
+        body.append(_text(x + 6, y + 13, show(total) if total else said, 11, "#1f2328", "start"))
     legend_y = height - 12
     for i, reason in enumerate(("lock", "approval", "soak", "queued")):
         x = LEFT + i * 90

@@ -49,6 +49,13 @@ def percent(share: float | None) -> str:
     return "n/a" if share is None else f"{share * 100:.0f}%"
 
 
+def plural(count: int, word: str) -> str:
+    """Say '1 commit', '2 commits', '1 recovery', '3 recoveries'."""
+    if count == 1:
+        return f"1 {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
+
+
 def _band(name: str | None) -> str:
     return f" — *{name}* (DORA {REPORT_YEAR})" if name else ""
 
@@ -68,13 +75,13 @@ def dora_lines(report: Report, period: Period) -> list[str]:
     if d.lead_median is not None:
         lead = (
             f"median {duration(d.lead_median)}, p90 {duration(d.lead_p90 or 0)}"
-            f" ({len(d.lead_times)} commits){_band(lead_band(d.lead_median))}"
+            f" ({plural(len(d.lead_times), 'commit')}){_band(lead_band(d.lead_median))}"
         )
     cfr = f"{d.failed_changes} of {d.changes} ({percent(d.change_failure_rate)})"
     cfr += f": {d.failed} failed, {d.rolled_back} rolled back, {d.reverted} reverted"
     recovery = "nothing to recover from"
     if d.recovery_median is not None:
-        recovery = f"median {duration(d.recovery_median)} ({len(d.recoveries)} recoveries)"
+        recovery = f"median {duration(d.recovery_median)} ({plural(len(d.recoveries), 'recovery')})"
         recovery += _band(recovery_band(d.recovery_median))
     if d.unrecovered:
         recovery += f"; {d.unrecovered} not recovered yet"
@@ -106,9 +113,12 @@ def flow_lines(report: Report, period: Period) -> list[str]:
             f" {stage.entered} build(s)" + (f" — {why}" if why else "")
         )
     weekly = ", ".join(str(w.flow.failed_builds) for w in report.weeks)
+    red = "none of the time"
+    if f.red_seconds:
+        share = "under 1%" if f.red_share < 0.01 else percent(f.red_share)
+        red = f"{duration(f.red_seconds)} ({share} of the time)"
     lines.append(
-        f"• Failed builds: {f.failed_builds} of {f.builds} (week by week: {weekly});"
-        f" main red {percent(f.red_share)} of the time"
+        f"• Failed builds: {f.failed_builds} of {f.builds} (week by week: {weekly}); main red {red}"
     )
     stopped = ", ".join(f"{n} at {where}" for where, n in sorted(f.stopped.items()))
     lines.append(
