@@ -13,7 +13,7 @@ from storage import migrate
 
 BUILDS, REPORTS_PER_BUILD, DEPLOYMENTS = 100_000, 10, 10_000
 # Bumped whenever the generated rows change, so a stale template is not reused.
-VERSION = 3
+VERSION = 4
 STAGES = ("pasty", "baklava", "dumpling")
 YEAR = 365 * 86400.0
 
@@ -106,6 +106,7 @@ def generate(
             for b in [min(builds, (k // 3) * step + 1)]
         ),
     )
+    delivery(conn, rng, shas, pushed, builds)
     conn.executemany(
         "INSERT INTO event_log (at, actor, action, repo_id, build_id, detail)"
         " VALUES (?, ?, 'build.created', ?, ?, ?)",
@@ -118,6 +119,53 @@ def generate(
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return {"generate_s": round(time.perf_counter() - start, 1)}
+
+
+def delivery(
+    conn: sqlite3.Connection, rng: random.Random, shas: list, pushed: list, builds: int
+) -> None:
+    """Give the year what the delivery metrics read: each push's commits (1 to 3, some of them
+    reverts and hotfixes), failed production deployments and rollbacks."""
+    repo_id = common.REPO["id"]
+
+    def commits() -> object:
+        for i in range(builds):
+            extra = rng.randrange(3)
+            for k in range(extra, -1, -1):
+                sha = shas[i] if k == 0 else f"{rng.getrandbits(160):040x}"
+                message = f"Change number {i + 1}" + (f" part {k}" if k else "")
+                if k == 0 and i % 50 == 49:
+                    message = (
+                        f'Revert "Change number {i - 9}"\n\nThis reverts commit {shas[i - 10]}.'
+                    )
+                elif k == 0 and i % 40 == 39:
+                    message = f"Hotfix: guard change {i - 3}"
+                yield (repo_id, sha, i + 1, message, pushed[i] - 300 * k)
+
+    conn.executemany("INSERT INTO commits VALUES (?, ?, ?, ?, ?)", commits())
+    live = conn.execute(
+        "SELECT id, build_id, succeeded_at FROM deployments WHERE stage = 'dumpling' ORDER BY id"
+    ).fetchall()
+    for n, (deployment, build, at) in enumerate(live):
+        if n % 40 == 39:  # a failed deployment: production keeps the build before it
+            conn.execute(
+                "UPDATE deployments SET state = 'failure', succeeded_at = NULL WHERE id = ?",
+                [deployment],
+            )
+        elif n % 25 == 24:  # rolled back an hour later to the build live before it
+            back = live[n - 1][1]
+            cursor = conn.execute(
+                "INSERT INTO promotions (repo_id, build_id, stage, requested_by, state, rollback,"
+                " created_at, decided_at, replaces_build_id)"
+                " VALUES (?, ?, 'dumpling', 'U012ABC', 'approved', 1, ?, ?, ?)",
+                [repo_id, back, at + 3600, at + 3600, build],
+            )
+            conn.execute(
+                "INSERT INTO deployments (repo_id, build_id, stage, promotion_id, state,"
+                " requested_by, created_at, updated_at, finished_at, succeeded_at)"
+                " VALUES (?, ?, 'dumpling', ?, 'success', 'U012ABC', ?, ?, ?, ?)",
+                [repo_id, back, cursor.lastrowid, at + 3600, *[at + 3720] * 3],
+            )
 
 
 def template(builds: int = BUILDS, deployments: int = DEPLOYMENTS) -> Path:

@@ -24,8 +24,8 @@ def records(db: Database, config: Config, repo_id: int, since: float) -> r.Recor
     rows = q.delivery_rows(db, repo_id, stages[-1], since)
     return r.Records(
         stages=stages,
-        builds=tuple(r.Build(**b) for b in rows["builds"]),
-        commits=tuple(r.Commit(**c) for c in rows["commits"]),
+        builds=tuple(r.Build(*b) for b in rows["builds"]),
+        commits=tuple(r.Commit(*c) for c in rows["commits"]),
         deployments=tuple(_deployment(d) for d in rows["deployments"]),
         rollbacks=tuple(r.Rollback(**x) for x in rows["rollbacks"]),
         locks=tuple(_lock(lk) for lk in rows["locks"]),

@@ -20,6 +20,11 @@ def _rows(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _tuples(db: Database, sql: str, params: list[Any]) -> list[tuple]:
+    # Tens of thousands of rows on a busy repository: plain tuples, in the SELECT's order.
+    return db.conn.execute(sql, params).fetchall()
+
+
 def production_floor(db: Database, repo_id: int, stage: str, before: float) -> int:
     """Return the highest build number that went live in `stage` before `before` (0: none)."""
     row = db.conn.execute(
@@ -40,6 +45,8 @@ def first_number_since(db: Database, repo_id: int, since: float) -> int | None:
 
 def delivery_rows(db: Database, repo_id: int, stage: str, since: float) -> dict[str, Any]:
     """Return the rows the metrics of `repo_id` from `since` need; `stage` is production.
+
+    Builds come as tuples in BUILD's order, commits as (sha, build_id, message, committed_at).
 
     Builds from the one after production's newest before `since` (their commits are the
     lead time of the next production deployment); deployments created since, or of those
@@ -62,10 +69,10 @@ def delivery_rows(db: Database, repo_id: int, stage: str, since: float) -> dict[
     }
     return {
         "floor": floor,
-        "builds": _rows(
+        "builds": _tuples(
             db, f"SELECT {BUILD} FROM builds b WHERE b.repo_id = ? AND b.number > ?", [repo_id, low]
         ),
-        "commits": _rows(
+        "commits": _tuples(
             db,
             "SELECT c.sha, c.build_id, c.message, c.committed_at FROM builds b"
             " JOIN commits c ON c.build_id = b.id WHERE b.repo_id = ? AND b.number > ?",

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from bot.core.metrics import History
-from bot.core.records import Build, Deployment, median, merged, overlap, paint
+from bot.core.records import Build, Deployment, median, overlap, paint
 
 REASONS = ("lock", "approval", "soak", "queued")
 
@@ -45,7 +45,7 @@ def flow(history: History, start: float, end: float) -> Flow:
     """Measure the flow of the window [start, end)."""
     records = history.records
     pushed = [b for b in records.builds if start <= b.pushed_at < end]
-    red = red_seconds(list(history.builds.values()), start, end)
+    red = red_seconds(history.red, start, end)
     skipped, stopped, newer = _lost(history, pushed, end)
     return Flow(
         stages=tuple(stage_flow(history, i, start, end) for i in range(len(records.stages))),
@@ -63,14 +63,10 @@ def stage_flow(history: History, index: int, start: float, end: float) -> StageF
     """Measure the waits before entering the stage at `index`."""
     records = history.records
     stage = records.stages[index]
-    first: dict[int, Deployment] = {}
-    for d in sorted(records.deployments, key=lambda d: (d.created_at, d.id)):
-        if d.stage == stage and not d.rollback:
-            first.setdefault(d.build_id, d)
     waits: list[float] = []
     reasons: Counter[str] = Counter()
-    for deployment in first.values():
-        if not start <= deployment.created_at < end:
+    for (into, _), deployment in history.first.items():
+        if into != stage or not start <= deployment.created_at < end:
             continue
         ready = _ready(history, deployment, index)
         if ready is None:
@@ -88,13 +84,7 @@ def _ready(history: History, deployment: Deployment, index: int) -> float | None
         return None
     if index == 0:
         return build.ci_changed_at if build.ci_state == "success" else None
-    before = history.records.stages[index - 1]
-    lives = [
-        d.succeeded_at
-        for d in history.records.deployments
-        if d.build_id == build.id and d.stage == before and d.succeeded_at is not None
-    ]
-    return min(lives) if lives else None
+    return history.live_at.get((history.records.stages[index - 1], build.id))
 
 
 def _layers(history: History, deployment: Deployment, index: int, ready: float) -> list:
@@ -109,24 +99,9 @@ def _layers(history: History, deployment: Deployment, index: int, ready: float) 
     return [("lock", locks), ("approval", approval), ("soak", [(ready, ready + soak)])]
 
 
-def red_seconds(builds: list[Build], start: float, end: float) -> float:
-    """Return how long main was red in the window: from a build's CI failing until a later
-    build's CI turned green."""
-    ordered = sorted(builds, key=lambda b: b.number)
-    spans = []
-    for i, build in enumerate(ordered):
-        if build.ci_state != "failure":
-            continue
-        fixed = next(
-            (
-                b.ci_changed_at
-                for b in ordered[i + 1 :]
-                if b.ci_state == "success" and b.ci_changed_at > build.ci_changed_at
-            ),
-            end,
-        )
-        spans.append((build.ci_changed_at, fixed))
-    return sum(overlap(span, (start, end)) for span in merged(spans))
+def red_seconds(spans: list[tuple[float, float]], start: float, end: float) -> float:
+    """Return how long main was red in the window, from the red spans of `red_spans`."""
+    return sum(overlap(span, (start, end)) for span in spans)
 
 
 def _lost(history: History, pushed: list[Build], end: float) -> tuple[int, dict[str, int], int]:

@@ -14,6 +14,7 @@ Definitions (each counted in the window [start, end)):
 A revert of a revert lands the original change again: it fails nothing and is not rework.
 """
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -24,12 +25,13 @@ from bot.core.records import (
     HOTFIX,
     Build,
     Commit,
+    Commits,
     Deployment,
     Records,
     median,
     p90,
+    red_spans,
     relands,
-    reverted,
 )
 
 
@@ -75,19 +77,32 @@ class History:
         self.prod = prod
         self.carried = self._carried()
         self.in_production = {c.sha: d for d in self.live for c in self.carried[d.id]}
-        every = [c for cs in self.commits.values() for c in cs]
-        self.reverts = [(c, t) for c in every if (t := reverted(c, every)) and not relands(c, t)]
+        index = Commits(c for cs in self.commits.values() for c in cs)
+        self.reverts = {c: t for c in index.every if (t := index.reverted(c)) and not relands(c, t)}
+        self.reverted_by: dict[str, list[Commit]] = defaultdict(list)
+        for revert, target in self.reverts.items():
+            self.reverted_by[target.sha].append(revert)
+        self.red = red_spans(records.builds)
+        # The first deployment of each build into each stage, and when it first went live there.
+        self.first: dict[tuple[str, int], Deployment] = {}
+        self.live_at: dict[tuple[str, int], float] = {}
+        for d in sorted(records.deployments, key=lambda d: (d.created_at, d.id)):
+            if not d.rollback:
+                self.first.setdefault((d.stage, d.build_id), d)
+            if d.succeeded_at is not None:
+                key = (d.stage, d.build_id)
+                self.live_at[key] = min(self.live_at.get(key, d.succeeded_at), d.succeeded_at)
 
     def _carried(self) -> dict[int, tuple[Commit, ...]]:
         """Map each live production deployment to the commits it brought there first."""
         by_number = sorted(self.records.builds, key=lambda b: b.number)
+        numbers = [b.number for b in by_number]
         high, carried = self.records.floor, {}
         for deployment in self.live:
             build = self.builds.get(deployment.build_id)
             number = build.number if build else 0
-            carried[deployment.id] = tuple(
-                c for b in by_number if high < b.number <= number for c in self.commits[b.id]
-            )
+            brought = by_number[bisect_right(numbers, high) : bisect_right(numbers, number)]
+            carried[deployment.id] = tuple(c for b in brought for c in self.commits[b.id])
             high = max(high, number)
         return carried
 
@@ -126,10 +141,9 @@ class History:
         mine = {c.sha for c in self.carried.get(deployment.id, ())}
         live = deployment.succeeded_at or 0.0
         return any(
-            target.sha in mine
-            and revert.sha not in mine
-            and revert.committed_at <= live + FAILURE_WINDOW
-            for revert, target in self.reverts
+            revert.sha not in mine and revert.committed_at <= live + FAILURE_WINDOW
+            for sha in mine
+            for revert in self.reverted_by.get(sha, ())
         )
 
     def unplanned(self, deployment: Deployment) -> bool:
@@ -138,9 +152,8 @@ class History:
             return True
         live = deployment.succeeded_at or 0.0
         brought = self.carried.get(deployment.id, ())
-        reverts = dict(self.reverts)
         for commit in brought:
-            target = reverts.get(commit)
+            target = self.reverts.get(commit)
             earlier = self.in_production.get(target.sha) if target else None
             if earlier is not None and live - (earlier.succeeded_at or 0) <= FAILURE_WINDOW:
                 return True

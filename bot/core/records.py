@@ -5,6 +5,8 @@ import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import islice
 
 DAY = 86_400.0
 WEEK = 7 * DAY
@@ -112,20 +114,31 @@ def subject(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else ""
 
 
-def reverted(commit: Commit, among: Iterable[Commit]) -> Commit | None:
-    """Return the commit of `among` that `commit` reverts (by sha, else by subject), or None."""
-    title = REVERT.match(subject(commit.message))
-    if not title:
-        return None
-    named = REVERTS_SHA.search(commit.message)
-    for other in among:
-        if other.sha == commit.sha:
-            continue
-        if named and other.sha.lower().startswith(named.group(1).lower()):
-            return other
-        if not named and subject(other.message) == title.group(1):
-            return other
-    return None
+class Commits:
+    """Commits indexed by sha and by title, to find what a revert reverts."""
+
+    def __init__(self, commits: Iterable[Commit]) -> None:
+        self.every = list(commits)
+        self.by_sha = {c.sha.lower(): c for c in self.every}
+
+    @cached_property
+    def by_title(self) -> dict[str, Commit]:
+        """Index commits by title, once a revert without its sha line asks."""
+        return {subject(c.message): c for c in self.every}
+
+    def reverted(self, commit: Commit) -> Commit | None:
+        """Return the commit `commit` reverts (by its sha line, else its title), or None."""
+        title = REVERT.match(subject(commit.message))
+        if not title:
+            return None
+        named = REVERTS_SHA.search(commit.message)
+        if not named:
+            found = self.by_title.get(title.group(1))
+            return found if found is not commit else None
+        sha = named.group(1).lower()
+        if sha in self.by_sha:
+            return self.by_sha[sha]
+        return next((c for c in self.every if c.sha.lower().startswith(sha)), None)
 
 
 def relands(commit: Commit, target: Commit | None) -> bool:
@@ -166,3 +179,23 @@ def paint(span: tuple[float, float], layers: Sequence[tuple[str, list]]) -> dict
             covered = merged([*covered, piece])
     shares["queued"] = max(0.0, span[1] - span[0] - sum(shares.values()))
     return {reason: seconds for reason, seconds in shares.items() if seconds > 0}
+
+
+def red_spans(builds: Iterable[Build]) -> list[tuple[float, float]]:
+    """Return when main was red: from a build's CI failing until a later build's CI turned
+    green (open-ended spans end at infinity), merged."""
+    ordered = sorted(builds, key=lambda b: b.number)
+    spans = []
+    for i, build in enumerate(ordered):
+        if build.ci_state != "failure":
+            continue
+        fixed = next(
+            (
+                b.ci_changed_at
+                for b in islice(ordered, i + 1, None)
+                if b.ci_state == "success" and b.ci_changed_at > build.ci_changed_at
+            ),
+            math.inf,
+        )
+        spans.append((build.ci_changed_at, fixed))
+    return merged(spans)
