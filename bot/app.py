@@ -1,7 +1,6 @@
 """The app factory and composition root: build every service once, start and stop them."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from aiohttp import web
 from gidgethub.routing import Router
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import demo, digest_post, logs, registry, scheduler
+from bot import demo, digest_post, logs, registry, scheduler, ship
 from bot.clock import Clock
 from bot.config import Config, Secrets
 from bot.dev import Deployer, DevMode, DevRuntime, recorder_senders
@@ -23,6 +22,7 @@ from bot.github import GitHubClient, github_senders
 from bot.relay import Relay, Sender
 from bot.services import Services
 from bot.slack import slack_senders
+from bot.supervisor import Supervisor
 from bot.tx import Reaction
 from bot.worker import Worker
 from storage import Store
@@ -89,9 +89,18 @@ def create_app(
             api_url=secrets.github_api_url,
             clock=clock.now,
         )
-        relay = Relay(store, {}, clock=clock.now)
-        worker = Worker(store, inbound.router, config, clock, reactions, on_commit=relay.wake)
-        services = Services(config, secrets, store, clock, worker, relay, github, slack)
+        supervisor = Supervisor()
+        relay = Relay(store, {}, clock=clock.now, supervisor=supervisor)
+        worker = Worker(
+            store,
+            inbound.router,
+            config,
+            clock,
+            reactions,
+            on_commit=relay.wake,
+            beat=partial(supervisor.beat, "worker"),
+        )
+        services = Services(config, secrets, store, clock, worker, relay, github, slack, supervisor)
         relay.senders.update(slack_senders(slack, store))
         relay.senders.update(github_senders(github, registry.github_recorders()))
         relay.senders.update(redeliver_senders(github, store))
@@ -99,34 +108,33 @@ def create_app(
         if extra_senders:
             relay.senders.update(extra_senders(services))
         app[SERVICES] = services
-        tasks = [
-            asyncio.create_task(worker.run(), name="worker"),
-            asyncio.create_task(relay.run(), name="relay"),
-        ]
+        # The worker waits at most 30 s between loops and the relay 1 s: a task silent
+        # for much longer than that is stuck, and /healthz says so.
+        supervisor.start("worker", worker.run, beat_limit=120.0)
+        supervisor.start("relay", relay.run, beat_limit=60.0)
+        # Approval requests also expire lazily on every command; the sweep edits the
+        # messages of those nobody touches.
+        supervisor.start("approval-sweep", partial(ship.sweep, services))
         if digest_schedule:
             post = partial(digest_post.post_all, services)
-            run = scheduler.run(config.digest, clock.now, post)
-            tasks.append(asyncio.create_task(run, name="digest"))
+            supervisor.start("digest", partial(scheduler.run, config.digest, clock.now, post))
         # Dev mode has no GitHub to ask; nor has a service still waiting for its App set-up.
         if redeliver and dev is None and secrets.github_app_id and secrets.github_private_key:
-            tasks.append(asyncio.create_task(sweeper.run(), name="redeliver"))
+            supervisor.start("redeliver", sweeper.run)
         if dev is not None:
-            tasks += start_dev(services, dev)
+            start_dev(services, dev)
         log.info("promobot ready: database %s", db_path)
         try:
             yield
         finally:
             # Finish what is in hand (ready deliveries, calls in flight), then stop;
             # whatever is left stays in the tables for the next start.
-            worker.stop()
-            relay.stop()
-            sweeper.stop()
-            _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
-            for task in late:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            def finish() -> None:
+                worker.stop()
+                relay.stop()
+                sweeper.stop()
+
+            await supervisor.stop(SHUTDOWN_GRACE, before=finish)
             await session.close()
             await asyncio.get_running_loop().run_in_executor(None, store.close)
 
@@ -140,7 +148,7 @@ async def name_the_server(request: web.Request, response: web.StreamResponse) ->
     response.headers["Server"] = "promobot"
 
 
-def start_dev(services: Services, mode: DevMode) -> list[asyncio.Task]:
+def start_dev(services: Services, mode: DevMode) -> None:
     """Swap Slack and GitHub for the console and the recorder; start the deployer (and demo)."""
     console = Console(mode.write)
     services.dev = DevRuntime(mode, console)
@@ -150,8 +158,7 @@ def start_dev(services: Services, mode: DevMode) -> list[asyncio.Task]:
         recorder_senders(registry.github_recorders(), now, mode.deploy_delay)
     )
     deployer = Deployer(services.store, services.secrets, mode, now)
-    tasks = [asyncio.create_task(deployer.run(), name="dev-deployer")]
+    services.supervisor.start("dev-deployer", deployer.run)
     if mode.demo:
         story = demo.Demo(services, mode)
-        tasks.append(asyncio.create_task(story.play(), name="demo"))
-    return tasks
+        services.supervisor.start("demo", story.play, restart=False)

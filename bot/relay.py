@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot.supervisor import Supervisor
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -115,9 +116,14 @@ class Relay:
     """Sends outbox rows through the sender registered for each method."""
 
     def __init__(
-        self, store: Store, senders: dict[str, Sender], clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        senders: dict[str, Sender],
+        clock: Callable[[], float] = time.time,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.store = store
+        self.supervisor = supervisor or Supervisor()
         self.senders = senders
         self.clock = clock
         self._wake = asyncio.Event()
@@ -146,10 +152,11 @@ class Relay:
             while not self._stopping:
                 self._wake.clear()
                 lanes = await self.store.read(_pending_lanes)
+                self.supervisor.beat("relay")
                 for lane in lanes:
                     task = self._lanes.get(lane)
                     if task is None or task.done():
-                        self._lanes[lane] = asyncio.create_task(self._serve(lane), name=lane)
+                        self._lanes[lane] = asyncio.create_task(self._guard(lane), name=lane)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             await asyncio.gather(*self._lanes.values(), return_exceptions=True)
@@ -168,6 +175,19 @@ class Relay:
                 return
             if busy:
                 await asyncio.wait(busy, timeout=0.5)
+
+    async def _guard(self, lane: str) -> None:
+        # A lane that fails (its database write refused, say) waits out a backoff and
+        # ends; run() starts it again while the lane has pending rows.
+        name = f"relay lane {lane}"
+        try:
+            await self._serve(lane)
+        except Exception as exc:
+            with contextlib.suppress(TimeoutError):
+                delay = self.supervisor.failed(name, exc)
+                await asyncio.wait_for(self._stopped.wait(), timeout=delay)
+        else:
+            self.supervisor.beat(name)
 
     async def _serve(self, lane: str) -> None:
         while not self._stopping:
@@ -229,6 +249,10 @@ class Relay:
             log.error("%s %s refused for good: %s", row.target, row.method, exc, extra=extra)
             error = str(exc)
             await self.store.write(lambda db: _fail(db, row.id, error))
+        except Exception as exc:  # a sender's own bug: retry the row later, keep the lane going
+            log.exception("%s %s: unexpected error", row.target, row.method, extra=extra)
+            delay = min(MAX_BACKOFF, 2.0 ** (row.attempts + 1))
+            await self._retry(row, delay, exc, count=True)
         else:
             now = self.clock()
             await self.store.write(lambda db: _sent(db, row.id, row.raw, now, record))

@@ -7,6 +7,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.config import Config, Secrets
+from bot.supervisor import Supervisor
 from storage import Store
 
 if TYPE_CHECKING:  # the worker and relay import this module's neighbours
@@ -28,4 +29,5 @@ class Services:
     relay: "Relay"
     github: "GitHubClient"
     slack: AsyncWebClient
+    supervisor: Supervisor
     dev: "DevRuntime | None" = None  # set only by `promobot serve --dev`

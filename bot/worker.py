@@ -14,7 +14,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.text import load_json
 from bot.tx import Reaction, Tx
-from storage import Store, inbox
+from storage import Store, inbox, savepoint
 
 log = logging.getLogger(__name__)
 Step = Callable[[Tx], None]
@@ -55,6 +55,7 @@ class Worker:
         clock: Clock,
         reactions: Sequence[Reaction] = (),
         on_commit: Callable[[], None] = lambda: None,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.router = router
@@ -62,6 +63,7 @@ class Worker:
         self.clock = clock
         self.reactions = reactions
         self.on_commit = on_commit  # wakes the outbox relay
+        self.beat = beat  # tells the supervisor the worker is making progress
         self._wake = asyncio.Event()
         self._stopping = False
         self._pruned_at = 0.0
@@ -71,15 +73,22 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Process deliveries until stopped, sleeping until woken or a retry is due."""
+        """Process deliveries until stopped, sleeping until woken or a retry is due.
+
+        A failed database read or write ends this call with its error; the
+        supervisor logs it and calls again after a backoff. Nothing is lost:
+        a batch whose commit failed is still pending in the inbox.
+        """
         while True:
             self._wake.clear()
             if await self.drain_once():
+                self.beat()
                 continue
             if self._stopping:
                 return
             await self.prune()
             due = await self.store.read(inbox.next_wake)
+            self.beat()  # a whole loop went through: any earlier failure has cleared
             timeout = 30.0 if due is None else min(30.0, max(0.05, due - self.clock.now()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
@@ -134,14 +143,13 @@ class Worker:
                 continue  # an earlier one of this repository failed: keep the order
             error = work if isinstance(work, BaseException) else None
             if error is None:
-                db.conn.execute("SAVEPOINT delivery")
                 try:
-                    for step in work.steps:  # type: ignore[union-attr]
-                        step(tx)
-                    db.conn.execute("RELEASE delivery")
+                    with savepoint(db, "delivery"):
+                        for step in work.steps:  # type: ignore[union-attr]
+                            step(tx)
                 except Exception as exc:
-                    db.conn.execute("ROLLBACK TO delivery")
-                    db.conn.execute("RELEASE delivery")
+                    if not db.conn.in_transaction:
+                        raise  # the database refused the whole batch (a full disk): retry it all
                     error = exc
             if error is None:
                 state = "done" if work.steps else "ignored"  # type: ignore[union-attr]

@@ -1,7 +1,5 @@
 """Slack: Bolt mounted in our own route, and the /ship and /promote listeners."""
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -226,13 +224,7 @@ def add_routes(app: web.Application) -> None:
 
     async def bolt_lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[BOLT] = build_bolt(app[SERVICES])
-        # Approval requests also expire lazily on every command; the sweep edits the
-        # messages of those nobody touches.
-        sweeper = asyncio.create_task(ship.sweep(app[SERVICES]), name="approval-sweep")
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
 
     app.cleanup_ctx.append(bolt_lifecycle)
     app.router.add_post("/slack/events", events)

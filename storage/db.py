@@ -8,11 +8,12 @@ because the writer thread commits every job waiting in its queue together.
 """
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,6 +90,8 @@ class Store:
         """Run `fn(db)` in a transaction on the writer thread; return its result after commit."""
         if self._thread is None:
             raise RuntimeError("Store.open() was not called")
+        if not self._thread.is_alive():
+            raise sqlite3.OperationalError("the database writer thread has stopped")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put((fn, loop, future))
@@ -123,7 +126,13 @@ class Store:
                         self._jobs.put(None)  # stop after this group
                         break
                     group.append(job)
-                self._commit_group(db, group)
+                try:
+                    self._commit_group(db, group)
+                except Exception as exc:  # never leave a caller waiting on a dead writer
+                    log.exception("group commit broke; %d writes refused", len(group))
+                    for _, loop, future in group:
+                        if not future.done():
+                            loop.call_soon_threadsafe(_settle, future, False, exc)
         finally:
             db.close()
 
@@ -132,22 +141,39 @@ class Store:
         try:
             db.conn.execute("BEGIN IMMEDIATE")
             for fn, _, _ in group:
-                db.conn.execute("SAVEPOINT job")
                 try:
-                    outcomes.append((True, fn(db)))
-                    db.conn.execute("RELEASE job")
+                    with savepoint(db, "job"):
+                        outcomes.append((True, fn(db)))
                 except Exception as exc:  # the job's own error goes back to its caller
-                    db.conn.execute("ROLLBACK TO job")
-                    db.conn.execute("RELEASE job")
+                    if not db.conn.in_transaction:
+                        raise  # SQLite gave up the whole transaction (a full disk): all fail
                     outcomes.append((False, exc))
             db.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            log.exception("group commit failed; %d writes refused", len(group))
+            # One line, not a traceback: a full disk or a held lock fails every group
+            # until it clears, and each caller logs what it makes of the refusal.
+            log.error("group commit failed; %d writes refused: %s", len(group), exc)
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
             outcomes = [(False, exc)] * len(group)
         for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+@contextlib.contextmanager
+def savepoint(db: Database, name: str) -> Iterator[None]:
+    """Run a block inside a savepoint: its writes land together, or not at all."""
+    db.conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        # After some errors (SQLITE_FULL, SQLITE_IOERR) SQLite has already rolled the
+        # whole transaction back and the savepoint is gone: the original error is the news.
+        if db.conn.in_transaction:
+            db.conn.execute(f"ROLLBACK TO {name}")
+            db.conn.execute(f"RELEASE {name}")
+        raise
+    db.conn.execute(f"RELEASE {name}")
 
 
 def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:

@@ -169,3 +169,12 @@ def drop_delivery(db: Database, delivery: int, *, now: float) -> None:
         " WHERE id = ? AND state = 'failed'",
         [now, delivery],
     )
+
+
+def oldest_unprocessed(db: Database, *, now: float) -> float | None:
+    """Return when the oldest pending delivery that is due now was received, or None."""
+    row = db.execute(
+        "SELECT min(received_at) FROM deliveries WHERE state = 'pending' AND not_before <= ?",
+        [now],
+    ).fetchone()
+    return row[0] if row else None

@@ -143,6 +143,7 @@ async def test_healthz_reports_the_database_and_backlog(harness):
             "outbox_pending": 0,
             "outbox_failed": 0,
         },
+        "problems": [],
     }
 
 
