@@ -31,7 +31,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 test: lint
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n 4
 
 # The long reliability runs: kill -9 under load, rate-limit storms.
 chaos: $(STAMP)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
 from bench.year import BUILDS, DEPLOYMENTS, REPORTS_PER_BUILD, query_plans, template
 from bot.config import load_config
-from bot.digest_post import as_text, gather
+from bot.pipeline.digest_post import as_text, gather
 from storage import connect, migrate
 
 TARGETS = {
@@ -139,7 +139,7 @@ async def digest_figure(bench: Bench) -> dict:
         "digest_ms": common.ms(times[1]),
         "digest_first_ms": common.ms(runs[0][0]),
         "digest_lines": runs[0][2],
-        "digest_note": "bot.digest_post.gather on the year, median of 3 in-process runs",
+        "digest_note": "bot.pipeline.digest_post.gather on the year, median of 3 in-process runs",
     }
 
 

@@ -12,19 +12,22 @@ from aiohttp import web
 from gidgethub.routing import Router
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import demo, digest_post, logs, registry, scheduler, ship
-from bot.clock import Clock
 from bot.config import Config, Secrets
-from bot.dev import Deployer, DevMode, DevRuntime, recorder_senders
-from bot.devslack import Console, console_senders
+from bot.core.clock import Clock
+from bot.dev import demo
+from bot.dev.console import Console, console_senders
+from bot.dev.mode import Deployer, DevMode, DevRuntime, recorder_senders
+from bot.engine import logs, scheduler
+from bot.engine.github import GitHubClient, github_senders
 from bot.engine.redeliver import Sweeper, redeliver_senders
-from bot.github import GitHubClient, github_senders
-from bot.relay import Relay, Sender
+from bot.engine.relay import Relay, Sender
+from bot.engine.slack import slack_senders
+from bot.engine.supervisor import Supervisor
+from bot.engine.worker import Worker
+from bot.pipeline import digest_post, registry
+from bot.pipeline.tx import Reaction
 from bot.services import Services
-from bot.slack import slack_senders
-from bot.supervisor import Supervisor
-from bot.tx import Reaction
-from bot.worker import Worker
+from bot.ship import verbs as ship
 from storage import Store
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from bot.config import Config
 from bot.core import charts as c
 from bot.core import metrics_text
 from bot.core import records as r
+from bot.core.gates import duration
 from bot.core.report import Report, measure
-from bot.gates import duration
 from storage import builds
 from storage import metrics as q
 

@@ -5,16 +5,16 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock
 from bot.config import Config, Secrets
-from bot.supervisor import Supervisor
+from bot.core.clock import Clock
+from bot.engine.supervisor import Supervisor
 from storage import Store
 
 if TYPE_CHECKING:  # the worker and relay import this module's neighbours
-    from bot.dev import DevRuntime
-    from bot.github import GitHubClient
-    from bot.relay import Relay
-    from bot.worker import Worker
+    from bot.dev.mode import DevRuntime
+    from bot.engine.github import GitHubClient
+    from bot.engine.relay import Relay
+    from bot.engine.worker import Worker
 
 
 @dataclass

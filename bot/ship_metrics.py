@@ -3,11 +3,11 @@
 from typing import Any
 
 from bot import insights
-from bot.commands import USAGE, Command, CommandError
 from bot.core import metrics_text
-from bot.gates import escape
-from bot.ship import Context, repository
-from bot.tx import Tx
+from bot.core.commands import USAGE, Command, CommandError
+from bot.core.gates import escape
+from bot.pipeline.tx import Tx
+from bot.ship.verbs import Context, repository
 
 
 def weeks_of(args: tuple[str, ...], usage: str) -> int:

@@ -12,9 +12,10 @@ from functools import partial
 
 from aiohttp import web
 
-from bot import dashboard, insights
+from bot import insights
 from bot.app import SERVICES
 from bot.services import Services
+from bot.web import dashboard
 
 COOKIE = "promobot_dashboard"
 INSIGHTS_REFRESH = 300

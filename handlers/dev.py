@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import SERVICES
-from bot.dev import GROUP_MEMBERS, PEOPLE, github_answer
-from bot.devslack import fake_channel_id, render
+from bot.dev.console import fake_channel_id, render
+from bot.dev.mode import GROUP_MEMBERS, PEOPLE, github_answer
 from bot.services import Services
 from storage import dev as devstore
 

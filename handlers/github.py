@@ -6,11 +6,12 @@ from typing import Any
 from aiohttp import web
 from gidgethub.routing import Router
 
-from bot import ci, deployments, prcheck, workflows
 from bot.app import SERVICES
 from bot.config import Config
-from bot.ingest import Refused, accept, parse_delivery, verify_signature
-from bot.worker import UnitOfWork
+from bot.core import ci
+from bot.engine.ingest import Refused, accept, parse_delivery, verify_signature
+from bot.engine.worker import UnitOfWork
+from bot.pipeline import deployments, prcheck, workflows
 
 log = logging.getLogger(__name__)
 router = Router()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot import app_setup
 from bot.app import SERVICES
-from bot.relay import Permanent, RetryAfter, Transient
+from bot.engine.relay import Permanent, RetryAfter, Transient
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlite_utils import Database
 
 from bot.app import SERVICES, create_app
-from bot.clock import Clock
 from bot.config import Config, Secrets, load_config
+from bot.core.clock import Clock
 from handlers import inbound
 from storage import connect, inbox
 from tests.fakes import FakeGitHub, FakeSlack

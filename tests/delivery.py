@@ -3,8 +3,8 @@ commits, CI outcomes, deployments, rollbacks, approvals and locks, at chosen tim
 
 from pathlib import Path
 
-from bot import workflows
 from bot.config import Config
+from bot.pipeline import workflows
 from storage import builds, pipeline
 from tests.history import REPO, History, at
 

@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestServer, unused_port
 
 from bot.app import SERVICES, create_app
 from bot.config import Config
-from bot.dev import DevMode, dev_secrets
-from bot.tx import Tx
+from bot.dev.mode import DevMode, dev_secrets
+from bot.pipeline.tx import Tx
 from handlers import inbound
 from storage import connect
 from tests.conftest import Harness, push_payload, status_payload

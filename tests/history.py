@@ -5,9 +5,10 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from bot import ci, workflows
 from bot.config import Config
-from bot.tx import Tx
+from bot.core import ci
+from bot.pipeline import workflows
+from bot.pipeline.tx import Tx
 from storage import connect, migrate
 
 REPO = workflows.Repo(186853002, "Codertocat/Hello-World", "https://github.com/x/y", 957387)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from bot.tx import Tx
+from bot.pipeline.tx import Tx
 
 
 async def queue(harness: Any, *rows: tuple[str, str, dict, str]) -> list[int]:

@@ -4,7 +4,7 @@ import copy
 import json
 from typing import Any
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.conftest import FIXTURES, Harness, fixture, push_payload, status_payload
 from tests.waiting import wait_for
 

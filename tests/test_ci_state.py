@@ -1,6 +1,6 @@
 """A build's CI state from statuses and check runs together, ordered by the reports' own times."""
 
-from bot import ci
+from bot.core import ci
 from tests.conftest import SHA, fixture, push_payload, status_payload
 
 

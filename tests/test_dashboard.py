@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bot.dashboard import duration
+from bot.web.dashboard import duration
 from tests.devsupport import execute, manual, pipeline
 
 TOKEN = "dashboard-test-token"

@@ -40,7 +40,7 @@ async def test_the_list_shows_both_sides_and_failed_deliveries_are_retried_or_dr
     assert (code, err) == (0, "")
     assert "202 OK" in line_of(out, "guid-push") and line_of(out, "guid-push").endswith("done")
     assert "202 OK" in line_of(out, "guid-broken")
-    assert "failed: bot.worker.Unreadable: KeyError" in line_of(out, "guid-broken")
+    assert "failed: bot.engine.worker.Unreadable: KeyError" in line_of(out, "guid-broken")
     missed = line_of(out, "guid-missed")
     assert "failed x1 (Invalid HTTP Response: 502)" in missed and missed.endswith("not stored")
     assert "3 delivery(ies) in all" in out and "1 not stored" in out

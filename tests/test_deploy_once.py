@@ -5,7 +5,7 @@ import hashlib
 
 import aiohttp
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from tests.conftest import push_payload, status_payload
 from tests.pipeline_driver import Pipeline
 from tests.test_crash import Server, drained, free_port, post, query, serve_env

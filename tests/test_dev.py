@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from bot import cli, registry
+from bot import cli
 from bot.app import create_app
 from bot.config import Config
-from bot.dev import DevMode, banner, dev_secrets, scale_soaks
-from bot.devslack import render
+from bot.dev.console import render
+from bot.dev.mode import DevMode, banner, dev_secrets, scale_soaks
+from bot.pipeline import registry
 from handlers import inbound
 from tests.conftest import fixture, push_payload
 from tests.devsupport import start_dev

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.digest import Digest, Section
-from bot.digest_post import as_text, gather, queue_all, render
-from bot.render import cut_mrkdwn
+from bot.core.digest import Digest, Section
+from bot.core.render import cut_mrkdwn
+from bot.pipeline.digest_post import as_text, gather, queue_all, render
 from tests.history import History, at, sha_of
 
 T = at("2026-11-24T09:00+00:00")  # a Tuesday; London is on GMT

@@ -3,9 +3,9 @@
 import asyncio
 import os
 
-from bot import digest_cli
+from bot.cli import digest as digest_cli
 from bot.cli import main
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.conftest import run_cli
 from tests.fakes import FakeSlack
 from tests.history import History, at

@@ -1,7 +1,7 @@
 """The gates as pure rules: every gate, pass and fail, with its reason, over records and a clock."""
 
-from bot import gates
 from bot.config import Stage
+from bot.core import gates
 
 NOW = 1_790_000_000.0
 PASTY = Stage("pasty", True, 0, 0, (), False)

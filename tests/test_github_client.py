@@ -6,8 +6,8 @@ import aiohttp
 import jwt
 import pytest
 
-from bot.github import GitHubClient, wait_from_headers
-from bot.relay import Permanent, RetryAfter, Transient
+from bot.engine.github import GitHubClient, wait_from_headers
+from bot.engine.relay import Permanent, RetryAfter, Transient
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot import relay
+from bot.engine import relay
 from storage import connect, migrate, pipeline
 from storage import dashboard as dash
 

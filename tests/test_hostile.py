@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import commands
+from bot.core import commands
 from tests.conftest import fixture, sign_github
 
 FAST = settings(

@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from bot import promotions, text
-from bot.render import fit
-from bot.tx import Tx
+from bot.core import text
+from bot.core.render import fit
+from bot.pipeline import promotions
+from bot.pipeline.tx import Tx
 from storage import builds
 from tests.conftest import push_payload, status_payload
 

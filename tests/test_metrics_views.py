@@ -9,8 +9,8 @@ import json
 import pytest
 
 from bot.cli import main
-from bot.clock import FakeClock
-from bot.digest_post import as_text, gather
+from bot.core.clock import FakeClock
+from bot.pipeline.digest_post import as_text, gather
 from storage import commits as stored_commits
 from storage import connect
 from tests.conftest import ROOT, push_payload

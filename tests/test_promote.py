@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.ship import sweep
+from bot.core.clock import FakeClock
+from bot.ship.verbs import sweep
 from tests.pipeline_driver import Pipeline, sha
 from tests.waiting import wait_for
 

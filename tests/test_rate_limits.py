@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.slack import call
+from bot.engine.slack import call
 from tests.outbox import queue, slack_message
 from tests.waiting import wait_for
 
@@ -76,7 +76,7 @@ async def test_a_garbled_or_missing_retry_after_waits_a_safe_default(harness, ca
 
 
 def test_github_waits_read_garbled_headers_safely():
-    from bot.github import wait_from_headers
+    from bot.engine.github import wait_from_headers
 
     assert wait_from_headers({"retry-after": "7"}, now=0.0) == 7.0
     assert wait_from_headers({"retry-after": "soon"}, now=0.0) == 30.0

@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from bot.relay import Relay
+from bot.engine.relay import Relay
 from storage import Store
 
 
@@ -66,7 +66,7 @@ async def test_a_post_whose_answer_was_lost_is_found_not_posted_again(make_harne
 async def test_after_a_crash_mid_send_the_restart_finds_the_post_and_edits_it(
     make_harness, fake_slack, tmp_path
 ):
-    from bot.slack import tag
+    from bot.engine.slack import tag
     from storage import connect
     from tests.conftest import push_payload, status_payload
     from tests.waiting import wait_for
@@ -108,7 +108,7 @@ async def test_a_lease_left_by_a_killed_process_is_taken_at_once_a_live_ones_is_
     import sys
     from functools import partial
 
-    from bot.relay import _lease
+    from bot.engine.relay import _lease
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a process that ran a relay and was killed: its pid runs nothing now

@@ -1,6 +1,6 @@
 """The pure renderers: escaping, cutting, the stage strip, durations."""
 
-from bot import render
+from bot.core import render
 
 
 def test_escape_turns_every_control_character_into_an_entity():

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time
 import pytest
 
 from bot.config import Digest
-from bot.scheduler import due_day, next_run
+from bot.engine.scheduler import due_day, next_run
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.conftest import push_payload
 from tests.pipeline_driver import Pipeline, sha
 from tests.test_promote import in_baklava

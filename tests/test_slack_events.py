@@ -4,7 +4,7 @@ import logging
 import time
 from urllib.parse import urlencode
 
-from bot import commands
+from bot.core import commands
 from tests.conftest import SIGNING_SECRET, sign_slack
 
 

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from bot import registry, slack
-from bot.relay import Permanent
-from bot.tx import Change, Tx
+from bot.engine import slack
+from bot.engine.relay import Permanent
+from bot.pipeline import registry
+from bot.pipeline.tx import Change, Tx
 from tests.conftest import SHA, push_payload, status_payload
 from tests.waiting import wait_for
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bot import relay as relay_module
+from bot.engine import relay as relay_module
 from storage import inbox
 from tests.conftest import push_payload, status_payload
 

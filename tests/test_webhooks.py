@@ -157,7 +157,7 @@ async def test_installation_events_record_the_installation_and_its_repositories(
 
 
 async def test_bodies_are_dropped_a_week_after_processing(harness):
-    from bot.clock import FakeClock
+    from bot.core.clock import FakeClock
 
     for n in range(3):
         await harness.deliver("push", push_payload(f"{n + 1:040x}"))
@@ -171,7 +171,7 @@ async def test_bodies_are_dropped_a_week_after_processing(harness):
 
 
 async def test_a_failing_delivery_is_retried_with_backoff_then_kept_with_its_error(make_harness):
-    from bot.clock import FakeClock
+    from bot.core.clock import FakeClock
 
     failures = {"left": 2}
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.clock import Clock
 from bot.config import Config
+from bot.core.clock import Clock
 from bot.core.deliveries import Attempt, missed
-from bot.github import GitHubClient, parse_expiry
-from bot.relay import Permanent, RetryAfter, Row, Sender, Transient
-from bot.tx import Tx
+from bot.engine.github import GitHubClient, parse_expiry
+from bot.engine.relay import Permanent, RetryAfter, Row, Sender, Transient
+from bot.pipeline.tx import Tx
 from storage import Store, inbox, redeliveries
 
 log = logging.getLogger(__name__)

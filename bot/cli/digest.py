@@ -1,0 +1,85 @@
+"""`promobot digest [--dry-run]`: print today's digest, or post it and wait until Slack has it."""
+
+import asyncio
+import os
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import DIGEST_SECRETS, Config, ConfigError, load_secrets
+from bot.engine.relay import Relay
+from bot.engine.slack import slack_senders
+from bot.pipeline import registry
+from bot.pipeline.digest_post import as_text, gather, queue_all
+from storage import Store, connect, migrate
+
+SEND_TIMEOUT = 120.0
+
+
+def dry_run(config: Config, db_path: str | Path, now: float) -> int:
+    """Print every channel's digest as text; post nothing, record nothing."""
+    migrate(db_path)
+    db = connect(db_path, readonly=True)
+    try:
+        found = gather(db, config, now)
+    finally:
+        db.close()
+    if not found:
+        print("No repository is known yet, so there is no digest.")
+    print("\n\n".join(as_text(d) for d in found))
+    return 0
+
+
+async def _post(config: Config, db_path: str | Path, token: str, api_url: str) -> list[str]:
+    store = Store(db_path)
+    store.open()
+    try:
+        async with aiohttp.ClientSession() as session:
+            slack = AsyncWebClient(token=token, base_url=api_url, session=session)
+            # Outbox rows are leased, so this relay and a running service's never both send one.
+            relay = Relay(store, slack_senders(slack, store))
+            queued = await store.write(
+                partial(queue_all, config=config, now=time.time(), reactions=registry.reactions())
+            )
+            runner = asyncio.create_task(relay.run())
+            try:
+                await asyncio.wait_for(_until_sent(store, queued), SEND_TIMEOUT)
+            finally:
+                relay.stop()
+                await asyncio.gather(runner, return_exceptions=True)
+            return queued
+    finally:
+        store.close()
+
+
+async def _until_sent(store: Store, channels: list[str]) -> None:
+    """Return once no row for the digest's channels is waiting in the outbox."""
+    while await store.read(partial(_pending, channels=channels)):
+        await asyncio.sleep(0.1)
+
+
+def _pending(db: Any, channels: list[str]) -> int:
+    marks = ", ".join("?" for _ in channels)
+    sql = f"SELECT count(*) FROM outbox WHERE state = 'pending' AND lane IN ({marks})"
+    return int(db.execute(sql, channels).fetchone()[0])
+
+
+def post(config: Config, db_path: str | Path) -> int:
+    """Record and queue today's digest for every channel, then relay it until sent."""
+    try:
+        secrets = load_secrets(os.environ, DIGEST_SECRETS)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    queued = asyncio.run(_post(config, db_path, secrets.slack_bot_token, secrets.slack_api_url))
+    if not queued:
+        print("Today's digest was already posted (or skipped as quiet) in every channel.")
+    for channel in queued:
+        print(f"digest queued and relayed for {channel}")
+    return 0

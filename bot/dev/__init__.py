@@ -1,0 +1,1 @@
+"""Everything only `promobot serve --dev` uses: console Slack, recorded GitHub, deployer, demo."""

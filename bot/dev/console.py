@@ -1,0 +1,198 @@
+"""Dev mode's Slack: messages rendered readably on the console and stored, never sent.
+
+The relay's Slack senders are replaced by these, so everything up to the
+Slack call (the outbox, coalescing, ordering, the thread waiting for its
+parent) runs as in production; only the last hop differs.
+"""
+
+import hashlib
+import html
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.engine.relay import Record, Row, Sender
+from bot.engine.slack import message_ts, thread_of
+from storage import Store
+from storage import dev as devstore
+
+LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>|<([^<>]+)>")
+EMOJI = {
+    ":lock:": "🔒",
+    ":unlock:": "🔓",
+    ":rewind:": "⏪",
+    ":rocket:": "🚀",
+    ":white_check_mark:": "✅",
+    ":x:": "❌",
+    ":warning:": "⚠️",
+    ":no_entry:": "⛔",
+    ":hourglass:": "⌛",
+    ":hourglass_flowing_sand:": "⏳",
+    ":snowflake:": "❄️",
+    ":construction:": "🚧",
+    ":raised_hand:": "✋",
+    ":+1:": "👍",
+    ":thumbsup:": "👍",
+    ":rotating_light:": "🚨",
+}
+SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
+RULE = "─"
+
+
+def plain(mrkdwn: str) -> str:
+    """Turn Slack mrkdwn into console text: links show their label, entities are decoded."""
+
+    def label(match: re.Match[str]) -> str:
+        if match.group(2):
+            return match.group(2)
+        target = match.group(3)
+        if target.startswith(("@", "!subteam^")):
+            return "@" + target.rpartition("^")[2].lstrip("@")
+        return "@" + target[1:] if target.startswith("!") else target.lstrip("#")
+
+    text = SHORTCODE.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), LINK.sub(label, mrkdwn))
+    return html.unescape(text)
+
+
+def _text(obj: Any) -> str:
+    return plain(obj.get("text", "")) if isinstance(obj, dict) else ""
+
+
+def block_lines(block: dict[str, Any]) -> list[str]:
+    """Render one Block Kit block as console lines."""
+    kind = block.get("type")
+    if kind == "divider":
+        return [RULE * 20]
+    if kind == "actions":
+        return ["  ".join(f"[{_text(e.get('text'))}]" for e in block.get("elements", []))]
+    if kind == "context":
+        return [" · ".join(_text(e) for e in block.get("elements", []) if _text(e))]
+    lines = _text(block.get("text")).splitlines()
+    lines += [_text(f) for f in block.get("fields") or []]
+    accessory = block.get("accessory") or {}
+    if accessory.get("type") == "button":
+        lines.append(f"[{_text(accessory.get('text'))}]")
+    return lines
+
+
+def render(text: str, blocks: list[dict[str, Any]] | None) -> list[str]:
+    """Render a message as Slack would show it: its blocks, else its text."""
+    if blocks:
+        lines = [line for block in blocks for line in block_lines(block)]
+        if any(line.strip() for line in lines):
+            return lines
+    return plain(text or "").splitlines() or [""]
+
+
+def fake_channel_id(channel: str) -> str:
+    """Return a stable, Slack-looking channel ID for a channel name (an ID stays as it is)."""
+    if re.match(r"^[CGD][A-Z0-9]{6,}$", channel):
+        return channel
+    return "CDEV" + hashlib.sha1(channel.encode()).hexdigest()[:7].upper()
+
+
+class Console:
+    """Prints messages readably and makes the fake timestamps Slack would have given."""
+
+    def __init__(self, write: Callable[[str], Any] | None = None) -> None:
+        self.write = write or _stdout
+        self._last_ts = 0.0
+
+    def ts(self) -> str:
+        """Return a new message timestamp, unique and increasing like Slack's."""
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
+
+    def show(self, heading: str, lines: list[str], *, indent: str = "") -> None:
+        """Print one message under its heading."""
+        out = [f"{indent}{RULE * 2} {heading} {RULE * max(2, 60 - len(heading))}"]
+        out += [f"{indent}  {line}" for line in lines]
+        self.write("\n".join(out) + "\n")
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def console_senders(
+    console: Console, store: Store, clock: Callable[[], float]
+) -> dict[str, Sender]:
+    """Build the relay's Slack senders that print and store instead of calling Slack."""
+
+    async def keyed_message(row: Row) -> Record:
+        p = row.payload
+        where = await store.read(lambda db: message_ts(db, p["key"]))
+        lines, now = render(p["text"], p.get("blocks")), clock()
+        if where:
+            console.show(f"{p['channel']} · edited ({p['key']})", lines)
+            return _store(kind="edit", key=p["key"], channel=p["channel"], ts=where[1], p=p, at=now)
+        ts, channel_id = console.ts(), fake_channel_id(p["channel"])
+        console.show(f"{p['channel']} · new message ({p['key']})", lines)
+
+        def record(db: Database) -> None:
+            devstore.remember_keyed_message(db, key=p["key"], channel_id=channel_id, ts=ts, at=now)
+            _store(kind="post", key=p["key"], channel=p["channel"], ts=ts, p=p, at=now)(db)
+
+        return record
+
+    async def thread_reply(row: Row) -> Record:
+        p = row.payload
+        where = await thread_of(store, p["parent_key"])
+        also = " (also sent to the channel)" if p.get("broadcast") else ""
+        heading = f"↳ thread of {p['parent_key']}{also}"
+        console.show(heading, render(p["text"], p.get("blocks")), indent="    ")
+        ts = console.ts()
+        return _store(
+            kind="reply", key=p["parent_key"], channel=where[0], ts=ts, p=p, at=clock(),
+            thread_ts=where[1],
+        )  # fmt: skip
+
+    async def direct(row: Row) -> Record:
+        p = row.payload
+        kind = "ephemeral" if row.method == "chat.postEphemeral" else "plain"
+        who = f" · only {p.get('user')} sees this" if kind == "ephemeral" else ""
+        console.show(f"{p.get('channel')}{who}", render(p.get("text", ""), p.get("blocks")))
+        return _store(
+            kind=kind, key=None, channel=str(p.get("channel")), ts=console.ts(), p=p, at=clock(),
+            thread_ts=p.get("thread_ts"), user_id=p.get("user"),
+        )  # fmt: skip
+
+    return {
+        "slack.message": keyed_message,
+        "slack.reply": thread_reply,
+        "chat.postMessage": direct,
+        "chat.postEphemeral": direct,
+    }
+
+
+def _store(
+    *,
+    kind: str,
+    key: str | None,
+    channel: str,
+    ts: str,
+    p: dict[str, Any],
+    at: float,
+    thread_ts: str | None = None,
+    user_id: str | None = None,
+) -> Record:
+    def record(db: Database) -> None:
+        devstore.add_message(
+            db,
+            at=at,
+            kind=kind,
+            key=key,
+            channel=channel,
+            ts=ts,
+            thread_ts=thread_ts,
+            user_id=user_id,
+            text=p.get("text") or "",
+            blocks=p.get("blocks"),
+        )
+
+    return record

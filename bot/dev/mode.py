@@ -1,0 +1,297 @@
+"""`promobot serve --dev`: the whole pipeline on a laptop, with no GitHub App and no Slack.
+
+Only the last hop changes. Secrets are random (and printed, so a person can
+sign requests); Slack messages go to the console and the database; GitHub
+writes are recorded and answered as GitHub would answer them; a local
+deployer answers each deployment with signed `deployment_status` webhooks to
+our own /github/webhooks, so verification, storage, the worker, the outbox and
+the gates run exactly as in production. Nothing here is reachable without
+--dev: the CLI is the only caller of `dev_secrets`, and the app factory
+refuses a DevMode unless the secrets were made by it.
+"""
+
+import asyncio
+import dataclasses
+import json
+import logging
+import re
+import secrets as random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlite_utils import Database
+
+from bot.config import Config, Secrets
+from bot.dev.client import post_webhook
+from bot.dev.console import Console
+from bot.engine.github import GitHubRecord
+from bot.engine.relay import Permanent, Record, Row, Sender
+from bot.web.dashboard import duration
+from storage import Store, builds
+from storage import dev as devstore
+
+log = logging.getLogger(__name__)
+STATE_FILE = ".promobot-dev.json"
+# People of the demo workspace. S… user groups in app.yaml resolve to GROUP_MEMBERS in dev mode.
+PEOPLE = {"U012ABC": "ada", "U0DEVBOB": "bob", "U0DEVCAT": "cat"}
+GROUP_MEMBERS = ("U0DEVBOB", "U0DEVCAT")
+DEPLOYMENTS = re.compile(r"^/repos/([^/]+/[^/]+)/deployments$")
+DEPLOYER = {"login": "dev-deployer[bot]", "id": 41898282, "type": "Bot"}
+
+
+@dataclass(frozen=True)
+class DevMode:
+    """How dev mode runs: where we listen, the deployer's pace, whether the demo plays."""
+
+    url: str = "http://127.0.0.1:8080"
+    deploy_delay: float = 2.0
+    demo: bool = False
+    demo_patience: float = 15.0  # seconds a demo step waits for the pipeline before moving on
+    write: Callable[[str], Any] | None = None  # the console; stdout when None
+
+
+@dataclass
+class DevRuntime:
+    """Dev mode as the running service holds it (handlers/dev.py reads it)."""
+
+    mode: DevMode
+    console: Console
+
+
+def throwaway_key() -> str:
+    """Return a fresh RSA key, so a GitHub App JWT can be signed for the local stand-in."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def dev_secrets(url: str) -> Secrets:
+    """Make random webhook and signing secrets, and credentials good only for the stand-ins."""
+    return Secrets(
+        github_app_id="0",
+        github_private_key=throwaway_key(),
+        github_webhook_secret=random.token_hex(20),
+        slack_bot_token="xoxb-dev-mode-not-a-token",
+        slack_signing_secret=random.token_hex(16),
+        github_api_url=url.rstrip("/") + "/dev/github",
+        slack_api_url=url.rstrip("/") + "/dev/slack/api/",
+        dashboard_token="",
+        dev=True,
+    )
+
+
+def scale_soaks(config: Config, factor: int) -> Config:
+    """Return `config` with every soak divided by `factor` (at least 1 s where one was set)."""
+    stages = tuple(
+        dataclasses.replace(s, soak=max(1, s.soak // factor) if s.soak else 0)
+        for s in config.pipeline.stages
+    )
+    return dataclasses.replace(config, pipeline=dataclasses.replace(config.pipeline, stages=stages))
+
+
+def banner(config: Config, original: Config, secrets: Secrets, mode: DevMode, db: str) -> str:
+    """Describe the dev server: where it is, its secrets, and what differs from production."""
+    soaks = ", ".join(
+        f"{new.name} {duration(old.soak)} → {duration(new.soak)}"
+        for old, new in zip(original.pipeline.stages, config.pipeline.stages, strict=True)
+        if old.soak
+    )
+    return "\n".join(
+        [
+            "promobot --dev: no GitHub App, no Slack workspace; nothing leaves this machine.",
+            f"  dashboard         {mode.url}/",
+            f"  GitHub webhooks   {mode.url}/github/webhooks  secret "
+            f"{secrets.github_webhook_secret}",
+            f"  Slack requests    {mode.url}/slack/events  signing secret "
+            f"{secrets.slack_signing_secret}",
+            f"  database          {db}; secrets also in {STATE_FILE}",
+            f"  soak times scaled down for the demo: {soaks or 'none set'}",
+            f"  deployments answered by a local deployer after {mode.deploy_delay:g}s each",
+            f"  Slack user groups contain the demo people {', '.join(GROUP_MEMBERS)}",
+            "  try: promobot send /ship status",
+        ]
+    )
+
+
+def write_state(path: str | Path, secrets: Secrets, url: str) -> None:
+    """Write the dev secrets where `promobot send` finds them (readable by this user only)."""
+    path = Path(path)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    state = {
+        "url": url,
+        "github_webhook_secret": secrets.github_webhook_secret,
+        "slack_signing_secret": secrets.slack_signing_secret,
+    }
+    path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
+def github_answer(row_id: int, payload: dict[str, Any], now: float) -> Any:
+    """Answer a GitHub write the way GitHub would (a deployment gets an id)."""
+    body, path = payload.get("body") or {}, payload["path"]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    new_id = 4_000_000 + row_id  # one outbox row, one object: unique without a counter
+    found = DEPLOYMENTS.match(path)
+    if found and payload["method"] == "POST":
+        api = f"https://api.github.com/repos/{found.group(1)}/deployments/{new_id}"
+        return {
+            "id": new_id,
+            "node_id": f"DE_dev{new_id}",
+            "url": api,
+            "sha": body.get("ref"),
+            "ref": body.get("ref"),
+            "task": body.get("task", "deploy"),
+            "payload": body.get("payload") or {},
+            "environment": body.get("environment", "production"),
+            "original_environment": body.get("environment", "production"),
+            "description": body.get("description"),
+            "production_environment": bool(body.get("production_environment")),
+            "transient_environment": False,
+            "creator": {"login": "promobot[bot]", "type": "Bot"},
+            "created_at": stamp,
+            "updated_at": stamp,
+            "statuses_url": f"{api}/statuses",
+            "repository_url": f"https://api.github.com/repos/{found.group(1)}",
+            "performed_via_github_app": None,
+        }
+    if payload["method"] == "GET":
+        return {}
+    return {"id": new_id, **body, "created_at": stamp, "updated_at": stamp}
+
+
+def recorder_senders(
+    recorders: dict[str, GitHubRecord], clock: Callable[[], float], deploy_delay: float
+) -> dict[str, Sender]:
+    """Build the relay's "github.request" sender that records the call instead of making it."""
+
+    async def request(row: Row) -> Record:
+        p = row.payload
+        if p.get("installation_id") is None:
+            raise Permanent(f"no installation is known for {p['path']}")  # as the real sender
+        now = clock()
+        answer = github_answer(row.id, p, now)
+        deploy = DEPLOYMENTS.match(p["path"]) and p["method"] == "POST"
+        log.info("dev: recorded GitHub %s %s", p["method"], p["path"])
+        recorder = recorders.get(p.get("record") or "")
+        recorded = recorder(answer, p) if recorder else None
+
+        def record(db: Database) -> None:
+            devstore.add_github_call(
+                db,
+                at=now,
+                method=p["method"],
+                path=p["path"],
+                installation_id=int(p["installation_id"]),
+                body=p.get("body"),
+                answer=answer,
+                deploy_due=now + deploy_delay if deploy else None,
+            )
+            if recorded:
+                recorded(db)
+
+        return record
+
+    return {"github.request": request}
+
+
+def deployment_status(
+    call: dict[str, Any], state: str, repo: dict[str, Any] | None, now: float
+) -> dict[str, Any]:
+    """Shape a `deployment_status` webhook body like GitHub's for a recorded deployment."""
+    deployment = dict(call["answer"])
+    full_name = DEPLOYMENTS.match(call["path"]).group(1)  # type: ignore[union-attr]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    deployment["updated_at"] = stamp
+    deployment["creator"] = {**DEPLOYER}
+    return {
+        "action": "created",
+        "deployment_status": {
+            "url": f"{deployment['url']}/statuses/{call['id']}{len(state)}",
+            "id": int(f"{call['id']}{len(state)}"),
+            "node_id": f"DES_dev{call['id']}{len(state)}",
+            "state": state,
+            "creator": {**DEPLOYER},
+            "description": f"dev deployer: {state.replace('_', ' ')}",
+            "environment": deployment["environment"],
+            "target_url": "",
+            "log_url": "",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "deployment_url": deployment["url"],
+            "repository_url": deployment["repository_url"],
+            "performed_via_github_app": None,
+        },
+        "deployment": deployment,
+        "repository": repository_body(full_name, repo),
+        "sender": {**DEPLOYER},
+        "installation": {"id": call["installation_id"]},
+    }
+
+
+def repository_body(full_name: str, repo: dict[str, Any] | None) -> dict[str, Any]:
+    """Shape the `repository` of a webhook body from what we stored about it."""
+    owner, name = full_name.split("/")
+    return {
+        "id": (repo or {}).get("id") or 0,
+        "node_id": f"R_dev{(repo or {}).get('id') or 0}",
+        "name": name,
+        "full_name": (repo or {}).get("full_name") or full_name,
+        "private": False,
+        "owner": {"login": owner, "type": "Organization"},
+        "html_url": (repo or {}).get("html_url") or f"https://github.com/{full_name}",
+        "url": f"https://api.github.com/repos/{full_name}",
+        "default_branch": "main",
+    }
+
+
+class Deployer:
+    """Completes every recorded deployment: in_progress, then success, each after a delay."""
+
+    def __init__(
+        self, store: Store, secrets: Secrets, mode: DevMode, clock: Callable[[], float]
+    ) -> None:
+        self.store = store
+        self.secret = secrets.github_webhook_secret
+        self.mode = mode
+        self.clock = clock
+
+    async def run(self) -> None:
+        """Play due steps until cancelled."""
+        async with aiohttp.ClientSession() as session:
+            while True:
+                due = partial(devstore.due_deployments, now=self.clock())
+                for call in await self.store.read(due):
+                    await self.step(session, call)
+                await asyncio.sleep(0.25)
+
+    async def step(self, session: aiohttp.ClientSession, call: dict[str, Any]) -> None:
+        """Send the next deployment_status of one deployment; try again later if refused."""
+        state = "in_progress" if call["deploy_step"] == 0 else "success"
+        full_name = DEPLOYMENTS.match(call["path"]).group(1)  # type: ignore[union-attr]
+        repo = await self.store.read(lambda db: builds.repository_by_name(db, full_name))
+        body = deployment_status(call, state, repo, self.clock())
+        try:
+            status, text = await post_webhook(
+                session, self.mode.url, self.secret, "deployment_status", body
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, text = 0, type(exc).__name__
+        step, due = call["deploy_step"] + 1, self.clock() + self.mode.deploy_delay
+        if status != 202:
+            log.warning("dev deployer: %s of %s refused (%s %s)", state, full_name, status, text)
+            step = call["deploy_step"]
+        else:
+            stage = body["deployment"]["environment"]
+            log.info("dev deployer: %s %s → %s", full_name, stage, state)
+        done = step >= 2
+        await self.store.write(
+            lambda db: devstore.advance_deployment(db, call["id"], step, None if done else due)
+        )

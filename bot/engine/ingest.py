@@ -1,0 +1,108 @@
+"""Accept a verified GitHub delivery: store it durably, then wake the worker."""
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from bot.core.text import load_json
+from bot.services import Services
+from storage import inbox
+
+
+class Refused(Exception):
+    """A delivery promobot will not store; `status` is the HTTP answer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def verify_signature(
+    body: bytes, header: str | None, secret: str, retired: tuple[str, ...]
+) -> None:
+    """Check X-Hub-Signature-256 over the raw body; raise Refused(401) when it does not hold."""
+    if not secret:
+        raise Refused(401, "no webhook secret is configured")  # never accept unsigned
+    if not header:
+        raise Refused(401, "X-Hub-Signature-256 is missing (a SHA-1 X-Hub-Signature is not enough)")
+    scheme, _, digest = header.partition("=")
+    if scheme != "sha256" or not digest:
+        raise Refused(401, "X-Hub-Signature-256 must be sha256=<hex>")
+
+    def signed_with(key: str) -> bool:
+        expected = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, digest.strip().lower())
+
+    if signed_with(secret):
+        return
+    if any(signed_with(old) for old in retired):
+        raise Refused(401, "signed with a retired webhook secret (stale)")
+    raise Refused(401, "X-Hub-Signature-256 does not match the body")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery as promobot stores it."""
+
+    delivery_id: str
+    event: str
+    action: str | None
+    repo_key: str
+    body: bytes
+
+
+def parse_delivery(headers: Any, body: bytes) -> Delivery:
+    """Read event, delivery id and the JSON body (raw, or form-encoded as `payload`)."""
+    event = headers.get("X-GitHub-Event", "").strip()
+    delivery_id = headers.get("X-GitHub-Delivery", "").strip()
+    if not event or not delivery_id:
+        raise Refused(400, "X-GitHub-Event and X-GitHub-Delivery are required")
+    if len(delivery_id) > 100:
+        raise Refused(400, "X-GitHub-Delivery is too long to be a GUID")
+    if headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(body.decode("utf-8", "replace"))
+        if "payload" not in form:
+            raise Refused(400, "a form-encoded delivery needs a payload field")
+        body = form["payload"][0].encode()
+    try:
+        data = load_json(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Refused(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "the body must be a JSON object")
+    action = data.get("action") if isinstance(data.get("action"), str) else None
+    return Delivery(delivery_id, event, action, repo_key(data), body)
+
+
+def repo_key(data: dict[str, Any]) -> str:
+    """Return the key that orders processing: the repository, else the installation."""
+    repo = data.get("repository")
+    if isinstance(repo, dict) and repo.get("id") is not None:
+        return f"repo:{repo['id']}"
+    installation = data.get("installation")
+    if isinstance(installation, dict) and installation.get("id") is not None:
+        return f"installation:{installation['id']}"
+    return "app"
+
+
+async def accept(services: Services, delivery: Delivery) -> bool:
+    """Store the delivery (once per id) and wake the worker; return True if it was new."""
+    now = services.clock.now()
+    new = await services.store.write(
+        lambda db: inbox.store_delivery(
+            db,
+            delivery_id=delivery.delivery_id,
+            event=delivery.event,
+            action=delivery.action,
+            repo_key=delivery.repo_key,
+            body=delivery.body,
+            now=now,
+        )
+    )
+    if new:
+        services.worker.wake()
+    return new

@@ -1,0 +1,362 @@
+"""The outbox relay: send queued Slack and GitHub calls, paced, retried, never twice on purpose.
+
+Each lane (a Slack channel, a GitHub installation) is served by one task, in
+row order, so a build's first post always precedes its edits and thread
+replies. A row is marked sent only after the remote said ok, together with
+whatever the answer taught us (a message's ts, a deployment's id).
+"""
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.engine.supervisor import Supervisor
+from storage import Store
+
+log = logging.getLogger(__name__)
+Record = Callable[[Database], None]
+Sender = Callable[["Row"], Awaitable[Record | None]]
+MAX_BACKOFF = 300.0
+# Longer than any one call may take (the clients time out at 30 s).
+LEASE = 90.0
+
+
+# When a 429 names no usable wait (missing, garbled, absurd), wait this long: safe, not stuck.
+DEFAULT_RETRY_AFTER = 30.0
+MAX_RETRY_AFTER = 3600.0
+
+
+class RetryAfter(Exception):
+    """The remote asked us to wait (HTTP 429, or GitHub's secondary limit).
+
+    `lane_wide` pauses the whole lane (a GitHub installation's limit); Slack's
+    limits are per Web API method, which the Slack client enforces itself.
+    `held` says the call never went out (it was held back by a pause in force).
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        reason: str = "rate limited",
+        *,
+        lane_wide: bool = True,
+        held: bool = False,
+    ) -> None:
+        super().__init__(f"{reason}; retry after {seconds:.0f}s")
+        self.seconds = seconds
+        self.lane_wide = lane_wide
+        self.held = held
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float:
+    """Read a Retry-After header (seconds or an HTTP date); fall back to a safe default."""
+    text = (value or "").strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = _seconds_until(text, time.time() if now is None else now)
+    if seconds != seconds or seconds < 0 or seconds > MAX_RETRY_AFTER:  # NaN, negative, absurd
+        return DEFAULT_RETRY_AFTER
+    return seconds
+
+
+def _seconds_until(date: str, now: float) -> float:
+    try:
+        return email.utils.parsedate_to_datetime(date).timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return -1.0
+
+
+class Transient(Exception):
+    """A 5xx or a connection error: try again later."""
+
+
+class Permanent(Exception):
+    """The remote refused the call for good (channel_not_found, 422 …)."""
+
+
+class Waiting(Exception):
+    """The row depends on another that has not been sent yet."""
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    target: str
+    method: str
+    lane: str
+    payload: dict[str, Any]
+    attempts: int
+    raw: str = ""  # the payload as stored, to tell whether it was replaced while in flight
+    # An earlier attempt may have reached the remote without our knowing: a sender that
+    # can should look before it posts again.
+    uncertain: bool = False
+    created_at: float = 0.0
+
+
+# Minimum seconds between two calls in one lane, by method or else by target. Every
+# Slack write to a channel counts: posts, replies and edits (so a burst of edits
+# collapses into one per second); an ephemeral answer is not held back.
+PACE = {"chat.postEphemeral": 0.0, "slack": 1.0, "github": 0.75}
+
+
+class Relay:
+    """Sends outbox rows through the sender registered for each method."""
+
+    def __init__(
+        self,
+        store: Store,
+        senders: dict[str, Sender],
+        clock: Callable[[], float] = time.time,
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        self.store = store
+        self.supervisor = supervisor or Supervisor()
+        self.senders = senders
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._lanes: dict[str, asyncio.Task] = {}
+        self._last_call: dict[tuple[str, str], float] = {}
+        self._paused_until: dict[str, float] = {}
+        self.pace = dict(PACE)  # per instance, so a test may hurry its own relay
+        self.sent = 0
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+
+    def wake(self) -> None:
+        """Tell the relay that rows were committed."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Start nothing new; run() returns once the calls in flight are recorded."""
+        self._stopping = True
+        self._stopped.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Start a task for every lane with pending rows, until stopped or cancelled."""
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                lanes = await self.store.read(_pending_lanes)
+                self.supervisor.beat("relay")
+                for lane in lanes:
+                    task = self._lanes.get(lane)
+                    if task is None or task.done():
+                        self._lanes[lane] = asyncio.create_task(self._guard(lane), name=lane)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
+        finally:
+            for task in self._lanes.values():
+                task.cancel()
+            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until no lane has pending work that is due (for tests and shutdown)."""
+        while True:
+            self.wake()
+            await asyncio.sleep(0.02)
+            busy = [t for t in self._lanes.values() if not t.done()]
+            if not busy and not await self.store.read(_pending_lanes):
+                return
+            if busy:
+                await asyncio.wait(busy, timeout=0.5)
+
+    async def _guard(self, lane: str) -> None:
+        # A lane that fails (its database write refused, say) waits out a backoff and
+        # ends; run() starts it again while the lane has pending rows.
+        name = f"relay lane {lane}"
+        try:
+            await self._serve(lane)
+        except Exception as exc:
+            with contextlib.suppress(TimeoutError):
+                delay = self.supervisor.failed(name, exc)
+                await asyncio.wait_for(self._stopped.wait(), timeout=delay)
+        else:
+            self.supervisor.beat(name)
+
+    async def _serve(self, lane: str) -> None:
+        while not self._stopping:
+            now = self.clock()
+            row = await self.store.read(partial(_next_row, lane=lane, owner=self.owner, now=now))
+            if row is None:
+                return  # nothing left, or another instance is serving this lane
+            wait = max(row["not_before"] - now, self._pause_left(row))
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):  # a stop cuts the wait short
+                    await asyncio.wait_for(self._stopped.wait(), timeout=wait)
+                continue
+            leased = await self.store.write(
+                partial(_lease, row_id=row["id"], owner=self.owner, now=self.clock())
+            )
+            if leased:
+                await self._send(Row(**leased))
+
+    def _pause_left(self, row: dict[str, Any]) -> float:
+        # A lane-wide pause (GitHub limits each installation); Slack's 429s are per method
+        # across the workspace, and its client holds back each method itself.
+        paused = self._paused_until.get(row["lane"], 0.0) - time.monotonic()
+        pace_key = row["method"] if row["method"] in self.pace else row["target"]
+        interval = self.pace.get(pace_key, 0.0)
+        last = self._last_call.get((row["lane"], pace_key))
+        paced = (last + interval - time.monotonic()) if last is not None and interval else 0.0
+        return max(paused, paced)
+
+    async def _send(self, row: Row) -> None:
+        sender = self.senders.get(row.method)
+        pace_key = row.method if row.method in self.pace else row.target
+        extra = {"outbox": row.id, "lane": row.lane}
+        try:
+            if sender is None:
+                raise Permanent(f"no sender for {row.method}")
+            self._last_call[(row.lane, pace_key)] = time.monotonic()
+            record = await sender(row)
+        except RetryAfter as exc:
+            if exc.lane_wide:
+                self._paused_until[row.lane] = time.monotonic() + exc.seconds
+            if not exc.held:
+                log.warning("%s %s: %s", row.target, row.method, exc, extra=extra)
+            await self._retry(row, exc.seconds, exc, count=False)
+        except Waiting as exc:
+            await self._retry(row, 1.0, exc, count=False)
+        except Transient as exc:
+            delay = min(MAX_BACKOFF, 2.0 ** (row.attempts + 1))
+            log.warning(
+                "%s %s failed (attempt %d), retrying in %.0fs: %s",
+                row.target,
+                row.method,
+                row.attempts + 1,
+                delay,
+                exc,
+                extra=extra,
+            )
+            await self._retry(row, delay, exc, count=True)
+        except Permanent as exc:
+            log.error("%s %s refused for good: %s", row.target, row.method, exc, extra=extra)
+            error = str(exc)
+            await self.store.write(lambda db: _fail(db, row.id, error))
+        except Exception as exc:  # a sender's own bug: retry the row later, keep the lane going
+            log.exception("%s %s: unexpected error", row.target, row.method, extra=extra)
+            delay = min(MAX_BACKOFF, 2.0 ** (row.attempts + 1))
+            await self._retry(row, delay, exc, count=True)
+        else:
+            now = self.clock()
+            await self.store.write(lambda db: _sent(db, row.id, row.raw, now, record))
+            self.sent += 1
+
+    async def _retry(self, row: Row, delay: float, error: Exception, *, count: bool) -> None:
+        not_before, text = self.clock() + delay, str(error)
+        await self.store.write(lambda db: _retry(db, row.id, not_before, text, count=count))
+
+
+def holder_gone(owner: str | None) -> bool:
+    """Say whether a lease's owner was a process on this machine that no longer runs."""
+    # A kill -9 leaves its leases behind: waiting LEASE out would stall the lane for no one.
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False  # another machine's, an old-style owner, or alive in this very process
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists, under another user
+    return False
+
+
+def _held(holder: str | None, until: float | None, owner: str, now: float) -> bool:
+    """Say whether another relay, still running, holds a lease that has not expired."""
+    return holder not in (None, owner) and (until or 0) >= now and not holder_gone(holder)
+
+
+def _pending_lanes(db: Database) -> list[str]:
+    # One index seek per lane (outbox_lanes), not a read of every pending row.
+    return [
+        r[0]
+        for r in db.conn.execute(
+            "WITH RECURSIVE lanes (lane) AS ("
+            " SELECT min(lane) FROM outbox WHERE state = 'pending'"
+            " UNION ALL SELECT (SELECT min(lane) FROM outbox WHERE state = 'pending'"
+            " AND lane > lanes.lane) FROM lanes WHERE lane IS NOT NULL)"
+            " SELECT lane FROM lanes WHERE lane IS NOT NULL"
+        )
+    ]
+
+
+def _next_row(db: Database, lane: str, owner: str, now: float) -> dict[str, Any] | None:
+    """Return the lane's first pending row, unless another relay holds its lease."""
+    row = db.conn.execute(
+        "SELECT id, target, method, lane, not_before, lease_owner, lease_until FROM outbox"
+        " WHERE state = 'pending' AND lane = ? ORDER BY id LIMIT 1",
+        [lane],
+    ).fetchone()
+    if row is None or _held(row[5], row[6], owner, now):
+        return None
+    return dict(zip(("id", "target", "method", "lane", "not_before"), row[:5], strict=True))
+
+
+def _lease(db: Database, row_id: int, owner: str, now: float) -> dict[str, Any] | None:
+    """Take the row for `owner` if it is still pending and free; return it as a Row's fields."""
+    row = db.execute(
+        "SELECT id, target, method, lane, payload, attempts, created_at, lease_owner, lease_until"
+        " FROM outbox WHERE id = ? AND state = 'pending'",
+        [row_id],
+    ).fetchone()
+    if row is None or _held(row[7], row[8], owner, now):
+        return None
+    db.execute(
+        "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
+        [owner, now + LEASE, row_id],
+    )
+    keys = ("id", "target", "method", "lane", "raw", "attempts", "created_at")
+    record = dict(zip(keys, row[:7], strict=True))
+    record["payload"] = json.loads(record["raw"])
+    # Unsure whether an earlier attempt reached the remote: it was cut off by a crash (its
+    # lease is still there), or it failed in a way that does not say (a timeout, a 5xx).
+    record["uncertain"] = row[7] is not None or record["attempts"] > 0
+    return record
+
+
+def _sent(db: Database, row_id: int, raw: str, now: float, record: Record | None) -> None:
+    # A payload replaced while in flight (a newer edit) stays pending, to be sent next;
+    # what the answer taught us (a message's ts) is recorded either way.
+    db.execute(
+        "UPDATE outbox SET state = CASE WHEN payload = ? THEN 'sent' ELSE state END,"
+        " lease_owner = NULL,"
+        " sent_at = ?, error = NULL, attempts = CASE WHEN payload = ? THEN attempts + 1 ELSE 0 END"
+        " WHERE id = ?",
+        [raw, now, raw, row_id],
+    )
+    if record:
+        record(db)
+
+
+def _retry(db: Database, row_id: int, not_before: float, error: str, *, count: bool) -> None:
+    db.execute(
+        "UPDATE outbox SET not_before = ?, error = ?, attempts = attempts + ?, lease_owner = NULL"
+        " WHERE id = ?",
+        [not_before, error[:1000], int(count), row_id],
+    )
+
+
+def _fail(db: Database, row_id: int, error: str) -> None:
+    db.execute(
+        "UPDATE outbox SET state = 'failed', error = ?, attempts = attempts + 1,"
+        " lease_owner = NULL WHERE id = ?",
+        [error[:1000], row_id],
+    )

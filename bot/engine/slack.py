@@ -1,0 +1,312 @@
+"""Slack senders for the relay: a keyed message is posted once, then only ever edited."""
+
+import logging
+import re
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlite_utils import Database
+
+from bot.engine.relay import (
+    Permanent,
+    Record,
+    RetryAfter,
+    Row,
+    Sender,
+    Transient,
+    Waiting,
+    retry_after_seconds,
+)
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+# Errors that retrying cannot fix; anything else Slack says is retried with backoff.
+PERMANENT = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_blocks",
+    "msg_too_long",
+    "no_text",
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "missing_scope",
+    "cant_update_message",
+    "message_not_found",
+    "edit_window_closed",
+    "invalid_arguments",
+    "user_not_in_channel",
+    "restricted_action",
+}
+
+
+def message_ts(db: Database, key: str) -> tuple[str, str] | None:
+    """Return (channel ID, ts) of a keyed message already posted, or None."""
+    row = db.conn.execute(
+        "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [key]
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def parent_pending(db: Database, key: str) -> bool:
+    """Say whether the keyed message is still waiting in the outbox."""
+    row = db.conn.execute(
+        "SELECT 1 FROM outbox WHERE method = 'slack.message' AND state = 'pending'"
+        " AND json_extract(payload, '$.key') = ? LIMIT 1",
+        [key],
+    ).fetchone()
+    return row is not None
+
+
+async def thread_of(store: Store, key: str) -> tuple[str, str]:
+    """Return (channel ID, ts) of the parent a reply goes under; wait for it, or give up."""
+    where = await store.read(lambda db: message_ts(db, key))
+    if where is not None:
+        return where
+    if await store.read(lambda db: parent_pending(db, key)):
+        raise Waiting(f"{key} is not posted yet")
+    raise Permanent(f"{key} was never posted; the reply has no thread")
+
+
+class MethodPauses:
+    """Slack's 429s: each names a Web API method, paused workspace-wide until Retry-After ends."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def left(self, method: str) -> float:
+        """Return the seconds `method` must still wait (0 when it may go)."""
+        return max(0.0, self._until.get(method, 0.0) - time.monotonic())
+
+    def pause(self, method: str, seconds: float) -> None:
+        """Hold back every call of `method` for `seconds`, whichever channel it is for."""
+        until = time.monotonic() + seconds
+        self._until[method] = max(until, self._until.get(method, 0.0))
+
+
+# One set of pauses per Web API client, shared by every sender and lane that uses it.
+_PAUSES: "weakref.WeakKeyDictionary[AsyncWebClient, MethodPauses]" = weakref.WeakKeyDictionary()
+
+
+def pauses(client: AsyncWebClient) -> MethodPauses:
+    """Return the method pauses of `client`."""
+    found = _PAUSES.get(client)
+    if found is None:
+        found = _PAUSES[client] = MethodPauses()
+    return found
+
+
+async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, Any]:
+    """Call a Web API method; map Slack's answers onto relay outcomes."""
+    held = pauses(client).left(method)
+    if held > 0:  # checked right before the call, so no lane can slip past a fresh 429
+        raise RetryAfter(held, f"Slack {method} paused", lane_wide=False, held=True)
+    try:
+        answer = await client.api_call(method, json=args)
+    except SlackApiError as exc:
+        answer = exc.response
+        if answer.status_code == 429 or answer.get("error") == "ratelimited":
+            seconds = retry_after_seconds(answer.headers.get("Retry-After"))
+            pauses(client).pause(method, seconds)
+            raise RetryAfter(seconds, f"Slack {method}", lane_wide=False) from None
+        if answer.status_code >= 500:
+            raise Transient(f"Slack {method}: HTTP {answer.status_code}") from None
+        error = answer.get("error", f"HTTP {answer.status_code}")
+        if error in PERMANENT or answer.status_code in (400, 401, 403, 404):
+            raise Permanent(f"Slack {method}: {error}") from None
+        raise Transient(f"Slack {method}: {error}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Transient(f"Slack {method}: {type(exc).__name__}") from None
+    return dict(answer.data)  # type: ignore[arg-type]
+
+
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+EVENT_TYPE = "promobot_message"
+# How far back a retry looks for its own earlier post, beyond the row's creation.
+LOOKBACK = 60.0
+
+
+def tag(key: str) -> dict[str, Any]:
+    """Return message metadata naming the outbox message, so a retry can find it."""
+    return {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+
+
+def channel_id(db: Database, channel: str) -> str | None:
+    """Return the ID of a channel given by name or ID, if Slack ever told us."""
+    if CHANNEL_ID.match(channel):
+        return channel
+    row = db.conn.execute("SELECT id FROM slack_channels WHERE name = ?", [channel]).fetchone()
+    return row[0] if row else None
+
+
+def remember_channel(name: str, answer: dict[str, Any]) -> Callable[[Database], None]:
+    """Return a write that stores the channel ID Slack answered for `name`."""
+    values = [name, answer["channel"]]
+
+    def write(db: Database) -> None:
+        db.execute("INSERT OR REPLACE INTO slack_channels (name, id) VALUES (?, ?)", values)
+
+    return write
+
+
+async def find_posted(
+    client: AsyncWebClient, channel: str, key: str, since: float, thread_ts: str | None = None
+) -> str | None:
+    """Return the ts of our message tagged `key` in a channel (or thread) since `since`."""
+    method = "conversations.replies" if thread_ts else "conversations.history"
+    args: dict[str, Any] = {
+        "channel": channel,
+        "oldest": f"{since - LOOKBACK:.6f}",
+        "include_all_metadata": True,
+        "limit": 200,
+    }
+    if thread_ts:
+        args["ts"] = thread_ts
+    answer = await call(client, method, **args)
+    for message in answer.get("messages", []):
+        metadata = message.get("metadata") or {}
+        if (
+            metadata.get("event_type") == EVENT_TYPE
+            and (metadata.get("event_payload") or {}).get("key") == key
+        ):
+            return str(message["ts"])
+    return None
+
+
+async def find_channel(client: AsyncWebClient, name: str, pages: int = 20) -> str | None:
+    """Return the ID of the channel called `name` (with or without #), or None."""
+    wanted, cursor = name.lstrip("#"), ""
+    for _ in range(pages):
+        try:
+            answer = await call(
+                client,
+                "conversations.list",
+                exclude_archived=True,
+                limit=200,
+                types="public_channel,private_channel",
+                cursor=cursor,
+            )
+        except Permanent as exc:  # e.g. missing_scope: then we cannot look, and say so
+            log.warning("cannot list channels to find %s: %s", name, exc)
+            return None
+        for channel in answer.get("channels", []):
+            if channel.get("name") == wanted:
+                return str(channel["id"])
+        cursor = (answer.get("response_metadata") or {}).get("next_cursor") or ""
+        if not cursor:
+            return None
+    return None
+
+
+def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
+    """Build the relay's Slack senders around one Web API client."""
+
+    async def already_posted(row: Row, channel: str, key: str, thread: str | None) -> str | None:
+        # Only a retry after a crash can find its own post; a first try never looks.
+        if not row.uncertain:
+            return None
+        where = await store.read(lambda db: channel_id(db, channel))
+        if where is None:
+            # The first post into this channel was cut off: learn its ID by name.
+            where = await find_channel(client, channel)
+            if where is None:
+                log.warning(
+                    "cannot check %s for an earlier post of %s: channel ID unknown", channel, key
+                )
+                return None
+            await store.write(remember_channel(channel, {"channel": where}))
+        return await find_posted(client, where, key, row.created_at, thread)
+
+    async def keyed_message(row: Row) -> Record:
+        # payload: key, channel, text, blocks — posted the first time, edited after.
+        p = row.payload
+        where = await store.read(lambda db: message_ts(db, p["key"]))
+        if where is None:
+            found = await already_posted(row, p["channel"], p["key"], None)
+            if found:
+                cid = await store.read(lambda db: channel_id(db, p["channel"]))
+                seen = (str(cid), found)
+                await store.write(lambda db: _store_ts(db, p["key"], seen))
+                where = seen
+        if where:
+            await call(
+                client,
+                "chat.update",
+                channel=where[0],
+                ts=where[1],
+                text=p["text"],
+                blocks=p.get("blocks"),
+            )
+            return lambda db: None
+        answer = await call(
+            client,
+            "chat.postMessage",
+            channel=p["channel"],
+            text=p["text"],
+            blocks=p.get("blocks"),
+            unfurl_links=False,
+            metadata=tag(p["key"]),
+        )
+        remember = remember_channel(p["channel"], answer)
+        posted = (answer["channel"], answer["ts"])
+
+        def record(db: Database) -> None:
+            _store_ts(db, p["key"], posted)
+            remember(db)
+
+        return record
+
+    async def thread_reply(row: Row) -> Record | None:
+        # payload: parent_key, text, blocks, broadcast
+        p = row.payload
+        where = await thread_of(store, p["parent_key"])
+        key = f"outbox:{row.id}"
+        if await already_posted(row, where[0], key, where[1]):
+            return None
+        await call(
+            client,
+            "chat.postMessage",
+            channel=where[0],
+            thread_ts=where[1],
+            text=p["text"],
+            blocks=p.get("blocks"),
+            reply_broadcast=bool(p.get("broadcast")),
+            unfurl_links=False,
+            metadata=tag(key),
+        )
+        return None
+
+    async def post(row: Row) -> Record | None:
+        key = f"outbox:{row.id}"
+        if await already_posted(row, row.payload["channel"], key, None):
+            return None
+        answer = await call(client, "chat.postMessage", **row.payload, metadata=tag(key))
+        return remember_channel(row.payload["channel"], answer)
+
+    async def ephemeral(row: Row) -> Record | None:
+        # An ephemeral answer posted twice is seen by one person, and only for a moment.
+        await call(client, "chat.postEphemeral", **row.payload)
+        return None
+
+    return {
+        "slack.message": keyed_message,
+        "slack.reply": thread_reply,
+        "chat.postMessage": post,
+        "chat.postEphemeral": ephemeral,
+    }
+
+
+def _store_ts(db: Database, key: str, where: tuple[str, str]) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO slack_messages (key, channel_id, ts, posted_at)"
+        " VALUES (?, ?, ?, ?)",
+        [key, where[0], where[1], time.time()],
+    )

@@ -1,0 +1,183 @@
+"""The worker: apply stored deliveries, in order per repository, through the event router."""
+
+import asyncio
+import contextlib
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gidgethub import routing, sansio
+from sqlite_utils import Database
+
+from bot.config import Config
+from bot.core.clock import Clock
+from bot.core.text import load_json
+from bot.pipeline.tx import Reaction, Tx
+from storage import Store, inbox, savepoint
+
+log = logging.getLogger(__name__)
+Step = Callable[[Tx], None]
+MAX_ATTEMPTS = 5
+# Processed bodies are kept this long (GitHub redelivers within 3 days), then dropped.
+KEEP_BODIES = 7 * 24 * 3600.0
+PRUNE_EVERY = 3600.0
+
+
+class UnitOfWork:
+    """The steps the router's handlers chose for one delivery, applied later in one transaction."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+
+    def add(self, step: Callable[..., None], *args: Any) -> None:
+        """Queue `step(tx, *args)`."""
+        self.steps.append(lambda tx: step(tx, *args))
+
+
+class Unreadable(Exception):
+    """A delivery whose body the handlers could not turn into steps."""
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number `attempt` (2, 4, 8, 16 …)."""
+    return float(2**attempt)
+
+
+class Worker:
+    """Drains the inbox: route each delivery to steps, then commit them with its new state."""
+
+    def __init__(
+        self,
+        store: Store,
+        router: routing.Router,
+        config: Config,
+        clock: Clock,
+        reactions: Sequence[Reaction] = (),
+        on_commit: Callable[[], None] = lambda: None,
+        beat: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.config = config
+        self.clock = clock
+        self.reactions = reactions
+        self.on_commit = on_commit  # wakes the outbox relay
+        self.beat = beat  # tells the supervisor the worker is making progress
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._pruned_at = 0.0
+
+    def wake(self) -> None:
+        """Tell the worker that a delivery was stored."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Process deliveries until stopped, sleeping until woken or a retry is due.
+
+        A failed database read or write ends this call with its error; the
+        supervisor logs it and calls again after a backoff. Nothing is lost:
+        a batch whose commit failed is still pending in the inbox.
+        """
+        while True:
+            self._wake.clear()
+            if await self.drain_once():
+                self.beat()
+                continue
+            if self._stopping:
+                return
+            await self.prune()
+            due = await self.store.read(inbox.next_wake)
+            self.beat()  # a whole loop went through: any earlier failure has cleared
+            timeout = 30.0 if due is None else min(30.0, max(0.05, due - self.clock.now()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def prune(self) -> None:
+        """Drop old processed bodies, at most once an hour, while idle."""
+        now = self.clock.now()
+        if now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        dropped = await self.store.write(
+            lambda db: inbox.prune_bodies(db, before=now - KEEP_BODIES)
+        )
+        if dropped:
+            log.info("dropped the bodies of %d deliveries processed over a week ago", dropped)
+
+    def stop(self) -> None:
+        """Finish what is ready, then return from run()."""
+        self._stopping = True
+        self._wake.set()
+
+    async def drain_once(self) -> int:
+        """Process one batch of ready deliveries; return how many were handled."""
+        now = self.clock.now()
+        batch = await self.store.read(lambda db: inbox.ready_deliveries(db, now=now))
+        if not batch:
+            return 0
+        planned = [(d, await self._plan(d)) for d in batch]
+        await self.store.write(lambda db: self._apply(db, planned))
+        self.on_commit()
+        return len(batch)
+
+    async def _plan(self, delivery: dict[str, Any]) -> UnitOfWork | BaseException:
+        try:
+            event = sansio.Event(
+                load_json(delivery["body"]),
+                event=delivery["event"],
+                delivery_id=delivery["delivery_id"],
+            )
+            work = UnitOfWork()
+            await self.router.dispatch(event, uow=work, config=self.config)
+            return work
+        except Exception as exc:  # a body the handlers cannot read: retrying will not help
+            return Unreadable(f"{type(exc).__name__}: {exc}")
+
+    def _apply(self, db: Database, planned: list[tuple[dict, UnitOfWork | BaseException]]) -> None:
+        now = self.clock.now()
+        tx = Tx(db, self.config, now, self.reactions)
+        blocked: set[str] = set()
+        for delivery, work in planned:
+            if delivery["repo_key"] in blocked:
+                continue  # an earlier one of this repository failed: keep the order
+            error = work if isinstance(work, BaseException) else None
+            if error is None:
+                try:
+                    with savepoint(db, "delivery"):
+                        for step in work.steps:  # type: ignore[union-attr]
+                            step(tx)
+                except Exception as exc:
+                    if not db.conn.in_transaction:
+                        raise  # the database refused the whole batch (a full disk): retry it all
+                    error = exc
+            if error is None:
+                state = "done" if work.steps else "ignored"  # type: ignore[union-attr]
+                inbox.finish_delivery(db, delivery["id"], state=state, now=now)
+                continue
+            blocked.add(delivery["repo_key"])
+            self._defer(db, delivery, error, now)
+
+    def _defer(self, db: Database, delivery: dict, error: BaseException, now: float) -> None:
+        attempt = delivery["attempts"] + 1
+        # Text that cannot be decoded or stored fails the same way every time: keep it at once.
+        give_up = attempt >= MAX_ATTEMPTS or isinstance(error, Unreadable | UnicodeError)
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        text = text.encode("utf-8", "backslashreplace").decode()  # storable, whatever it quotes
+        log.warning(
+            "delivery %s (%s) failed, attempt %d%s: %s",
+            delivery["delivery_id"],
+            delivery["event"],
+            attempt,
+            "; kept as failed" if give_up else "",
+            text,
+            extra={"delivery_id": delivery["delivery_id"], "repo": delivery["repo_key"]},
+        )
+        inbox.defer_delivery(
+            db,
+            delivery["id"],
+            error=text[:2000],
+            not_before=now + backoff(attempt),
+            give_up=give_up,
+            now=now,
+        )

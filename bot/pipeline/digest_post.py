@@ -1,0 +1,183 @@
+"""The digest on its way out: Slack blocks within limits, once per channel per day, or as text."""
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot import insights
+from bot.config import Config
+from bot.core import metrics_text
+from bot.core.digest import Digest, compose
+from bot.core.render import cut_mrkdwn
+from bot.engine.scheduler import first_of_week
+from bot.pipeline.tx import Tx
+from bot.services import Services
+from storage import builds, digests
+
+MAX_BLOCKS = 50
+SECTION_CHARS = 3000
+MAIN_CHARS = 9000  # Slack suggests keeping a message well under ~10k characters
+LINE_CHARS = 600
+SHOWN_PER_SECTION = 8
+
+
+def gather(db: Database, config: Config, now: float) -> list[Digest]:
+    """Read every channel's records and compose its digest (a channel with no repository: none)."""
+    by_channel: dict[str, list[dict]] = defaultdict(list)
+    for repo in builds.repositories(db):
+        by_channel[config.channel_for(repo["full_name"])].append(repo)
+    since = now - 86_400.0
+    weekly = first_of_week(datetime.fromtimestamp(now, UTC), config.digest)
+    return [
+        compose(
+            config,
+            channel,
+            [records(db, config, r, since, now, weekly=weekly) for r in repos],
+            now,
+        )
+        for channel, repos in sorted(by_channel.items())
+    ]
+
+
+def records(
+    db: Database, config: Config, repo: dict, since: float, now: float, *, weekly: bool
+) -> dict[str, Any]:
+    """Read one repository's digest records; on the week's first digest day, its last week's
+    delivery metrics too."""
+    found = digests.repo_records(db, repo, since=since, now=now)
+    if weekly:
+        found["weekly"] = metrics_text.digest_lines(insights.report(db, config, repo, 1, now))
+    return found
+
+
+def _clip(line: str) -> str:
+    return cut_mrkdwn(line, LINE_CHARS)
+
+
+def render(digest: Digest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Return the message (text, blocks) and the thread replies that carry the overflow."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": digest.title[:150]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": digest.summary}]},
+    ]
+    used = len(digest.title) + len(digest.summary)
+    overflow: list[str] = []
+    for section in digest.sections:
+        head = f"*{section.title}*"
+        shown: list[str] = []
+        left: list[str] = []
+        for line in map(_clip, section.lines):
+            size = len(head) + sum(len(s) + 1 for s in shown) + len(line) + 60
+            fits = size < SECTION_CHARS and used + size < MAIN_CHARS
+            if (
+                fits
+                and not left
+                and len(shown) < SHOWN_PER_SECTION
+                and len(blocks) < MAX_BLOCKS - 1
+            ):
+                shown.append(line)
+            else:
+                left.append(line)
+        overflow += [head, *left] if left else []
+        rest = len(left)
+        if rest:
+            shown.append(f"_…and {rest} more in the thread_")
+        if shown and len(blocks) < MAX_BLOCKS - 1:
+            text = "\n".join([head, *shown])
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+            used += len(text)
+    if overflow:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": "Details in the thread."}]}
+        )
+    message = {"text": f"{digest.title} — {digest.summary}", "blocks": blocks}
+    return message, [_reply(chunk) for chunk in _chunks(overflow)]
+
+
+def _chunks(lines: Sequence[str]) -> list[str]:
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + len(line) + 1 < SECTION_CHARS:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
+
+
+def _reply(text: str) -> dict[str, Any]:
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+def as_text(digest: Digest) -> str:
+    """Render a digest for a terminal: title, summary, every line."""
+    out = [f"{digest.channel}: {digest.title}", digest.summary]
+    if digest.quiet:
+        out.append("(quiet: nothing failed or waits, so the schedule posts nothing)")
+    for section in digest.sections:
+        out += ["", f"{section.title}:", *section.lines]
+    return plain("\n".join(out))
+
+
+def plain(mrkdwn: str) -> str:
+    """Turn mrkdwn into terminal text: links and mentions by their label, entities unescaped."""
+    text = re.sub(r"<([^|<>]+)\|([^<>]+)>", r"\2", mrkdwn)
+    text = re.sub(r"<@(\w+)>", r"@\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def queue(tx: Tx, digest: Digest) -> bool:
+    """Claim the channel's day and queue the post with it; False when it was claimed already.
+
+    The claim and the outbox rows commit together, so two instances (or a
+    restart) never post one day twice, and a crash after commit still posts.
+    """
+    if not digests.record_digest(tx.db, digest.channel, digest.day, tx.now):
+        return False
+    tx.log(actor="promobot", action="digest.queued", detail={"channel": digest.channel})
+    if digest.quiet and tx.config.digest.quiet_when_green:
+        return True
+    key = f"digest:{digest.channel}:{digest.day}"
+    message, replies = render(digest)
+    tx.send(
+        "slack",
+        "slack.message",
+        {"key": key, "channel": digest.channel, **message},
+        lane=digest.channel,
+    )
+    for reply in replies:
+        tx.send("slack", "slack.reply", {"parent_key": key, **reply}, lane=digest.channel)
+    return True
+
+
+def queue_all(db: Database, config: Config, now: float, reactions: Sequence[Any] = ()) -> list[str]:
+    """Queue the digest of every channel not yet served today; return the channels queued."""
+    tx = Tx(db, config, now, reactions)
+    return [d.channel for d in gather(db, config, now) if queue(tx, d)]
+
+
+async def post_all(services: Services, now: float) -> list[str]:
+    """Queue today's digest for every channel not yet served, and wake the relay."""
+    config, reactions = services.config, services.worker.reactions
+    queued = await services.store.write(lambda db: queue_all(db, config, now, reactions))
+    services.relay.wake()
+    return queued
+
+
+async def ephemeral(services: Services, *, channel_name: str) -> dict[str, Any]:
+    """Return the digest of the asker's channel (else the main one) as an ephemeral answer."""
+    config, now = services.config, services.clock.now()
+    found = await services.store.read(lambda db: gather(db, config, now))
+    mine = [d for d in found if d.channel.lstrip("#") == channel_name]
+    chosen = mine or [d for d in found if d.channel == config.channel] or found
+    if not chosen:
+        return {"text": "No repository is known yet, so there is no digest."}
+    message, replies = render(chosen[0])
+    if replies:
+        message["blocks"].append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": replies[0]["text"]}}
+        )
+    return {"text": message["text"], "blocks": message["blocks"][:MAX_BLOCKS]}

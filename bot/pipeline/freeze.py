@@ -1,0 +1,106 @@
+"""Merge freezes: `/ship freeze "reason"` and `/ship unfreeze`, by the last stage's promoters."""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bot.config import Config
+from bot.core.text import escape
+from bot.engine.promoters import Promoters
+from bot.pipeline.prcheck import when
+from bot.pipeline.tx import Change, Tx
+from bot.services import Services
+from storage import builds, prs
+
+log = logging.getLogger(__name__)
+
+
+def repos_for_channel(
+    config: Config, repos: Sequence[dict[str, Any]], channel_name: str
+) -> list[dict[str, Any]]:
+    """Return the repositories a channel speaks for (every one when it is not theirs)."""
+    mine = [r for r in repos if config.channel_for(r["full_name"]).lstrip("#") == channel_name]
+    return mine or list(repos)
+
+
+def _announce(tx: Tx, repos: Sequence[dict[str, Any]], text: str) -> None:
+    for channel in sorted({tx.config.channel_for(r["full_name"]) for r in repos}):
+        tx.send("slack", "chat.postMessage", {"channel": channel, "text": text}, lane=channel)
+
+
+def freeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str, reason: str) -> str:
+    """Freeze merges into every repository in `repos`; return the answer for the asker."""
+    frozen = [r for r in repos if prs.open_freeze(tx.db, r["id"]) is None]
+    if not frozen:
+        f = prs.open_freeze(tx.db, repos[0]["id"]) or {}
+        return (
+            f":snowflake: merges are already frozen: {escape(f.get('reason', ''))}"
+            f" (by <@{f.get('frozen_by')}>). `/ship unfreeze` lifts it."
+        )
+    for repo in frozen:
+        prs.start_freeze(tx.db, repo["id"], by=user, reason=reason, now=tx.now)
+        tx.log(actor=user, action="freeze.started", repo_id=repo["id"], reason=reason)
+        tx.emit(Change("freeze.changed", repo["id"], detail={"frozen": True}))
+    names = ", ".join(escape(r["full_name"]) for r in frozen)
+    _announce(tx, frozen, f":snowflake: <@{user}> froze merges into {names}: {escape(reason)}")
+    return f":snowflake: merges into {names} are frozen: {escape(reason)}. PR checks now fail."
+
+
+def unfreeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str) -> str:
+    """Lift the merge freeze on every repository in `repos`; return the answer for the asker."""
+    lifted = []
+    for repo in repos:
+        f = prs.open_freeze(tx.db, repo["id"])
+        if f is None:
+            continue
+        prs.end_freeze(tx.db, f["id"], by=user, now=tx.now)
+        since = when(f["started_at"], tx.config.digest.timezone)
+        tx.log(
+            actor=user,
+            action="freeze.ended",
+            repo_id=repo["id"],
+            reason=f["reason"],
+            detail={"frozen_by": f["frozen_by"], "since": since},
+        )
+        tx.emit(Change("freeze.changed", repo["id"], detail={"frozen": False}))
+        lifted.append(repo)
+    if not lifted:
+        return ":sunny: merges are not frozen."
+    names = ", ".join(escape(r["full_name"]) for r in lifted)
+    _announce(tx, lifted, f":sunny: <@{user}> lifted the merge freeze on {names}.")
+    return f":sunny: the merge freeze on {names} is lifted."
+
+
+async def command(
+    services: Services,
+    promoters: Promoters,
+    verb: str,
+    args: Sequence[str],
+    *,
+    user: str,
+    channel_name: str,
+) -> str:
+    """Run `/ship freeze "reason"` or `/ship unfreeze` for `user`; return the ephemeral answer."""
+    config = services.config
+    last = config.pipeline.stages[-1]
+    if verb == "freeze" and (len(args) != 1 or not args[0].strip()):
+        return ':warning: a freeze needs one reason in quotes.\nUsage: `/ship freeze "reason"`'
+    if verb == "unfreeze" and args:
+        return ":warning: `unfreeze` takes no arguments.\nUsage: `/ship unfreeze`"
+    if await promoters.allows(user, last.promoters) is False:
+        return f":no_entry: only {last.name}'s promoters may {verb} merges."
+    repos = await services.store.read(builds.repositories)
+    if not repos:
+        return ":warning: no repository is known yet: install the GitHub App first."
+    targets = repos_for_channel(config, repos, channel_name)
+    reactions = services.worker.reactions
+
+    def apply(db: Any) -> str:
+        tx = Tx(db, config, services.clock.now(), reactions)
+        if verb == "freeze":
+            return freeze(tx, targets, user=user, reason=args[0].strip())
+        return unfreeze(tx, targets, user=user)
+
+    answer = await services.store.write(apply)
+    services.relay.wake()
+    return answer

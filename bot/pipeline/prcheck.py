@@ -1,0 +1,243 @@
+"""The pull-request check: a `promobot/pipeline` commit status on every open PR's head.
+
+A commit status rather than a check run: it needs only `statuses: write`, has
+no check-suite lifecycle to drive (create, in_progress, complete), and one
+POST replaces the previous verdict for the same (sha, context).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.config import Config
+from bot.core import ci
+from bot.core.text import safe_url
+from bot.pipeline.tx import Change, Tx
+from storage import builds, prs
+
+CONTEXT = "promobot/pipeline"
+MAX_DESCRIPTION = 140  # GitHub refuses longer status descriptions
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the status says: state (success/failure), description and link."""
+
+    state: str
+    description: str
+    target_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    """The records a verdict is computed from, read once per change."""
+
+    red_since: Mapping[str, Any] | None  # first build of the current red run
+    failing: Sequence[Mapping[str, Any]]  # its failing check reports
+    freeze: Mapping[str, Any] | None
+    behind: int
+    production: str
+    name: str
+
+
+def cut(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    """Shorten `text` to `limit` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def when(at: float, timezone: str) -> str:
+    """Format a time for people: '2026-11-24 09:00 GMT' in the digest's time zone."""
+    return (
+        datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    )
+
+
+def red_since(run: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Return the first build of the current red run, or None when the branch is green.
+
+    `run` is the builds with a final CI state, newest first, down to the last green one.
+    """
+    if not run or run[0]["ci_state"] != "failure":
+        return None
+    first = run[0]
+    for build in run:
+        if build["ci_state"] != "failure":
+            break
+        first = build
+    return first
+
+
+def verdict(branch: Branch, *, block_when_red: bool, timezone: str) -> Verdict:
+    """Decide the PR check from the branch's state: frozen, red, or how far behind."""
+    if branch.freeze:
+        f = branch.freeze
+        text = (
+            f"merges are frozen: {f['reason']} "
+            f"(by {f['frozen_by']}, since {when(f['started_at'], timezone)})"
+        )
+        return Verdict("failure", cut(text))
+    if block_when_red and branch.red_since:
+        b = branch.red_since
+        names = ", ".join(r["context"] for r in branch.failing) or "CI"
+        link = next((r["target_url"] for r in branch.failing if r.get("target_url")), None)
+        text = (
+            f"{branch.name} is red since #{b['number']} ({b['sha'][:7]}): {names} failed"
+            " — fix or revert first"
+        )
+        return Verdict("failure", cut(text), safe_url(link) or safe_url(b.get("html_url")))
+    if branch.behind == 0:
+        return Verdict("success", cut(f"{branch.production} is up to date with {branch.name}"))
+    plural = "build" if branch.behind == 1 else "builds"
+    return Verdict(
+        "success", cut(f"{branch.production} is {branch.behind} {plural} behind {branch.name}")
+    )
+
+
+def read_branch(tx: Tx, repo_id: int) -> Branch:
+    """Read what the verdict depends on for one repository."""
+    config = tx.config
+    production = config.pipeline.stages[-1].name
+    first = red_since(prs.red_run(tx.db, repo_id))
+    failing: list[dict] = []
+    if first:
+        reports = builds.check_reports(tx.db, repo_id, first["sha"])
+        failing = ci.failing(reports, config.pipeline.required_checks)
+    deployed = prs.last_deployed_number(tx.db, repo_id, production)
+    return Branch(
+        red_since=first,
+        failing=failing,
+        freeze=prs.open_freeze(tx.db, repo_id),
+        behind=prs.builds_newer_than(tx.db, repo_id, deployed or 0),
+        production=production,
+        name=config.pipeline.branch,
+    )
+
+
+def publish(tx: Tx, pr: Mapping[str, Any], result: Verdict, *, only_flips: bool = False) -> bool:
+    """Queue the status for one PR unless it already carries it; return True if queued.
+
+    With `only_flips`, a green PR that stays green keeps its status: a changed
+    "N builds behind" alone is not worth a write on every build.
+    """
+    last = prs.last_status(tx.db, pr["repo_id"], pr["number"])
+    if last is not None and last["sha"] == pr["head_sha"]:
+        said = (last["state"], last["description"], last["target_url"])
+        if said == (result.state, result.description, result.target_url):
+            return False
+        if only_flips and last["state"] == result.state == "success":
+            return False
+    repo = builds.repository(tx.db, pr["repo_id"])
+    if repo is None:
+        return False
+    body = {"state": result.state, "description": result.description, "context": CONTEXT}
+    if result.target_url:
+        body["target_url"] = result.target_url
+    # A commit status is idempotent by nature: posting it again after a lost answer only
+    # repeats the newest state of (sha, context), so unlike a Deployment it needs no lookup.
+    tx.send(
+        "github",
+        "github.request",
+        {
+            "method": "POST",
+            "path": f"/repos/{repo['full_name']}/statuses/{pr['head_sha']}",
+            "body": body,
+            "installation_id": repo["installation_id"],
+        },
+        lane=f"installation:{repo['installation_id']}",
+        coalesce_key=f"prstatus:{pr['repo_id']}:{pr['number']}",
+    )
+    prs.remember_status(
+        tx.db,
+        {
+            "repo_id": pr["repo_id"],
+            "number": pr["number"],
+            "sha": pr["head_sha"],
+            "state": result.state,
+            "description": result.description,
+            "target_url": result.target_url,
+            "queued_at": tx.now,
+        },
+    )
+    return True
+
+
+def reevaluate(tx: Tx, repo_id: int, *, number: int | None = None, only_flips: bool = False) -> int:
+    """Give one PR (or every open one) its current status; return how many were queued."""
+    config: Config = tx.config
+    open_prs = prs.open_pull_requests(tx.db, repo_id, config.pipeline.branch)
+    if number is not None:
+        open_prs = [pr for pr in open_prs if pr["number"] == number]
+    if not open_prs:
+        return 0
+    result = verdict(
+        read_branch(tx, repo_id),
+        block_when_red=config.block_when_red,
+        timezone=config.digest.timezone,
+    )
+    return sum(publish(tx, pr, result, only_flips=only_flips) for pr in open_prs)
+
+
+def react(tx: Tx, change: Change) -> None:
+    """Re-evaluate PR statuses when something they depend on changed."""
+    if change.kind == "pull_request.changed":
+        reevaluate(tx, change.repo_id, number=change.detail.get("number"))
+    elif change.kind == "ci.changed":
+        reevaluate(tx, change.repo_id, only_flips=True)
+    elif change.kind == "freeze.changed" or (
+        change.kind == "deployment.changed" and change.stage == tx.config.pipeline.stages[-1].name
+    ):
+        reevaluate(tx, change.repo_id)
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """A pull request as a webhook describes it, reduced to what the check needs."""
+
+    number: int
+    head_sha: str
+    base_ref: str
+    title: str
+    author: str
+    open: bool
+    draft: bool
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> "PullRequest":
+        """Read the pull request of a `pull_request` webhook body."""
+        pr = payload["pull_request"]
+        return cls(
+            number=int(pr["number"]),
+            head_sha=str(pr["head"]["sha"]),
+            base_ref=str(pr["base"]["ref"]),
+            title=str(pr.get("title") or ""),
+            author=str((pr.get("user") or {}).get("login") or "someone"),
+            open=pr.get("state") == "open",
+            draft=bool(pr.get("draft")),
+        )
+
+
+def apply_pull_request(tx: Tx, repo_id: int, pr: PullRequest) -> None:
+    """Track a pull request's state; its check follows (closed ones drop out)."""
+    prs.upsert_pull_request(
+        tx.db,
+        {
+            "repo_id": repo_id,
+            "number": pr.number,
+            "head_sha": pr.head_sha,
+            "base_ref": pr.base_ref,
+            "title": pr.title,
+            "author": pr.author,
+            "state": "open" if pr.open else "closed",
+            "draft": int(pr.draft),
+            "updated_at": tx.now,
+        },
+    )
+    last = prs.last_status(tx.db, repo_id, pr.number)
+    if pr.open and pr.base_ref != tx.config.pipeline.branch and last and last["state"] != "success":
+        # Retargeted away from the tracked branch: lift our failure, or it blocks for good.
+        row = {"repo_id": repo_id, "number": pr.number, "head_sha": pr.head_sha}
+        note = f"not into {tx.config.pipeline.branch}: promobot does not gate it"
+        publish(tx, row, Verdict("success", cut(note)))
+    tx.emit(Change("pull_request.changed", repo_id, detail={"number": pr.number}))

@@ -1,0 +1,81 @@
+"""The unit of work: state changes, their reactions and their outbox rows in one transaction."""
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.config import Config
+from bot.core.render import fit
+from storage import audit
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something that happened to the pipeline, for the reactions to act on.
+
+    kinds: build.created, ci.changed, deployment.changed, promotion.changed,
+    lock.changed, freeze.changed, pull_request.changed
+    """
+
+    kind: str
+    repo_id: int
+    build_id: int | None = None
+    stage: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+Reaction = Callable[["Tx", Change], None]
+
+
+@dataclass
+class Tx:
+    """What a workflow step sees: the open transaction, the config, the time, the reactions."""
+
+    db: Database
+    config: Config
+    now: float
+    reactions: Sequence[Reaction] = ()
+
+    def emit(self, change: Change) -> None:
+        """Let every reaction act on `change` inside this transaction."""
+        for reaction in self.reactions:
+            reaction(self, change)
+
+    def log(self, **entry: Any) -> int:
+        """Append to the event log at this transaction's time."""
+        return audit.log_event(self.db, at=self.now, **entry)
+
+    def send(
+        self,
+        target: str,
+        method: str,
+        payload: dict[str, Any],
+        *,
+        lane: str,
+        coalesce_key: str | None = None,
+    ) -> int:
+        """Queue an outbound call; it is sent after this transaction commits.
+
+        A pending row with the same `coalesce_key` takes the new payload in
+        place: only the newest version of an edit is worth sending, and the row
+        keeps its place in the lane, so replies queued after it still follow it.
+        """
+        if target == "slack":
+            payload = fit(payload)  # the one place every Slack message passes before the outbox
+        if coalesce_key:
+            pending = self.db.execute(
+                "UPDATE outbox SET payload = ?, lane = ? WHERE id = (SELECT min(id) FROM outbox"
+                " WHERE coalesce_key = ? AND state = 'pending') RETURNING id",
+                [json.dumps(payload), lane, coalesce_key],
+            ).fetchone()
+            if pending:
+                return int(pending[0])
+        cursor = self.db.execute(
+            "INSERT INTO outbox (target, method, lane, coalesce_key, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [target, method, lane, coalesce_key, json.dumps(payload), self.now],
+        )
+        return int(cursor.lastrowid or 0)

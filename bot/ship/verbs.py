@@ -1,0 +1,300 @@
+"""The /ship verbs: resolve the repository, build and stage, then decide in one transaction.
+
+Each verb is `async fn(ctx, command) -> str` (the ephemeral answer). Bad input
+raises CommandError; the handler answers it with the usage line and `refuse`
+logs the refusal, which is the only thing bad input leaves behind.
+
+Which repository: a channel follows the repositories whose channel it is
+(`repositories.<name>.channel`, else `slack.channel` for all others). When it
+follows several, name one as the first argument: `/ship promote acme/app #42 baklava`.
+"""
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Stage, parse_duration
+from bot.core.commands import USAGE, Command, CommandError, echo
+from bot.core.gates import escape
+from bot.engine.promoters import Promoters
+from bot.pipeline import approvals, locks, promotions
+from bot.pipeline.tx import Tx
+from bot.services import Services
+from bot.ship import views
+from storage import builds, pipeline
+
+# Characters of a refused command's text kept in the event log (the rest is only counted).
+REFUSED_TEXT_CAP = 200
+REPO_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
+BUILD_NUMBER = re.compile(r"^#?(\d+)$")
+SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who typed a command, where, and the services to act with."""
+
+    services: Services
+    promoters: Promoters
+    user: str
+    channel_id: str = ""
+    channel_name: str = ""
+
+
+Answer = str | dict[str, Any]  # the ephemeral text, or the acknowledgement's fields
+Verb = Callable[[Context, Command], Awaitable[Answer]]
+
+
+async def decide(ctx: Context, fn: Callable[..., str], *args: Any) -> str:
+    """Run `fn(tx, *args)` in one writer transaction (after lazy expiry); wake the relay."""
+    services = ctx.services
+
+    def job(db: Any) -> str:
+        tx = Tx(db, services.config, services.clock.now(), services.worker.reactions)
+        approvals.expire_due(tx)
+        return fn(tx, *args)
+
+    answer = await services.store.write(job)
+    services.relay.wake()
+    return answer
+
+
+SWEEP_SECONDS = 300.0
+
+
+async def sweep(services: Services, every: float = SWEEP_SECONDS) -> None:
+    """Expire approval requests older than 24 h every few minutes, until cancelled."""
+
+    def job(db: Any) -> None:
+        approvals.expire_due(
+            Tx(db, services.config, services.clock.now(), services.worker.reactions)
+        )
+
+    while True:
+        await asyncio.sleep(every)
+        await services.store.write(job)
+        services.relay.wake()
+
+
+async def refuse(ctx: Context, text: str, error: CommandError) -> None:
+    """Log bad input: the refusal is the one trace it leaves."""
+
+    def job(db: Any) -> None:
+        tx = Tx(db, ctx.services.config, ctx.services.clock.now())
+        # Only a prefix: the refusal is the trace, not an archive of whatever was typed.
+        detail: dict[str, Any] = {"text": text[:REFUSED_TEXT_CAP]}
+        if len(text) > REFUSED_TEXT_CAP:
+            detail["length"] = len(text)
+        tx.log(actor=ctx.user, action="command.refused", reason=error.message, detail=detail)
+
+    await ctx.services.store.write(job)
+
+
+async def tell(ctx: Context, channel: str, text: str) -> None:
+    """Queue an ephemeral answer to the person (a button click has no text reply of its own)."""
+
+    def job(db: Any) -> None:
+        tx = Tx(db, ctx.services.config, ctx.services.clock.now())
+        payload = {"channel": channel, "user": ctx.user, "text": text}
+        tx.send("slack", "chat.postEphemeral", payload, lane=channel)
+
+    await ctx.services.store.write(job)
+    ctx.services.relay.wake()
+
+
+def follows(ctx: Context, channel: str) -> bool:
+    """Say whether the command's channel is `channel` (a #name or an ID)."""
+    return channel in (ctx.channel_id, f"#{ctx.channel_name}", ctx.channel_name)
+
+
+async def repository(ctx: Context, args: tuple[str, ...], usage: str) -> tuple[dict, tuple]:
+    """Return the repository a command is about, and the remaining arguments."""
+    repos = await ctx.services.store.read(builds.repositories)
+    if args and REPO_NAME.match(args[0]):
+        named = [r for r in repos if r["full_name"].lower() == args[0].lower()]
+        if not named:
+            raise CommandError(f"promobot does not follow `{echo(args[0])}`", usage)
+        return named[0], args[1:]
+    config = ctx.services.config
+    here = [r for r in repos if follows(ctx, config.channel_for(r["full_name"]))] or repos
+    if not here:
+        raise CommandError("promobot has not seen a push to any repository yet", usage)
+    if len(here) > 1:
+        names = ", ".join(f"`{r['full_name']}`" for r in here[:5])
+        raise CommandError(f"this channel follows {names}: name one first", usage)
+    return here[0], args
+
+
+def stage_named(ctx: Context, name: str, usage: str) -> Stage:
+    """Return the stage called `name`, or say which stages exist."""
+    stage = ctx.services.config.pipeline.stage(name.lower())
+    if stage is None:
+        known = ", ".join(s.name for s in ctx.services.config.pipeline.stages)
+        raise CommandError(f"`{echo(name)}` is not a stage ({known})", usage)
+    return stage
+
+
+def find_build(db: Any, repo_id: int, ref: str, stages: tuple[str, ...]) -> dict | str:
+    """Return the build `ref` names (#42, a sha, a stage), or what is wrong with it."""
+    said = echo(ref)  # what is quoted back: escaped, and short whatever was typed
+    ref = escape(ref)  # a valid ref has nothing to escape
+    number = BUILD_NUMBER.match(ref)
+    if number and (ref.startswith("#") or len(ref) < 7):
+        found = builds.build_by_number(db, repo_id, int(number.group(1)))
+        return found or f"there is no build {said if said.startswith('#') else '#' + said}"
+    if ref.lower() in stages:
+        there = pipeline.current(db, repo_id, ref.lower())
+        found = builds.build(db, there["build_id"]) if there else None
+        return found or f"nothing runs in {ref} yet"
+    if SHA.match(ref):
+        matches = builds.builds_by_prefix(db, repo_id, ref, limit=3)
+        if len(matches) > 1:
+            names = " and ".join(f"#{b['number']}" for b in matches)
+            return f"`{ref}` matches {names}: give more of the sha, or the #number"
+        return matches[0] if matches else f"no build has a sha starting `{ref}`"
+    return f"`{said}` is not a build: use #42, a sha, or a stage name"
+
+
+async def build_named(ctx: Context, repo: dict, ref: str, usage: str) -> dict[str, Any]:
+    """Return the build `ref` names in `repo`, or raise CommandError saying why not."""
+    stages = tuple(s.name for s in ctx.services.config.pipeline.stages)
+    found = await ctx.services.store.read(lambda db: find_build(db, repo["id"], ref, stages))
+    if isinstance(found, str):
+        raise CommandError(found, usage)
+    return found
+
+
+async def promote(ctx: Context, command: Command) -> str:
+    """promote <build> [to] <stage> [--force "reason"]."""
+    usage = USAGE["promote"]
+    repo, args = await repository(ctx, command.args, usage)
+    if len(args) == 3 and args[1].lower() == "to":
+        args = (args[0], args[2])
+    if len(args) != 2:
+        raise CommandError("promote needs a build and a stage", usage)
+    stage = stage_named(ctx, args[1], usage)
+    source = ctx.services.config.pipeline.stage(args[0].lower())
+    stages = ctx.services.config.pipeline.stages
+    if source and stages.index(source) >= stages.index(stage):
+        raise CommandError(
+            f"{stage.name} does not come after {source.name}: promote forwards"
+            " (`/ship rollback` goes back)",
+            usage,
+        )
+    build = await build_named(ctx, repo, args[0], usage)
+    allowed = await ctx.promoters.allows(ctx.user, stage.promoters)
+    force = command.options.get("force")
+    return await decide(ctx, promotions.request, build, stage, ctx.user, allowed, force)
+
+
+def promotion_id(command: Command, usage: str) -> int:
+    """Return the promotion number a command names."""
+    if not command.args or not BUILD_NUMBER.match(command.args[0]):
+        raise CommandError("name the promotion by its number", usage)
+    return int(BUILD_NUMBER.match(command.args[0]).group(1))  # type: ignore[union-attr]
+
+
+async def promotion_stage(ctx: Context, number: int) -> Stage | None:
+    """Return the stage a promotion goes into (to check the person against its promoters)."""
+    found = await ctx.services.store.read(lambda db: pipeline.promotion(db, number))
+    return ctx.services.config.pipeline.stage(found["stage"]) if found else None
+
+
+async def approve(ctx: Context, command: Command) -> str:
+    """approve <promotion>."""
+    number = promotion_id(command, USAGE["approve"])
+    stage = await promotion_stage(ctx, number)
+    allowed = await ctx.promoters.allows(ctx.user, stage.promoters) if stage else None
+    return await decide(ctx, approvals.approve, number, ctx.user, allowed)
+
+
+async def reject(ctx: Context, command: Command) -> str:
+    """reject <promotion> "reason"."""
+    usage = USAGE["reject"]
+    number = promotion_id(command, usage)
+    reason = " ".join(command.args[1:]).strip()
+    if not reason:
+        raise CommandError("say why, in quotes", usage)
+    stage = await promotion_stage(ctx, number)
+    allowed = await ctx.promoters.allows(ctx.user, stage.promoters) if stage else None
+    return await decide(ctx, approvals.reject, number, ctx.user, allowed, reason)
+
+
+async def rollback(ctx: Context, command: Command) -> str:
+    """rollback <stage> [to <build>]."""
+    usage = USAGE["rollback"]
+    repo, args = await repository(ctx, command.args, usage)
+    if len(args) not in (1, 3) or (len(args) == 3 and args[1].lower() != "to"):
+        raise CommandError("rollback needs a stage, and optionally `to <build>`", usage)
+    stage = stage_named(ctx, args[0], usage)
+    named = await build_named(ctx, repo, args[2], usage) if len(args) == 3 else None
+    allowed = await ctx.promoters.allows(ctx.user, stage.promoters)
+    return await decide(ctx, locks.rollback, repo["id"], stage, ctx.user, allowed, named)
+
+
+async def lock(ctx: Context, command: Command) -> str:
+    """lock <stage> "reason" [for 2h]."""
+    usage = USAGE["lock"]
+    repo, args = await repository(ctx, command.args, usage)
+    if len(args) not in (2, 4) or not args[1].strip():
+        raise CommandError("lock needs a stage and a reason in quotes", usage)
+    stage = stage_named(ctx, args[0], usage)
+    seconds = None
+    if len(args) == 4:
+        seconds = parse_duration(args[3]) if args[2].lower() == "for" else None
+        if not seconds:
+            raise CommandError(
+                f"`{echo(' '.join(args[2:]))}` is not a duration like `for 2h`", usage
+            )
+    allowed = await ctx.promoters.allows(ctx.user, stage.promoters)
+    return await decide(ctx, locks.lock, repo["id"], stage, ctx.user, allowed, args[1], seconds)
+
+
+async def unlock(ctx: Context, command: Command) -> str:
+    """unlock <stage>."""
+    usage = USAGE["unlock"]
+    repo, args = await repository(ctx, command.args, usage)
+    if len(args) != 1:
+        raise CommandError("unlock needs a stage", usage)
+    stage = stage_named(ctx, args[0], usage)
+    allowed = await ctx.promoters.allows(ctx.user, stage.promoters)
+    return await decide(ctx, locks.unlock, repo["id"], stage, ctx.user, allowed)
+
+
+async def status(ctx: Context, command: Command) -> str:
+    """status: what is where."""
+    repo, args = await repository(ctx, command.args, USAGE["status"])
+    if args:
+        raise CommandError("status takes no arguments", USAGE["status"])
+    config = ctx.services.config
+
+    def job(tx: Tx) -> str:
+        tx.log(actor=ctx.user, action="status", repo_id=repo["id"])
+        return views.status(tx.db, config, repo, tx.now)
+
+    return await decide(ctx, job)
+
+
+async def history(ctx: Context, command: Command) -> str:
+    """history [<stage>]."""
+    usage = USAGE["history"]
+    repo, args = await repository(ctx, command.args, usage)
+    if len(args) > 1:
+        raise CommandError("history takes at most a stage", usage)
+    stage = stage_named(ctx, args[0], usage).name if args else None
+
+    def job(tx: Tx) -> str:
+        answer = views.history(tx.db, repo, stage)  # read before this command is logged
+        tx.log(actor=ctx.user, action="history", repo_id=repo["id"], stage=stage)
+        return answer
+
+    return await decide(ctx, job)
+
+
+async def click(ctx: Context, action: str, value: str) -> str:
+    """Answer an Approve button on an approval message (the value is the promotion)."""
+    if not value.isdigit():
+        return ":warning: This button is not bound to a promotion."
+    return await approve(ctx, Command("approve", (value,)))

@@ -1,0 +1,1 @@
+"""The dashboard: its content and its templates."""

@@ -1,0 +1,196 @@
+"""The dashboard's content: what is in each stage, the value stream map, one build's journey.
+
+Shaped here from plain queries, rendered by Jinja2 templates (bot/web/templates/)
+with autoescaping on: commit messages and names are never trusted as HTML.
+"""
+
+import functools
+import time
+from typing import Any
+
+import jinja2
+from sqlite_utils import Database
+
+from bot.config import Config, Stage
+from bot.core.text import safe_url
+from storage import builds
+from storage import dashboard as q
+
+DONE = ("success", "inactive")  # GitHub marks an old success inactive when a newer one lands
+FAILED = ("failure", "error")
+STREAM_ROWS = 12
+
+
+def duration(seconds: float | None) -> str:
+    """Say how long, for people: 45s, 12m, 3h 5m, 2d 4h."""
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, hours = seconds // 60, seconds // 3600
+    if seconds < 3600:
+        return f"{minutes}m {seconds % 60}s" if minutes < 10 and seconds % 60 else f"{minutes}m"
+    if seconds < 86400:
+        return f"{hours}h {minutes % 60}m" if minutes % 60 else f"{hours}h"
+    return f"{hours // 24}d {hours % 24}h" if hours % 24 else f"{hours // 24}d"
+
+
+def clock(at: float | None) -> str:
+    """Show a time of day in UTC (HH:MM:SS)."""
+    return time.strftime("%H:%M:%S", time.gmtime(at)) if at else ""
+
+
+def stamp(at: float | None) -> str:
+    """Show a full UTC timestamp."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at)) if at else ""
+
+
+def href(url: str | None) -> str:
+    """Return `url` if it is a safe http(s) URL, else a harmless '#' (no javascript: links)."""
+    return safe_url(url) or "#"
+
+
+def first_line(text: str | None) -> str:
+    """Return the first line of a commit message."""
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+@functools.cache
+def templates() -> jinja2.Environment:
+    """Return the template environment (autoescaped HTML)."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bot.web", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        duration=duration, clock=clock, stamp=stamp, first_line=first_line, safe_url=href
+    )
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    """Render one template."""
+    return templates().get_template(name).render(**context)
+
+
+def ci_cell(build: dict[str, Any]) -> dict[str, Any]:
+    """Return the CI column of a build: its state, when it settled and how long CI took."""
+    if build["ci_state"] == "pending":
+        return {"state": "running", "at": None, "waited": None, "label": "CI running"}
+    waited = build["ci_changed_at"] - build["pushed_at"] if build["pushed_at"] else None
+    ok = build["ci_state"] == "success"
+    return {
+        "state": "done" if ok else "failed",
+        "at": build["ci_changed_at"],
+        "waited": waited,
+        "label": "CI green" if ok else "CI red",
+    }
+
+
+def stage_cell(
+    deployments: list[dict[str, Any]], stage: str, since: float | None
+) -> dict[str, Any]:
+    """Return one stage column of a build: when it got there and how long it waited."""
+    mine = [d for d in deployments if d["stage"] == stage]
+    done = [d for d in mine if d["state"] in DONE]
+    if done:
+        at = done[0]["finished_at"] or done[0]["updated_at"]
+        waited = at - since if since else None
+        return {"state": "done", "at": at, "waited": waited, "label": f"live in {stage}"}
+    if any(d["state"] in q.IN_FLIGHT for d in mine):
+        start = min(d["created_at"] for d in mine if d["state"] in q.IN_FLIGHT)
+        return {"state": "running", "at": start, "waited": None, "label": f"deploying to {stage}"}
+    if any(d["state"] in FAILED for d in mine):
+        at = max(d["finished_at"] or d["updated_at"] for d in mine if d["state"] in FAILED)
+        return {"state": "failed", "at": at, "waited": None, "label": f"{stage} deploy failed"}
+    return {"state": "none", "at": None, "waited": None, "label": ""}
+
+
+def stream(db: Database, repo_id: int, stages: tuple[Stage, ...]) -> list[dict[str, Any]]:
+    """Return the value stream map: recent builds across CI and every stage."""
+    recent = q.recent_builds(db, repo_id, STREAM_ROWS)
+    deployments = q.deployments_of(db, [b["id"] for b in recent])
+    rows = []
+    for build in recent:
+        mine = [d for d in deployments if d["build_id"] == build["id"]]
+        cells = [ci_cell(build)]
+        since = build["ci_changed_at"] if build["ci_state"] == "success" else None
+        for stage in stages:
+            cell = stage_cell(mine, stage.name, since)
+            since = cell["at"] if cell["state"] == "done" else None
+            cells.append(cell)
+        rows.append({"build": build, "cells": cells})
+    return rows
+
+
+def repository_view(
+    db: Database, repo: dict[str, Any], config: Config, now: float
+) -> dict[str, Any]:
+    """Return one repository's stages (build, age, locks, approvals waiting) and its stream."""
+    live = q.live_deployments(db, repo["id"], [s.name for s in config.pipeline.stages])
+    flying = q.deployments_in_flight(db, repo["id"])
+    locks = q.open_locks(db, repo["id"], now)
+    waiting = q.waiting_promotions(db, repo["id"], now)
+    stages = [
+        {
+            "stage": stage,
+            "live": live.get(stage.name),
+            "age": now - live[stage.name]["live_at"] if stage.name in live else None,
+            "deploying": [d for d in flying if d["stage"] == stage.name],
+            "locks": [lock for lock in locks if lock["stage"] == stage.name],
+            "waiting": [p for p in waiting if p["stage"] == stage.name],
+        }
+        for stage in config.pipeline.stages
+    ]
+    return {
+        "repo": repo,
+        "stages": stages,
+        "freezes": q.open_freezes(db, repo["id"]),
+        "stream": stream(db, repo["id"], config.pipeline.stages),
+    }
+
+
+def overview(db: Database, config: Config, now: float) -> dict[str, Any]:
+    """Return everything GET / shows."""
+    return {
+        "repositories": [repository_view(db, r, config, now) for r in builds.repositories(db)],
+        "stages": config.pipeline.stages,
+        "now": now,
+    }
+
+
+def journey(
+    db: Database, config: Config, full_name: str, number: int, now: float
+) -> dict[str, Any] | None:
+    """Return one build's journey, checks and event log, or None when there is no such build."""
+    repo = builds.repository_by_name(db, full_name)
+    build = builds.build_by_number(db, repo["id"], number) if repo else None
+    if repo is None or build is None:
+        return None
+    deployments = q.deployments_of(db, [build["id"]])
+    steps = [{"what": "pushed to " + config.pipeline.branch, "at": build["pushed_at"]}]
+    cell = ci_cell(build)
+    steps.append({"what": cell["label"], "at": cell["at"], "took": cell["waited"]})
+    since = cell["at"] if cell["state"] == "done" else None
+    for stage in config.pipeline.stages:
+        cell = stage_cell(deployments, stage.name, since)
+        if cell["state"] != "none":
+            steps.append({"what": cell["label"], "at": cell["at"], "took": cell["waited"]})
+        since = cell["at"] if cell["state"] == "done" else None
+    for d in deployments:
+        end = d["finished_at"]
+        d["took"] = end - d["created_at"] if end else None
+    return {
+        "repo": repo,
+        "build": build,
+        "steps": steps,
+        "deployments": deployments,
+        "promotions": q.promotions_of(db, build["id"]),
+        "checks": q.checks_of(db, repo["id"], build["sha"]),
+        "events": q.events_of(db, build["id"]),
+        "now": now,
+    }
