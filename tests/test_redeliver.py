@@ -58,7 +58,8 @@ async def test_only_the_missed_deliveries_are_redelivered_once_across_restarts(
     await swept(first)
 
     newest_of_retried = hooks.of(retried["guid"])[1]["id"]
-    assert sorted(hooks.redelivery_requests) == sorted([failed["id"], newest_of_retried])
+    # Oldest first, so that a repository's events come back in the order they happened.
+    assert hooks.redelivery_requests == [newest_of_retried, failed["id"]]
     pages = fake_github.of("GET /app/hook/deliveries")
     assert len(pages) == 2  # 100, then the rest
     assert stored(first)[failed["guid"]] == "done" and retried["guid"] in stored(first)

@@ -53,13 +53,14 @@ def compare(db: Database, attempts: list[dict[str, Any]], since: float) -> list[
             {
                 "guid": guid,
                 "at": parse_expiry(first["delivered_at"]) if first else (kept or {})["received_at"],
+                "seq": first["id"] if first else 0,
                 "event": (first or kept or {}).get("event") or "?",
                 "action": (first or kept or {}).get("action"),
                 "github": github_side(tried) if tried else "not in GitHub's list",
                 "promobot": promobot_side(kept, asked.get(guid)),
             }
         )
-    return sorted(rows, key=lambda r: r["at"], reverse=True)
+    return sorted(rows, key=lambda r: (r["at"], r["seq"]), reverse=True)
 
 
 def show(db_path: str | Path, since: float, failed_only: bool) -> int:

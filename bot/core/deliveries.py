@@ -13,17 +13,23 @@ def delivered(attempt: Attempt) -> bool:
 
 
 def missed(attempts: Iterable[Attempt]) -> list[Attempt]:
-    """Return, for each GUID that no attempt delivered, its newest attempt (newest first)."""
+    """Return, for each GUID that no attempt delivered, its newest attempt.
+
+    Oldest delivery first (by its first attempt), so that asking in this order
+    brings a repository's events back in the order they happened.
+    """
     newest: dict[str, Attempt] = {}
+    first: dict[str, tuple[str, int]] = {}
     ok: set[str] = set()
     for attempt in attempts:
-        guid = str(attempt["guid"])
+        guid, at = str(attempt["guid"]), (str(attempt["delivered_at"]), int(attempt["id"]))
         if delivered(attempt):
             ok.add(guid)
         if guid not in newest or attempt["id"] > newest[guid]["id"]:
             newest[guid] = attempt
-    found = [a for guid, a in newest.items() if guid not in ok]
-    return sorted(found, key=lambda a: a["id"], reverse=True)
+        first[guid] = min(first.get(guid, at), at)
+    found = [guid for guid in newest if guid not in ok]
+    return [newest[guid] for guid in sorted(found, key=first.__getitem__)]
 
 
 def github_side(attempts: list[Attempt]) -> str:
@@ -60,13 +66,13 @@ def needs_attention(row: dict[str, Any]) -> bool:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """Lay the comparison out as fixed-width text, newest first."""
-    head = f"{'when (UTC)':<19}  {'delivery':<36}  {'event':<28}  {'GitHub':<26}  promobot"
+    head = f"{'when (UTC)':<19}  {'delivery':<36}  {'event':<24}  {'GitHub':<38}  promobot"
     lines = [head]
     for row in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row["at"]))
         event = row["event"] + (f".{row['action']}" if row.get("action") else "")
         lines.append(
-            f"{when:<19}  {row['guid']:<36}  {event[:28]:<28}  {row['github']:<26}  "
+            f"{when:<19}  {row['guid']:<36}  {event[:24]:<24}  {row['github']:<38}  "
             f"{row['promobot']}"
         )
     return "\n".join(lines)

@@ -40,6 +40,7 @@ def queue_requests(db: Database, attempts: list[Attempt], *, config: Config, now
     wanted = missed(attempts)
     fresh = redeliveries.never_asked(db, [a["guid"] for a in wanted])
     tx = Tx(db, config, now)
+    # Oldest first: the relay sends them in order, so a repository's events come back in order.
     for attempt in (a for a in wanted if a["guid"] in fresh):
         payload = {"hook_delivery_id": int(attempt["id"]), "guid": attempt["guid"]}
         outbox_id = tx.send("github", METHOD, payload, lane=LANE)
