@@ -2,13 +2,18 @@
 
 import dataclasses
 import json
+import os
 import re
 import stat
 from html import unescape
 
+import aiohttp
+
 from bot.cli import main
 from bot.config import load_secrets
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SIGNING_SECRET
+from tests.fakes import FakeSlack
+from tests.test_crash import Server, free_port
 
 CONVERT = "POST /app-manifests/{code}/conversions"
 
@@ -94,3 +99,25 @@ async def test_the_route_is_gone_once_the_app_is_configured(harness, fake_github
 def test_the_manifest_redirects_to_the_setup_route(capsys):
     main(["manifest", "github", "--config", str(ROOT / "app.yaml"), "--url", "https://b.example"])
     assert json.loads(capsys.readouterr().out)["redirect_url"] == "https://b.example/github/setup"
+
+
+async def test_serve_starts_for_the_set_up_without_any_github_secret(tmp_path, fake_slack):
+    env = {
+        "PATH": os.environ["PATH"],
+        "SLACK_BOT_TOKEN": FakeSlack.TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": str(fake_slack.server.make_url("/api/")),
+    }
+    log = tmp_path / "serve.log"
+    server = Server(tmp_path / "promobot.db", free_port(), env, log)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{server.port}"
+            async with session.get(f"{url}/github/setup") as page:
+                assert page.status == 200 and "Create the GitHub App" in await page.text()
+            async with session.post(f"{url}/github/webhooks", data=b"{}") as hook:
+                assert hook.status == 401  # no webhook secret yet: nothing is accepted
+    finally:
+        server.stop()
+    assert "open https://promobot.example.com/github/setup to create it" in log.read_text()
