@@ -44,14 +44,11 @@ def first_number_since(db: Database, repo_id: int, since: float) -> int | None:
 
 
 def delivery_rows(db: Database, repo_id: int, stage: str, since: float) -> dict[str, Any]:
-    """Return the rows the metrics of `repo_id` from `since` need; `stage` is production.
-
-    Builds come as tuples in BUILD's order, commits as (sha, build_id, message, committed_at).
-
-    Builds from the one after production's newest before `since` (their commits are the
-    lead time of the next production deployment); deployments created since, or of those
-    builds; rollbacks and locks that were on since.
-    """
+    """Return the rows the metrics of `repo_id` from `since` need; `stage` is production."""
+    # Builds from the one after production's newest before `since` (their commits are the
+    # lead time of the next production deployment), as tuples in BUILD's order; their commits
+    # as (sha, build_id, message, committed_at); deployments created since, or of those builds;
+    # rollbacks and locks that were on since.
     floor = production_floor(db, repo_id, stage, since)
     first = first_number_since(db, repo_id, since)
     low = min(floor, first - 1) if first is not None else floor

@@ -78,8 +78,10 @@ class Lock:
 
 @dataclass(frozen=True)
 class Records:
-    """Everything one repository's metrics need; `floor` is the highest build number in
-    production before the first deployment given (0: none)."""
+    """Everything one repository's metrics need."""
+
+    # `floor`: the highest build number production ran before the first deployment given
+    # (0: none), so the next production deployment carries the builds above it.
 
     stages: tuple[str, ...]
     builds: tuple[Build, ...] = ()
@@ -165,8 +167,7 @@ def merged(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]
 
 
 def paint(span: tuple[float, float], layers: Sequence[tuple[str, list]]) -> dict[str, float]:
-    """Split `span` between reasons: each layer takes what earlier layers left; the rest is
-    'queued'."""
+    """Split `span` between reasons, each layer taking what earlier ones left; rest: queued."""
     covered: list[tuple[float, float]] = []
     shares: dict[str, float] = {}
     for reason, intervals in layers:
@@ -182,8 +183,8 @@ def paint(span: tuple[float, float], layers: Sequence[tuple[str, list]]) -> dict
 
 
 def red_spans(builds: Iterable[Build]) -> list[tuple[float, float]]:
-    """Return when main was red: from a build's CI failing until a later build's CI turned
-    green (open-ended spans end at infinity), merged."""
+    """Return the merged spans when main was red (still red: the span ends at infinity)."""
+    # Red from a build's CI failing until a later build's CI turned green.
     ordered = sorted(builds, key=lambda b: b.number)
     spans = []
     for i, build in enumerate(ordered):

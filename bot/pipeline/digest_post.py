@@ -46,8 +46,7 @@ def gather(db: Database, config: Config, now: float) -> list[Digest]:
 def records(
     db: Database, config: Config, repo: dict, since: float, now: float, *, weekly: bool
 ) -> dict[str, Any]:
-    """Read one repository's digest records; on the week's first digest day, its last week's
-    delivery metrics too."""
+    """Read one repository's digest records, with last week's metrics when `weekly`."""
     found = digests.repo_records(db, repo, since=since, now=now)
     if weekly:
         found["weekly"] = metrics_text.digest_lines(insights.report(db, config, repo, 1, now))
