@@ -111,6 +111,10 @@ def test_the_cli_prints_a_table_json_and_csv(tmp_path, config, capsys):
     assert "week from" in table and "*" not in table
     assert main([*base, "--weeks", "0"]) == 1
     assert "--weeks must be 1 to 52, not 0" in capsys.readouterr().err
+    assert main([*base, "--repo", "acme/nope"]) == 1
+    assert "promobot does not follow acme/nope" in capsys.readouterr().err
+    assert main([*base, "--repo", "codertocat/hello-world", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["repository"] == "Codertocat/Hello-World"
 
 
 def test_the_digest_has_a_weekly_section_on_the_first_digest_day(tmp_path, config):
