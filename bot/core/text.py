@@ -18,7 +18,12 @@ def load_json(body: bytes | str) -> Any:
     """Decode JSON, replacing lone surrogates (which no database can store) with U+FFFD."""
     data = json.loads(body)
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    return _replace_surrogates(data) if _SURROGATE_ESCAPE.search(raw) else data
+    return _replace_surrogates(data) if escapes_surrogates(raw) else data
+
+
+def escapes_surrogates(raw: bytes) -> bool:
+    """Say whether JSON text holds an escaped UTF-16 surrogate (a pair's half, or a lone one)."""
+    return _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def _replace_surrogates(value: Any) -> Any:
