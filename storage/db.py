@@ -13,6 +13,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,10 +29,16 @@ Job = tuple[Callable[[Database], Any], asyncio.AbstractEventLoop, asyncio.Future
 
 # How many queued jobs one transaction may carry; bounds the latency of a group.
 GROUP_LIMIT = 256
+# How long a write waits for another process's transaction before it fails.
+BUSY_SECONDS = 5.0
 
 
-def connect(path: str | Path, *, readonly: bool = False) -> Database:
-    """Open `path` with promobot's pragmas, ready for sqlite-utils."""
+def connect(path: str | Path, *, readonly: bool = False, checkpoints: bool = True) -> Database:
+    """Open `path` with promobot's pragmas, ready for sqlite-utils.
+
+    `checkpoints=False` leaves copying the WAL into the database to another connection (the
+    processing process's), so this one's commits never wait for that copy and its fsync.
+    """
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -40,6 +47,8 @@ def connect(path: str | Path, *, readonly: bool = False) -> Database:
     else:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        if not checkpoints:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
     return Database(conn, execute_plugins=False)
 
 
@@ -61,8 +70,9 @@ class Store:
     read-only connections, which WAL lets proceed while the writer writes.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, checkpoints: bool = True) -> None:
         self.path = Path(path)
+        self.checkpoints = checkpoints
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._local = threading.local()
@@ -110,7 +120,7 @@ class Store:
         return fn(db)
 
     def _run(self) -> None:
-        db = connect(self.path)
+        db = connect(self.path, checkpoints=self.checkpoints)
         try:
             while True:
                 first = self._jobs.get()
@@ -132,14 +142,14 @@ class Store:
                     log.exception("group commit broke; %d writes refused", len(group))
                     for _, loop, future in group:
                         if not future.done():
-                            loop.call_soon_threadsafe(_settle, future, False, exc)
+                            loop.call_soon_threadsafe(_settle, [(future, False, exc)])
         finally:
             db.close()
 
     def _commit_group(self, db: Database, group: list[Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            db.conn.execute("BEGIN IMMEDIATE")
+            begin(db)
             for fn, _, _ in group:
                 try:
                     with savepoint(db, "job"):
@@ -156,8 +166,12 @@ class Store:
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
             outcomes = [(False, exc)] * len(group)
+        # One wake-up of each event loop per group, not one per job.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
         for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            settled.setdefault(loop, []).append((future, ok, value))
+        for loop, results in settled.items():
+            loop.call_soon_threadsafe(_settle, results)
 
 
 @contextlib.contextmanager
@@ -176,10 +190,32 @@ def savepoint(db: Database, name: str) -> Iterator[None]:
     db.conn.execute(f"RELEASE {name}")
 
 
-def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def begin(db: Database) -> None:
+    """Take the write lock, asking again every 0.2 ms while another process holds it.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between tries: behind the processing
+    process's short transactions an acknowledgement would wait far longer than they last.
+    """
+    deadline = time.monotonic() + BUSY_SECONDS
+    db.conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                db.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.0002)
+    finally:
+        db.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+
+
+def _settle(results: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    for future, ok, value in results:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
