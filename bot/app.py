@@ -19,6 +19,7 @@ from bot.dev.console import Console, console_senders
 from bot.dev.mode import Deployer, DevMode, DevRuntime, recorder_senders
 from bot.engine import logs, scheduler
 from bot.engine.github import GitHubClient, github_senders
+from bot.engine.processor import Processing
 from bot.engine.redeliver import Sweeper, redeliver_senders
 from bot.engine.relay import Relay, Sender
 from bot.engine.slack import slack_senders
@@ -55,11 +56,14 @@ def create_app(
     digest_schedule: bool = True,
     redeliver: bool = True,
     dev: DevMode | None = None,
+    processing: Processing | None = None,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it.
 
     `dev` (from `promobot serve --dev` only) swaps the last hop to Slack and
-    GitHub for local stand-ins; it needs the secrets dev mode made.
+    GitHub for local stand-ins; it needs the secrets dev mode made. With
+    `processing`, this process only answers (acknowledges, commands, pages) and
+    the worker, relay and schedules run in the processing child instead.
     """
     if dev is not None and not secrets.dev:
         raise ValueError("dev mode runs only with the random secrets of `promobot serve --dev`")
@@ -79,7 +83,8 @@ def create_app(
     reactions = registry.reactions() if reactions is None else reactions
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        store = Store(db_path)
+        # With a processing child, its commits copy the WAL into the database, never an ack's.
+        store = Store(db_path, checkpoints=processing is None)
         store.open()
         session = aiohttp.ClientSession()
         slack = AsyncWebClient(
@@ -111,21 +116,13 @@ def create_app(
         if extra_senders:
             relay.senders.update(extra_senders(services))
         app[SERVICES] = services
-        # The worker waits at most 30 s between loops and the relay 1 s: a task silent
-        # for much longer than that is stuck, and /healthz says so.
-        supervisor.start("worker", worker.run, beat_limit=120.0)
-        supervisor.start("relay", relay.run, beat_limit=60.0)
-        # Approval requests also expire lazily on every command; the sweep edits the
-        # messages of those nobody touches.
-        supervisor.start("approval-sweep", partial(ship.sweep, services))
-        if digest_schedule:
-            post = partial(digest_post.post_all, services)
-            supervisor.start("digest", partial(scheduler.run, config.digest, clock.now, post))
-        # Dev mode has no GitHub to ask; nor has a service still waiting for its App set-up.
-        if redeliver and dev is None and secrets.github_app_id and secrets.github_private_key:
-            supervisor.start("redeliver", sweeper.run)
-        if dev is not None:
-            start_dev(services, dev)
+        if processing is not None:
+            # Waking the worker or the relay means nudging the child that runs them.
+            worker.wake = relay.wake = processing.wake  # type: ignore[method-assign]
+            processing.started = partial(supervisor.beat, "processing")
+            supervisor.start("processing", processing.run)
+        else:
+            start_processing(services, sweeper, digest_schedule, redeliver, dev)
         log.info("promobot ready: database %s", db_path)
         try:
             yield
@@ -136,6 +133,8 @@ def create_app(
                 worker.stop()
                 relay.stop()
                 sweeper.stop()
+                if processing is not None:
+                    processing.stop()
 
             await supervisor.stop(SHUTDOWN_GRACE, before=finish)
             await session.close()
@@ -144,6 +143,33 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     inbound.add_routes(app)
     return app
+
+
+def start_processing(
+    services: Services,
+    sweeper: Sweeper,
+    digest_schedule: bool,
+    redeliver: bool,
+    dev: DevMode | None,
+) -> None:
+    """Start the worker, the relay, the sweeps, the digest schedule (and dev mode), supervised."""
+    supervisor, config, clock = services.supervisor, services.config, services.clock
+    # The worker waits at most 30 s between loops and the relay 1 s: a task silent
+    # for much longer than that is stuck, and /healthz says so.
+    supervisor.start("worker", services.worker.run, beat_limit=120.0)
+    supervisor.start("relay", services.relay.run, beat_limit=60.0)
+    # Approval requests also expire lazily on every command; the sweep edits the
+    # messages of those nobody touches.
+    supervisor.start("approval-sweep", partial(ship.sweep, services))
+    if digest_schedule:
+        post = partial(digest_post.post_all, services)
+        supervisor.start("digest", partial(scheduler.run, config.digest, clock.now, post))
+    # Dev mode has no GitHub to ask; nor has a service still waiting for its App set-up.
+    secrets = services.secrets
+    if redeliver and dev is None and secrets.github_app_id and secrets.github_private_key:
+        supervisor.start("redeliver", sweeper.run)
+    if dev is not None:
+        start_dev(services, dev)
 
 
 async def name_the_server(request: web.Request, response: web.StreamResponse) -> None:

@@ -139,3 +139,47 @@ def test_sigterm_stops_the_service_within_ten_seconds(server):
     assert time.monotonic() - started < 10
     assert server.process.returncode == 0
     assert query(server.db, "SELECT state FROM deliveries") == [("done",)]
+
+
+def children(pid: int) -> list[int]:
+    """Return the live child processes of `pid` (zombies are dead)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and stat[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def wait_for(check, what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_the_processing_process_is_started_again_and_dies_with_serve(server):
+    server.start()
+    wait_for(lambda: children(server.process.pid), "serve started no processing process")
+    (first,) = children(server.process.pid)
+    os.kill(first, signal.SIGKILL)
+    assert server.deliver("push", push_payload()) == 202  # acknowledged while none runs
+    wait_for(
+        lambda: query(server.db, "SELECT state FROM deliveries") == [("done",)],
+        "the delivery was not processed by a new processing process",
+    )
+    (second,) = children(server.process.pid)
+    assert second != first
+    server.stop(signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{second}").exists() or _zombie(second), "it outlived serve")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True

@@ -31,6 +31,7 @@ from bot.dev import client as devclient
 from bot.dev import console as devslack
 from bot.dev import mode as dev
 from bot.engine import logs
+from bot.engine.processor import Processing
 from bot.manifest import github_manifest, slack_manifest
 
 # Soaks of app.yaml are divided by this under --dev (15m becomes 7s), so the story fits a minute.
@@ -67,6 +68,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--dev", action="store_true", help="no accounts needed: see README")
     serve.add_argument("--no-demo", action="store_true", help="--dev without the demo story")
     serve.add_argument("--deploy-delay", type=float, default=2.0, help="--dev deployer pace (s)")
+    serve.add_argument(
+        "--processing",
+        choices=["separate", "inline"],
+        default="separate",
+        help="apply deliveries and send the outbox in a child process (default) or in this one",
+    )
     send = sub.add_parser("send", help="sign and send a slash command to a --dev server")
     send.add_argument("words", nargs=argparse.REMAINDER, help="/ship status, /promote #3 baklava")
     send.add_argument("--as", dest="user", default="U012ABC", help="Slack user ID of the sender")
@@ -140,6 +147,17 @@ def serve(args: argparse.Namespace) -> int:
         if args.dev is False and any("environment" in p for p in error.problems):
             print("promobot serve needs these secrets (or try --dev):", file=sys.stderr)
         return fail(error)
+    setup_logs(secrets)
+    db = args.db or "promobot.db"
+    # --dev keeps everything in one process: its console and deployer live beside the relay.
+    processing = Processing(args.config, db) if args.processing == "separate" else None
+    app = create_app(config, secrets, db_path=db, inbound=load_inbound(), processing=processing)
+    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
+    return 0
+
+
+def setup_logs(secrets: Secrets) -> None:
+    """Log to stderr with every secret redacted."""
     logs.setup(
         secrets=(
             secrets.github_webhook_secret,
@@ -148,9 +166,6 @@ def serve(args: argparse.Namespace) -> int:
             secrets.github_private_key,
         )
     )
-    app = create_app(config, secrets, db_path=args.db or "promobot.db", inbound=load_inbound())
-    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
-    return 0
 
 
 def serve_secrets(config: Config) -> Secrets:
