@@ -95,7 +95,11 @@ def wrk(port: int, pool: Path, seconds: float, connections: int) -> dict[str, An
 
 def loadgen(port: int, mode: str, rate: float, seconds: float, **extra: Any) -> subprocess.Popen:
     """Start the open-loop generator on the client core (`extra`: pool, skip, text)."""
-    cmd = [sys.executable, str(common.BENCH / "loadgen.py"), mode, "--url"]
+    # Deliveries come from the light pipelined generator; slash commands from loadgen.py.
+    if mode == "pool":
+        cmd = [sys.executable, str(common.BENCH / "openloop.py"), "--url"]
+    else:
+        cmd = [sys.executable, str(common.BENCH / "loadgen.py"), mode, "--url"]
     cmd += [f"http://127.0.0.1:{port}", "--rate", str(rate), "--seconds", str(seconds)]
     for key, value in extra.items():
         cmd += [f"--{key}", str(value)]
