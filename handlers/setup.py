@@ -6,13 +6,15 @@ import re
 
 from aiohttp import web
 
-from bot import app_setup
 from bot.app import SERVICES
 from bot.engine.relay import Permanent, RetryAfter, Transient
+from bot.web import github_app
 
 log = logging.getLogger(__name__)
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-STATES = web.AppKey("setup_states", set)
+STATES = web.AppKey("setup_states", dict)
+# Each visit of the page mints a state; keep only the newest few, so visits cannot fill memory.
+MAX_STATES = 50
 LOCK = web.AppKey("setup_lock", asyncio.Lock)
 
 
@@ -28,32 +30,34 @@ async def setup(request: web.Request) -> web.Response:
         (known.github_app_id, known.github_private_key, known.github_webhook_secret)
     ):
         raise web.HTTPNotFound()  # the App is set up: nothing here to see
-    path = app_setup.credentials_path(services.store.path)
+    path = github_app.credentials_path(services.store.path)
     states = request.app[STATES]
     code, state = request.query.get("code"), request.query.get("state", "")
     async with request.app[LOCK]:  # one exchange at a time: a code is good for one
         if path.exists():
-            return _html(app_setup.page("Already created", _restart(path)), 409)
+            return _html(github_app.page("Already created", _restart(path)), 409)
         if code is None:
-            state = app_setup.new_state()
-            states.add(state)
-            page = app_setup.start_page(services.config, services.secrets.github_api_url, state)
+            state = github_app.new_state()
+            states[state] = True
+            while len(states) > MAX_STATES:
+                del states[next(iter(states))]
+            page = github_app.start_page(services.config, services.secrets.github_api_url, state)
             return _html(page)
         if not CODE.match(code) or state not in states:
             body = "<p>This link is not one promobot started (or it was used already). Start "
             body += "again at <a href='/github/setup'>/github/setup</a>.</p>"
-            return _html(app_setup.page("Unknown or used link", body), 400)
-        states.discard(state)  # single use, whatever GitHub answers
+            return _html(github_app.page("Unknown or used link", body), 400)
+        del states[state]  # single use, whatever GitHub answers
         try:
             answer = await services.github.convert_manifest(code)
         except (Permanent, Transient, RetryAfter) as exc:
             log.warning("GitHub refused the manifest code: %s", exc)
             body = "<p>GitHub did not accept the code (it lasts one hour). Start again at "
             body += "<a href='/github/setup'>/github/setup</a>.</p>"
-            return _html(app_setup.page("GitHub refused the code", body), 502)
-        app_setup.write_credentials(path, answer)
+            return _html(github_app.page("GitHub refused the code", body), 502)
+        github_app.write_credentials(path, answer)
     log.info("GitHub App %s created; credentials written to %s", answer.get("id"), path)
-    return _html(app_setup.done_page(answer, path))
+    return _html(github_app.done_page(answer, path))
 
 
 def _restart(path: object) -> str:
@@ -65,6 +69,6 @@ def _restart(path: object) -> str:
 
 def add_routes(app: web.Application) -> None:
     """Mount the set-up route."""
-    app[STATES] = set()
+    app[STATES] = {}
     app[LOCK] = asyncio.Lock()
     app.router.add_get("/github/setup", setup)
