@@ -12,10 +12,10 @@ from functools import partial
 
 from aiohttp import web
 
-from bot import insights
 from bot.app import SERVICES
+from bot.pipeline import metrics as measured
 from bot.services import Services
-from bot.web import dashboard
+from bot.web import dashboard, insights
 
 COOKIE = "promobot_dashboard"
 INSIGHTS_REFRESH = 300
@@ -111,10 +111,10 @@ async def insights_page(request: web.Request) -> web.Response:
     refused = admit(request, services)
     if refused is not None:
         return refused
-    given = request.query.get("weeks", str(insights.DEFAULT_WEEKS))
-    if not given.isdigit() or not 1 <= int(given) <= insights.MAX_WEEKS:
+    given = request.query.get("weeks", str(measured.DEFAULT_WEEKS))
+    if not given.isdigit() or not 1 <= int(given) <= measured.MAX_WEEKS:
         return web.Response(
-            status=400, text=f"weeks must be a whole number from 1 to {insights.MAX_WEEKS}"
+            status=400, text=f"weeks must be a whole number from 1 to {measured.MAX_WEEKS}"
         )
     now = services.clock.now()
     data = await services.store.read(

@@ -12,12 +12,12 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import ship_metrics
 from bot.app import SERVICES
 from bot.core import commands
 from bot.engine.promoters import Promoters
 from bot.pipeline import approvals, digest_post, freeze
 from bot.services import Services
+from bot.ship import metrics as ship_metrics
 from bot.ship import verbs as ship
 
 log = logging.getLogger(__name__)

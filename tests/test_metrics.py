@@ -2,9 +2,9 @@
 
 import pytest
 
-from bot import insights
 from bot.core.metrics_text import slack
 from bot.core.report import recovery_band
+from bot.pipeline import metrics
 from tests.delivery import NOW, T0, H, M, Story, sha
 from tests.history import REPO
 
@@ -18,7 +18,7 @@ def story(tmp_path, config):
 
 def measure(story: Story, weeks: int = 4):
     repo = {"id": REPO.id, "full_name": REPO.full_name}
-    return insights.report(story.db, story.config, repo, weeks, NOW)
+    return metrics.report(story.db, story.config, repo, weeks, NOW)
 
 
 def test_no_production_deployment_yet(story):

@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bot import insights, metrics_cli
 from bot.app import Inbound, create_app
 from bot.cli import deliveries as deliveries_cli
 from bot.cli import digest as digest_cli
+from bot.cli import metrics as metrics_cli
 from bot.config import (
     GITHUB_SECRETS,
     SETUP_SECRETS,
@@ -33,6 +33,7 @@ from bot.dev import mode as dev
 from bot.engine import logs
 from bot.engine.processor import Processing
 from bot.manifest import github_manifest, slack_manifest
+from bot.pipeline import metrics as measured
 
 # Soaks of app.yaml are divided by this under --dev (15m becomes 7s), so the story fits a minute.
 DEV_SOAK_SCALE = 120
@@ -102,7 +103,7 @@ def parser() -> argparse.ArgumentParser:
     metrics.add_argument("--config", default=config_default)
     metrics.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
     metrics.add_argument("--format", choices=metrics_cli.FORMATS, default="table")
-    metrics.add_argument("--weeks", type=int, default=insights.DEFAULT_WEEKS, help="default 4")
+    metrics.add_argument("--weeks", type=int, default=measured.DEFAULT_WEEKS, help="default 4")
     metrics.add_argument("--repo", default=None, help="owner/name (default: every repository)")
     return top
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot import insights
 from bot.config import Config
 from bot.core import metrics_text
 from bot.core.digest import Digest, compose
 from bot.core.render import cut_mrkdwn
 from bot.engine.scheduler import first_of_week
+from bot.pipeline import metrics
 from bot.pipeline.tx import Tx
 from bot.services import Services
 from storage import builds, digests
@@ -49,7 +49,7 @@ def records(
     """Read one repository's digest records, with last week's metrics when `weekly`."""
     found = digests.repo_records(db, repo, since=since, now=now)
     if weekly:
-        found["weekly"] = metrics_text.digest_lines(insights.report(db, config, repo, 1, now))
+        found["weekly"] = metrics_text.digest_lines(metrics.report(db, config, repo, 1, now))
     return found
 
 

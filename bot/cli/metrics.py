@@ -4,9 +4,9 @@ import json
 import sys
 from pathlib import Path
 
-from bot import insights
 from bot.config import Config
 from bot.core import metrics_text
+from bot.pipeline import metrics as measured
 from storage import connect, migrate
 
 FORMATS = ("table", "json", "csv")
@@ -16,13 +16,13 @@ def print_metrics(
     config: Config, db_path: str | Path, *, weeks: int, fmt: str, repo: str | None, now: float
 ) -> int:
     """Print every repository's metrics (or one's) over `weeks` weeks; 1 for a bad argument."""
-    if not 1 <= weeks <= insights.MAX_WEEKS:
-        print(f"error: --weeks must be 1 to {insights.MAX_WEEKS}, not {weeks}", file=sys.stderr)
+    if not 1 <= weeks <= measured.MAX_WEEKS:
+        print(f"error: --weeks must be 1 to {measured.MAX_WEEKS}, not {weeks}", file=sys.stderr)
         return 1
     migrate(db_path)
     db = connect(db_path, readonly=True)
     try:
-        reports = insights.reports(db, config, weeks, now)
+        reports = measured.reports(db, config, weeks, now)
     finally:
         db.close()
     if repo:

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from bot import insights
 from bot.core import metrics_text
 from bot.core.commands import USAGE, Command, CommandError
 from bot.core.gates import escape
+from bot.pipeline import metrics as measured
 from bot.pipeline.tx import Tx
 from bot.ship.verbs import Context, repository
 
@@ -15,9 +15,9 @@ def weeks_of(args: tuple[str, ...], usage: str) -> int:
     if len(args) > 1:
         raise CommandError("metrics takes a repository and a number of weeks, no more", usage)
     if not args:
-        return insights.DEFAULT_WEEKS
-    if not args[0].isdigit() or not 1 <= int(args[0]) <= insights.MAX_WEEKS:
-        most = insights.MAX_WEEKS
+        return measured.DEFAULT_WEEKS
+    if not args[0].isdigit() or not 1 <= int(args[0]) <= measured.MAX_WEEKS:
+        most = measured.MAX_WEEKS
         raise CommandError(f"`{escape(args[0])}` is not a number of weeks (1 to {most})", usage)
     return int(args[0])
 
@@ -31,7 +31,7 @@ async def metrics(ctx: Context, command: Command) -> str:
     now = services.clock.now()
     # Measured on a reader: a year of history must not hold the writer.
     found = await services.store.read(
-        lambda db: insights.report(db, services.config, repo, weeks, now)
+        lambda db: measured.report(db, services.config, repo, weeks, now)
     )
 
     def job(db: Any) -> None:
