@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-IN_FLIGHT = ("requested", "queued", "pending", "in_progress")
+from storage.pipeline import IN_FLIGHT, OPEN_LOCK
 
 
 def live_deployments(db: Database, repo_id: int, stages: list[str]) -> dict[str, dict[str, Any]]:
@@ -46,7 +46,7 @@ def open_locks(db: Database, repo_id: int, now: float) -> list[dict[str, Any]]:
     return list(
         db.query(
             "SELECT stage, locked_by, reason, created_at, expires_at FROM locks"
-            " WHERE repo_id = ? AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+            f" WHERE repo_id = ? AND {OPEN_LOCK}"
             " ORDER BY id",
             [repo_id, now],
         )

@@ -102,3 +102,32 @@ def advance_deployment(db: Database, call_id: int, step: int, due: float | None)
         "UPDATE dev_github_calls SET deploy_step = ?, deploy_due = ? WHERE id = ?",
         [step, due, call_id],
     )
+
+
+def live_since(db: Database, sha: str, stage: str, after: str | None) -> bool:
+    """Say whether `sha` succeeded in `stage` after the newest deployment of `after` there."""
+    floor = 0
+    if after:
+        row = db.execute(
+            "SELECT max(d.id) FROM deployments d JOIN builds b ON b.id = d.build_id"
+            " WHERE b.sha = ? AND d.stage = ?",
+            [after, stage],
+        ).fetchone()
+        floor = row[0] or 0
+    row = db.execute(
+        "SELECT 1 FROM deployments d JOIN builds b ON b.id = d.build_id"
+        " WHERE b.sha = ? AND d.stage = ? AND d.state = 'success' AND d.id > ? LIMIT 1",
+        [sha, stage, floor],
+    ).fetchone()
+    return row is not None
+
+
+def last_message_id(db: Database) -> int:
+    """Return the id of the newest message the console showed (0 before any)."""
+    return int(db.execute("SELECT coalesce(max(id), 0) FROM dev_messages").fetchone()[0])
+
+
+def newest_waiting_promotion(db: Database) -> int | None:
+    """Return the id of the newest promotion waiting for approval, in any repository."""
+    row = db.execute("SELECT max(id) FROM promotions WHERE state = 'waiting'").fetchone()
+    return row[0] if row else None

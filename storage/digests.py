@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.pipeline import OPEN_LOCK
+
 # Enough history for any red run a digest reports on, without reading the whole table.
 MAX_BUILDS = 500
 
@@ -54,8 +56,7 @@ def repo_records(db: Database, repo: dict[str, Any], *, since: float, now: float
         ),
         "locks": _rows(
             db,
-            "SELECT * FROM locks WHERE repo_id = ? AND lifted_at IS NULL"
-            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+            f"SELECT * FROM locks WHERE repo_id = ? AND {OPEN_LOCK} ORDER BY id",
             [repo_id, now],
         ),
         "freezes": _rows(

@@ -4,7 +4,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-IN_FLIGHT = ("requested", "queued", "in_progress")
+# The one in-flight set: a deployment in one of these states holds its stage.
+IN_FLIGHT = ("requested", "queued", "pending", "in_progress")
+# The one open-lock predicate: neither lifted nor expired (bind the time once).
+OPEN_LOCK = "lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
 FAILED = ("failure", "error")
 STALE_SECONDS = 3600.0
 
@@ -163,8 +166,8 @@ def open_lock(db: Database, repo_id: int, stage: str, now: float) -> dict[str, A
     """Return the newest lock on a stage that is neither lifted nor expired."""
     return _one(
         db,
-        "SELECT * FROM locks WHERE repo_id = ? AND stage = ? AND lifted_at IS NULL"
-        " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC LIMIT 1",
+        f"SELECT * FROM locks WHERE repo_id = ? AND stage = ? AND {OPEN_LOCK}"
+        " ORDER BY id DESC LIMIT 1",
         [repo_id, stage, now],
     )
 
@@ -177,8 +180,8 @@ def add_lock(db: Database, **row: Any) -> int:
 def lift_locks(db: Database, repo_id: int, stage: str, by: str, now: float) -> int:
     """Lift every open lock on a stage; return how many were open."""
     cursor = db.execute(
-        "UPDATE locks SET lifted_at = ?, lifted_by = ? WHERE repo_id = ? AND stage = ?"
-        " AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+        f"UPDATE locks SET lifted_at = ?, lifted_by = ? WHERE repo_id = ? AND stage = ?"
+        f" AND {OPEN_LOCK}",
         [now, by, repo_id, stage, now],
     )
     return cursor.rowcount
@@ -196,3 +199,18 @@ def history(db: Database, repo_id: int, stage: str | None, limit: int = 15) -> l
         sql += " AND e.stage = ?"
         params.append(stage)
     return list(db.query(sql + " ORDER BY e.id DESC LIMIT ?", [*params, limit]))
+
+
+def locked_stages(db: Database, repo_id: int, now: float) -> set[str]:
+    """Return the stages of a repository under a lock in force."""
+    rows = db.execute(f"SELECT stage FROM locks WHERE repo_id = ? AND {OPEN_LOCK}", [repo_id, now])
+    return {row[0] for row in rows}
+
+
+def promotions_in_state(db: Database, repo_id: int, state: str) -> list[dict[str, Any]]:
+    """Return a repository's promotions in one state, oldest first."""
+    return list(
+        db.query(
+            "SELECT * FROM promotions WHERE repo_id = ? AND state = ? ORDER BY id", [repo_id, state]
+        )
+    )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.engine import relay
-from storage import connect, migrate, pipeline
+from storage import connect, migrate, outbox, pipeline
 from storage import dashboard as dash
 
 REPO = 186853002
@@ -69,7 +69,7 @@ def test_the_relay_finds_each_lane_and_its_first_row_behind_a_slack_backlog(db):
     queue(db, 3000, lanes)
     db.conn.execute("UPDATE outbox SET state = 'sent' WHERE lane = '#releases' AND id < 100")
     db.conn.commit()
-    found, statements = traced(db, lambda: relay._pending_lanes(db))
+    found, statements = traced(db, lambda: outbox.pending_lanes(db))
     first, more = traced(db, lambda: relay._next_row(db, "#releases", owner="me", now=0.0))
     assert sorted(found) == sorted(lanes)
     assert first is not None and first["id"] == 100 and first["lane"] == "#releases"

@@ -6,7 +6,6 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,7 +15,7 @@ from bot.engine.relay import Relay
 from bot.engine.slack import slack_senders
 from bot.pipeline import registry
 from bot.pipeline.digest_post import as_text, gather, queue_all
-from storage import Store, connect, migrate
+from storage import Store, connect, migrate, outbox
 
 SEND_TIMEOUT = 120.0
 
@@ -59,14 +58,8 @@ async def _post(config: Config, db_path: str | Path, token: str, api_url: str) -
 
 async def _until_sent(store: Store, channels: list[str]) -> None:
     """Return once no row for the digest's channels is waiting in the outbox."""
-    while await store.read(partial(_pending, channels=channels)):
+    while await store.read(partial(outbox.pending_in_lanes, lanes=channels)):
         await asyncio.sleep(0.1)
-
-
-def _pending(db: Any, channels: list[str]) -> int:
-    marks = ", ".join("?" for _ in channels)
-    sql = f"SELECT count(*) FROM outbox WHERE state = 'pending' AND lane IN ({marks})"
-    return int(db.execute(sql, channels).fetchone()[0])
 
 
 def post(config: Config, db_path: str | Path) -> int:

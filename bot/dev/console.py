@@ -16,9 +16,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.engine.relay import Record, Row, Sender
-from bot.engine.slack import message_ts, thread_of
+from bot.engine.slack import thread_of
 from storage import Store
 from storage import dev as devstore
+from storage import slack as slackdb
 
 LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>|<([^<>]+)>")
 EMOJI = {
@@ -126,7 +127,7 @@ def console_senders(
 
     async def keyed_message(row: Row) -> Record:
         p = row.payload
-        where = await store.read(lambda db: message_ts(db, p["key"]))
+        where = await store.read(lambda db: slackdb.message_ts(db, p["key"]))
         lines, now = render(p["text"], p.get("blocks")), clock()
         if where:
             console.show(f"{p['channel']} · edited ({p['key']})", lines)

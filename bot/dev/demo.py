@@ -29,7 +29,9 @@ from bot.dev.client import (
 from bot.dev.console import fake_channel_id, render
 from bot.dev.mode import PEOPLE, DevMode
 from bot.services import Services
+from storage import builds, pipeline
 from storage import dev as devstore
+from storage import slack as slackdb
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,9 @@ class Demo:
 
     async def story(self) -> None:
         """The story: five pushes, one red; promote; approve; lock; roll back."""
-        for stage in await self.services.store.read(_locked_stages):
+        for stage in await self.services.store.read(
+            partial(_locked_stages, now=self.services.clock.now())
+        ):
             self.say(f"{stage} is still locked from an earlier run")
             await self.ship("U012ABC", f"unlock {stage}")
         for promotion in await self.services.store.read(_waiting_promotions):
@@ -95,7 +99,7 @@ class Demo:
         tidy = await self.commit("cat", "Tidy the request logs", green=True)
         await self.deployed(tidy, "pasty")
         await self.soak("dumpling", "baklava")
-        seen = await self.services.store.read(_last_message)
+        seen = await self.services.store.read(devstore.last_message_id)
         await self.ship("U012ABC", "baklava to dumpling", command="/promote")
         await self.approve("U0DEVBOB", after=seen)
         await self.deployed(fix, "dumpling")
@@ -173,7 +177,7 @@ class Demo:
         found = await self.until(lambda: self.services.store.read(find), "approval")
         if found is None:
             self.say("no Approve button appeared; approving by command instead")
-            promotion = await self.services.store.read(_waiting_promotion)
+            promotion = await self.services.store.read(devstore.newest_waiting_promotion)
             await self.ship(user, f"approve {promotion or 1}")
             return
         message, block_id, action = found
@@ -193,7 +197,7 @@ class Demo:
         """Wait until `sha` is live in `stage` (deployed after `after`'s deployment, if given)."""
 
         def live(db: Any) -> bool:
-            return _live_since(db, sha, stage, after)
+            return devstore.live_since(db, sha, stage, after)
 
         if await self.until(lambda: self.services.store.read(live), f"{sha[:7]} in {stage}"):
             self.say(f"{sha[:7]} is live in {stage}")
@@ -227,27 +231,6 @@ def _ack_text(body: str) -> str:
     return str(data.get("text") or "") if isinstance(data, dict) else ""
 
 
-def _live_since(db: Any, sha: str, stage: str, after: str | None) -> bool:
-    floor = 0
-    if after:
-        row = db.conn.execute(
-            "SELECT max(d.id) FROM deployments d JOIN builds b ON b.id = d.build_id"
-            " WHERE b.sha = ? AND d.stage = ?",
-            [after, stage],
-        ).fetchone()
-        floor = row[0] or 0
-    row = db.conn.execute(
-        "SELECT 1 FROM deployments d JOIN builds b ON b.id = d.build_id"
-        " WHERE b.sha = ? AND d.stage = ? AND d.state = 'success' AND d.id > ? LIMIT 1",
-        [sha, stage, floor],
-    ).fetchone()
-    return row is not None
-
-
-def _last_message(db: Any) -> int:
-    return db.conn.execute("SELECT coalesce(max(id), 0) FROM dev_messages").fetchone()[0]
-
-
 def _approve_button(db: Any, after: int) -> tuple[dict, str, dict] | None:
     """Find the newest message shown after `after` with an Approve button still on it."""
     newest: dict[Any, dict] = {}
@@ -258,30 +241,23 @@ def _approve_button(db: Any, after: int) -> tuple[dict, str, dict] | None:
             for element in block.get("elements") or [block.get("accessory") or {}]:
                 label = json.dumps([element.get("action_id"), element.get("text")]).lower()
                 if element.get("type") == "button" and "approve" in label:
-                    where = db.conn.execute(
-                        "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [message["key"]]
-                    ).fetchone() or (fake_channel_id(message["channel"]), message["ts"])
+                    where = slackdb.message_ts(db, message["key"]) or (
+                        fake_channel_id(message["channel"]),
+                        message["ts"],
+                    )
                     shown = {**message, "channel_id": where[0], "ts": where[1]}
                     return shown, block.get("block_id", ""), element
     return None
 
 
-def _locked_stages(db: Any) -> list[str]:
-    rows = db.conn.execute(
-        "SELECT DISTINCT l.stage FROM locks l JOIN repositories r ON r.id = l.repo_id"
-        " WHERE r.full_name = ? AND l.lifted_at IS NULL", [REPO["full_name"]],
-    ).fetchall()  # fmt: skip
-    return [row[0] for row in rows]
+def _repo_id(db: Any) -> int:
+    repo = builds.repository_by_name(db, REPO["full_name"])
+    return int(repo["id"]) if repo else 0
+
+
+def _locked_stages(db: Any, now: float) -> list[str]:
+    return sorted(pipeline.locked_stages(db, _repo_id(db), now))
 
 
 def _waiting_promotions(db: Any) -> list[int]:
-    rows = db.conn.execute(
-        "SELECT p.id FROM promotions p JOIN repositories r ON r.id = p.repo_id"
-        " WHERE r.full_name = ? AND p.state = 'waiting' ORDER BY p.id", [REPO["full_name"]],
-    ).fetchall()  # fmt: skip
-    return [row[0] for row in rows]
-
-
-def _waiting_promotion(db: Any) -> int | None:
-    row = db.conn.execute("SELECT max(id) FROM promotions WHERE state = 'waiting'").fetchone()
-    return row[0]
+    return [p["id"] for p in pipeline.promotions_in_state(db, _repo_id(db), "waiting")]

@@ -23,7 +23,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.engine.supervisor import Supervisor
-from storage import Store
+from storage import Store, outbox
 
 log = logging.getLogger(__name__)
 Record = Callable[[Database], None]
@@ -151,7 +151,7 @@ class Relay:
         try:
             while not self._stopping:
                 self._wake.clear()
-                lanes = await self.store.read(_pending_lanes)
+                lanes = await self.store.read(outbox.pending_lanes)
                 self.supervisor.beat("relay")
                 for lane in lanes:
                     task = self._lanes.get(lane)
@@ -171,7 +171,7 @@ class Relay:
             self.wake()
             await asyncio.sleep(0.02)
             busy = [t for t in self._lanes.values() if not t.done()]
-            if not busy and not await self.store.read(_pending_lanes):
+            if not busy and not await self.store.read(outbox.pending_lanes):
                 return
             if busy:
                 await asyncio.wait(busy, timeout=0.5)
@@ -248,7 +248,7 @@ class Relay:
         except Permanent as exc:
             log.error("%s %s refused for good: %s", row.target, row.method, exc, extra=extra)
             error = str(exc)
-            await self.store.write(lambda db: _fail(db, row.id, error))
+            await self.store.write(lambda db: outbox.mark_failed(db, row.id, error))
         except Exception as exc:  # a sender's own bug: retry the row later, keep the lane going
             log.exception("%s %s: unexpected error", row.target, row.method, extra=extra)
             delay = min(MAX_BACKOFF, 2.0 ** (row.attempts + 1))
@@ -260,7 +260,9 @@ class Relay:
 
     async def _retry(self, row: Row, delay: float, error: Exception, *, count: bool) -> None:
         not_before, text = self.clock() + delay, str(error)
-        await self.store.write(lambda db: _retry(db, row.id, not_before, text, count=count))
+        await self.store.write(
+            lambda db: outbox.retry_later(db, row.id, not_before, text, count=count)
+        )
 
 
 def holder_gone(owner: str | None) -> bool:
@@ -284,79 +286,32 @@ def _held(holder: str | None, until: float | None, owner: str, now: float) -> bo
     return holder not in (None, owner) and (until or 0) >= now and not holder_gone(holder)
 
 
-def _pending_lanes(db: Database) -> list[str]:
-    # One index seek per lane (outbox_lanes), not a read of every pending row.
-    return [
-        r[0]
-        for r in db.conn.execute(
-            "WITH RECURSIVE lanes (lane) AS ("
-            " SELECT min(lane) FROM outbox WHERE state = 'pending'"
-            " UNION ALL SELECT (SELECT min(lane) FROM outbox WHERE state = 'pending'"
-            " AND lane > lanes.lane) FROM lanes WHERE lane IS NOT NULL)"
-            " SELECT lane FROM lanes WHERE lane IS NOT NULL"
-        )
-    ]
-
-
 def _next_row(db: Database, lane: str, owner: str, now: float) -> dict[str, Any] | None:
     """Return the lane's first pending row, unless another relay holds its lease."""
-    row = db.conn.execute(
-        "SELECT id, target, method, lane, not_before, lease_owner, lease_until FROM outbox"
-        " WHERE state = 'pending' AND lane = ? ORDER BY id LIMIT 1",
-        [lane],
-    ).fetchone()
-    if row is None or _held(row[5], row[6], owner, now):
+    row = outbox.head(db, lane)
+    if row is None or _held(row["lease_owner"], row["lease_until"], owner, now):
         return None
-    return dict(zip(("id", "target", "method", "lane", "not_before"), row[:5], strict=True))
+    return row
 
 
 def _lease(db: Database, row_id: int, owner: str, now: float) -> dict[str, Any] | None:
     """Take the row for `owner` if it is still pending and free; return it as a Row's fields."""
-    row = db.execute(
-        "SELECT id, target, method, lane, payload, attempts, created_at, lease_owner, lease_until"
-        " FROM outbox WHERE id = ? AND state = 'pending'",
-        [row_id],
-    ).fetchone()
-    if row is None or _held(row[7], row[8], owner, now):
+    row = outbox.pending(db, row_id)
+    if row is None or _held(row["lease_owner"], row["lease_until"], owner, now):
         return None
-    db.execute(
-        "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
-        [owner, now + LEASE, row_id],
-    )
+    outbox.lease(db, row_id, owner, now + LEASE)
     keys = ("id", "target", "method", "lane", "raw", "attempts", "created_at")
-    record = dict(zip(keys, row[:7], strict=True))
+    record = {k: row[k] for k in keys}
     record["payload"] = json.loads(record["raw"])
     # Unsure whether an earlier attempt reached the remote: it was cut off by a crash (its
     # lease is still there), or it failed in a way that does not say (a timeout, a 5xx).
-    record["uncertain"] = row[7] is not None or record["attempts"] > 0
+    record["uncertain"] = row["lease_owner"] is not None or record["attempts"] > 0
     return record
 
 
 def _sent(db: Database, row_id: int, raw: str, now: float, record: Record | None) -> None:
     # A payload replaced while in flight (a newer edit) stays pending, to be sent next;
     # what the answer taught us (a message's ts) is recorded either way.
-    db.execute(
-        "UPDATE outbox SET state = CASE WHEN payload = ? THEN 'sent' ELSE state END,"
-        " lease_owner = NULL,"
-        " sent_at = ?, error = NULL, attempts = CASE WHEN payload = ? THEN attempts + 1 ELSE 0 END"
-        " WHERE id = ?",
-        [raw, now, raw, row_id],
-    )
+    outbox.mark_sent(db, row_id, raw, now)
     if record:
         record(db)
-
-
-def _retry(db: Database, row_id: int, not_before: float, error: str, *, count: bool) -> None:
-    db.execute(
-        "UPDATE outbox SET not_before = ?, error = ?, attempts = attempts + ?, lease_owner = NULL"
-        " WHERE id = ?",
-        [not_before, error[:1000], int(count), row_id],
-    )
-
-
-def _fail(db: Database, row_id: int, error: str) -> None:
-    db.execute(
-        "UPDATE outbox SET state = 'failed', error = ?, attempts = attempts + 1,"
-        " lease_owner = NULL WHERE id = ?",
-        [error[:1000], row_id],
-    )

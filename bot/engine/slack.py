@@ -22,7 +22,8 @@ from bot.engine.relay import (
     Waiting,
     retry_after_seconds,
 )
-from storage import Store
+from storage import Store, outbox
+from storage import slack as slackdb
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +49,12 @@ PERMANENT = {
 }
 
 
-def message_ts(db: Database, key: str) -> tuple[str, str] | None:
-    """Return (channel ID, ts) of a keyed message already posted, or None."""
-    row = db.conn.execute(
-        "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [key]
-    ).fetchone()
-    return (row[0], row[1]) if row else None
-
-
-def parent_pending(db: Database, key: str) -> bool:
-    """Say whether the keyed message is still waiting in the outbox."""
-    row = db.conn.execute(
-        "SELECT 1 FROM outbox WHERE method = 'slack.message' AND state = 'pending'"
-        " AND json_extract(payload, '$.key') = ? LIMIT 1",
-        [key],
-    ).fetchone()
-    return row is not None
-
-
 async def thread_of(store: Store, key: str) -> tuple[str, str]:
     """Return (channel ID, ts) of the parent a reply goes under; wait for it, or give up."""
-    where = await store.read(lambda db: message_ts(db, key))
+    where = await store.read(lambda db: slackdb.message_ts(db, key))
     if where is not None:
         return where
-    if await store.read(lambda db: parent_pending(db, key)):
+    if await store.read(lambda db: outbox.pending_under_key(db, "slack.message", key)):
         raise Waiting(f"{key} is not posted yet")
     raise Permanent(f"{key} was never posted; the reply has no thread")
 
@@ -143,18 +126,13 @@ def channel_id(db: Database, channel: str) -> str | None:
     """Return the ID of a channel given by name or ID, if Slack ever told us."""
     if CHANNEL_ID.match(channel):
         return channel
-    row = db.conn.execute("SELECT id FROM slack_channels WHERE name = ?", [channel]).fetchone()
-    return row[0] if row else None
+    return slackdb.channel_id(db, channel)
 
 
 def remember_channel(name: str, answer: dict[str, Any]) -> Callable[[Database], None]:
     """Return a write that stores the channel ID Slack answered for `name`."""
-    values = [name, answer["channel"]]
-
-    def write(db: Database) -> None:
-        db.execute("INSERT OR REPLACE INTO slack_channels (name, id) VALUES (?, ?)", values)
-
-    return write
+    found = str(answer["channel"])
+    return lambda db: slackdb.remember_channel(db, name, found)
 
 
 async def find_posted(
@@ -228,7 +206,7 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
     async def keyed_message(row: Row) -> Record:
         # payload: key, channel, text, blocks — posted the first time, edited after.
         p = row.payload
-        where = await store.read(lambda db: message_ts(db, p["key"]))
+        where = await store.read(lambda db: slackdb.message_ts(db, p["key"]))
         if where is None:
             found = await already_posted(row, p["channel"], p["key"], None)
             if found:
@@ -305,8 +283,4 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
 
 
 def _store_ts(db: Database, key: str, where: tuple[str, str]) -> None:
-    db.execute(
-        "INSERT OR REPLACE INTO slack_messages (key, channel_id, ts, posted_at)"
-        " VALUES (?, ?, ?, ?)",
-        [key, where[0], where[1], time.time()],
-    )
+    slackdb.remember_message(db, key, where[0], where[1], time.time())

@@ -6,14 +6,13 @@ message is re-rendered from the stored state, never patched from the event,
 and queued only when its rendering differs from the last one queued.
 """
 
-import json
 from typing import Any
 
 from sqlite_utils import Database
 
 from bot.core import ci, render
 from bot.pipeline.tx import Change, Tx
-from storage import builds
+from storage import builds, outbox, pipeline, progress
 
 BUILD_CHANGES = ("build.created", "ci.changed", "deployment.changed", "promotion.changed")
 
@@ -40,7 +39,7 @@ def on_change(tx: Tx, change: Change) -> None:
             refresh(tx, older[0]["id"], only_if_posted=True)
     if change.kind == "deployment.changed":
         # A rollback also changes the strip of the build it replaces.
-        replaced = rolled_back_build(tx, change.detail.get("deployment_id") or 0)
+        replaced = progress.rolled_back_build(tx.db, change.detail.get("deployment_id") or 0)
         if replaced:
             refresh(tx, replaced, only_if_posted=True)
     channel = refresh(tx, change.build_id)
@@ -57,7 +56,7 @@ def refresh(tx: Tx, build_id: int, *, only_if_posted: bool = False) -> str | Non
     if build is None or repo is None:
         return None
     key = message_key(build_id)
-    if only_if_posted and last_queued(tx, key) is None:
+    if only_if_posted and outbox.last_queued(tx.db, key) is None:
         return None  # never announced (older than this feature): do not post it now
     channel = tx.config.channel_for(repo["full_name"])
     text, blocks = render.build_message(build_view(tx, build, repo))
@@ -80,76 +79,32 @@ def build_view(tx: Tx, build: dict[str, Any], repo: dict[str, Any]) -> render.Bu
         url=build["html_url"],
         ci_state=build["ci_state"],
         stages=tuple((name, latest.get(name)) for name in names),
-        locked=frozenset(locked_stages(tx.db, build["repo_id"], tx.now) if is_newest else ()),
+        locked=frozenset(
+            pipeline.locked_stages(tx.db, build["repo_id"], tx.now) if is_newest else ()
+        ),
     )
 
 
 def stage_states(db: Database, build: dict[str, Any]) -> dict[str, str]:
     """Return, per stage, the state of the build's latest deployment there (or what holds it)."""
     latest: dict[str, tuple[int, str]] = {}
-    for deployment_id, stage, state in db.conn.execute(
-        "SELECT id, stage, state FROM deployments WHERE build_id = ? ORDER BY id", [build["id"]]
-    ):
+    for deployment_id, stage, state in progress.deployment_states(db, build["id"]):
         latest[stage] = (deployment_id, state)
     states = {stage: state for stage, (_, state) in latest.items()}
     for stage, (deployment_id, state) in latest.items():
-        if state in ("success", "inactive") and rolled_back_after(db, build, stage, deployment_id):
+        if state in ("success", "inactive") and progress.rolled_back_after(
+            db, build["repo_id"], build["id"], stage, deployment_id
+        ):
             states[stage] = "rolled_back"
-    for (stage,) in db.conn.execute(
-        "SELECT stage FROM promotions WHERE build_id = ? AND state = 'waiting'", [build["id"]]
-    ):
+    for stage in progress.stages_awaiting_approval(db, build["id"]):
         states[stage] = "awaiting_approval"
     return states
-
-
-def rolled_back_after(db: Database, build: dict[str, Any], stage: str, deployment_id: int) -> bool:
-    """Say whether a rollback to another build was deployed into `stage` after this build."""
-    row = db.conn.execute(
-        "SELECT 1 FROM deployments d JOIN promotions p ON p.id = d.promotion_id"
-        " WHERE d.repo_id = ? AND d.stage = ? AND d.id > ? AND d.build_id != ? AND p.rollback = 1"
-        " LIMIT 1",
-        [build["repo_id"], stage, deployment_id, build["id"]],
-    ).fetchone()
-    return row is not None
-
-
-def rolled_back_build(tx: Tx, deployment_id: int) -> int | None:
-    """Return the build a rollback deployment replaces in its stage, if it is a rollback."""
-    row = tx.db.conn.execute(
-        "SELECT old.build_id FROM deployments d JOIN promotions p ON p.id = d.promotion_id"
-        " JOIN deployments old ON old.repo_id = d.repo_id AND old.stage = d.stage"
-        " AND old.id < d.id AND old.build_id != d.build_id"
-        " WHERE d.id = ? AND p.rollback = 1 ORDER BY old.id DESC LIMIT 1",
-        [deployment_id],
-    ).fetchone()
-    return row[0] if row else None
-
-
-def locked_stages(db: Database, repo_id: int, now: float) -> set[str]:
-    """Return the stages of a repository under a lock that is neither lifted nor expired."""
-    rows = db.conn.execute(
-        "SELECT stage FROM locks WHERE repo_id = ? AND lifted_at IS NULL"
-        " AND (expires_at IS NULL OR expires_at > ?)",
-        [repo_id, now],
-    )
-    return {row[0] for row in rows}
-
-
-def last_queued(tx: Tx, key: str) -> str | None:
-    """Return the payload last queued (pending or sent) for a keyed message, or None."""
-    row = tx.db.conn.execute(
-        "SELECT payload FROM outbox WHERE coalesce_key = ? AND state IN ('pending', 'sent')"
-        " ORDER BY id DESC LIMIT 1",
-        [key],
-    ).fetchone()
-    return row[0] if row else None
 
 
 def queue_message(tx: Tx, key: str, channel: str, text: str, blocks: list[dict]) -> bool:
     """Queue a keyed message (posted once, then edited) unless it would show nothing new."""
     payload = {"key": key, "channel": channel, "text": text, "blocks": blocks}
-    last = last_queued(tx, key)
-    if last is not None and json.loads(last) == payload:
+    if outbox.last_queued(tx.db, key) == payload:
         return False
     tx.send("slack", "slack.message", payload, lane=channel, coalesce_key=key)
     return True
@@ -194,10 +149,9 @@ def ci_news(tx: Tx, build: dict[str, Any], detail: dict[str, Any]) -> list[News]
 def deployment_news(tx: Tx, change: Change) -> list[News]:
     """A finished deployment reports its outcome and duration; a failed last stage is broadcast."""
     deployment_id = change.detail.get("deployment_id")
-    rows = list(tx.db.query("SELECT * FROM deployments WHERE id = ?", [deployment_id]))
-    if not rows:
+    row = pipeline.deployment(tx.db, deployment_id) if deployment_id is not None else None
+    if row is None:
         return []
-    row = rows[0]
     state = change.detail.get("state") or row["state"]
     if state not in render.FINISHED:
         return []
@@ -219,7 +173,7 @@ def promotion_news(tx: Tx, build: dict[str, Any], change: Change) -> list[News]:
     by = detail.get("by") or (row or {}).get("decided_by") or (row or {}).get("requested_by")
     reason = detail.get("reason") or (row or {}).get("reason") or ""
     rollback = bool((row or {}).get("rollback") or detail.get("rollback"))
-    if state == "approved" and row and not approved_by_others(tx, row["id"]):
+    if state == "approved" and row and not progress.has_approvals(tx.db, row["id"]):
         state, by = "promoted", row["requested_by"]  # no approval was needed: say who moved it
     news = render.promotion_changed(
         build["number"], stage, state, by, reason=reason, rollback=rollback
@@ -227,24 +181,10 @@ def promotion_news(tx: Tx, build: dict[str, Any], change: Change) -> list[News]:
     return [(*news, False)] if news else []
 
 
-def approved_by_others(tx: Tx, promotion_id: int) -> bool:
-    """Say whether anyone approved the promotion (rather than it needing no approval)."""
-    row = tx.db.execute("SELECT 1 FROM approvals WHERE promotion_id = ? LIMIT 1", [promotion_id])
-    return row.fetchone() is not None
-
-
 def promotion_row(
     tx: Tx, build_id: int, stage: str | None, promotion_id: int | None
 ) -> dict[str, Any] | None:
     """Return the promotion a change is about: by id, else the build's newest into `stage`."""
     if promotion_id is not None:
-        rows = list(tx.db.query("SELECT * FROM promotions WHERE id = ?", [promotion_id]))
-    else:
-        rows = list(
-            tx.db.query(
-                "SELECT * FROM promotions WHERE build_id = ? AND stage = ?"
-                " ORDER BY id DESC LIMIT 1",
-                [build_id, stage],
-            )
-        )
-    return rows[0] if rows else None
+        return pipeline.promotion(tx.db, promotion_id)
+    return progress.newest_promotion(tx.db, build_id, stage)

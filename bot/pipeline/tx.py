@@ -1,6 +1,5 @@
 """The unit of work: state changes, their reactions and their outbox rows in one transaction."""
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +8,7 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.core.render import fit
-from storage import audit
+from storage import audit, outbox
 
 
 @dataclass(frozen=True)
@@ -65,17 +64,12 @@ class Tx:
         """
         if target == "slack":
             payload = fit(payload)  # the one place every Slack message passes before the outbox
-        if coalesce_key:
-            pending = self.db.execute(
-                "UPDATE outbox SET payload = ?, lane = ? WHERE id = (SELECT min(id) FROM outbox"
-                " WHERE coalesce_key = ? AND state = 'pending') RETURNING id",
-                [json.dumps(payload), lane, coalesce_key],
-            ).fetchone()
-            if pending:
-                return int(pending[0])
-        cursor = self.db.execute(
-            "INSERT INTO outbox (target, method, lane, coalesce_key, payload, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [target, method, lane, coalesce_key, json.dumps(payload), self.now],
+        return outbox.queue(
+            self.db,
+            target=target,
+            method=method,
+            lane=lane,
+            payload=payload,
+            created_at=self.now,
+            coalesce_key=coalesce_key,
         )
-        return int(cursor.lastrowid or 0)

@@ -13,7 +13,7 @@ from sqlite_utils import Database
 
 from bot.config import Config, Stage
 from bot.core.text import safe_url
-from storage import builds
+from storage import builds, pipeline
 from storage import dashboard as q
 
 DONE = ("success", "inactive")  # GitHub marks an old success inactive when a newer one lands
@@ -101,8 +101,8 @@ def stage_cell(
         at = done[0]["finished_at"] or done[0]["updated_at"]
         waited = at - since if since else None
         return {"state": "done", "at": at, "waited": waited, "label": f"live in {stage}"}
-    if any(d["state"] in q.IN_FLIGHT for d in mine):
-        start = min(d["created_at"] for d in mine if d["state"] in q.IN_FLIGHT)
+    if any(d["state"] in pipeline.IN_FLIGHT for d in mine):
+        start = min(d["created_at"] for d in mine if d["state"] in pipeline.IN_FLIGHT)
         return {"state": "running", "at": start, "waited": None, "label": f"deploying to {stage}"}
     if any(d["state"] in FAILED for d in mine):
         at = max(d["finished_at"] or d["updated_at"] for d in mine if d["state"] in FAILED)

@@ -1,0 +1,63 @@
+"""What a build's message shows: each stage's latest deployment, rollbacks, approvals asked."""
+
+from typing import Any
+
+from sqlite_utils import Database
+
+
+def deployment_states(db: Database, build_id: int) -> list[tuple[int, str, str]]:
+    """Return (id, stage, state) of every deployment of a build, oldest first."""
+    rows = db.execute(
+        "SELECT id, stage, state FROM deployments WHERE build_id = ? ORDER BY id", [build_id]
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def stages_awaiting_approval(db: Database, build_id: int) -> list[str]:
+    """Return the stages a promotion of this build waits to be approved for."""
+    rows = db.execute(
+        "SELECT stage FROM promotions WHERE build_id = ? AND state = 'waiting'", [build_id]
+    )
+    return [r[0] for r in rows]
+
+
+def rolled_back_after(
+    db: Database, repo_id: int, build_id: int, stage: str, deployment_id: int
+) -> bool:
+    """Say whether a rollback to another build was deployed into `stage` after a deployment."""
+    row = db.execute(
+        "SELECT 1 FROM deployments d JOIN promotions p ON p.id = d.promotion_id"
+        " WHERE d.repo_id = ? AND d.stage = ? AND d.id > ? AND d.build_id != ? AND p.rollback = 1"
+        " LIMIT 1",
+        [repo_id, stage, deployment_id, build_id],
+    ).fetchone()
+    return row is not None
+
+
+def rolled_back_build(db: Database, deployment_id: int) -> int | None:
+    """Return the build a rollback deployment replaces in its stage, if it is a rollback."""
+    row = db.execute(
+        "SELECT old.build_id FROM deployments d JOIN promotions p ON p.id = d.promotion_id"
+        " JOIN deployments old ON old.repo_id = d.repo_id AND old.stage = d.stage"
+        " AND old.id < d.id AND old.build_id != d.build_id"
+        " WHERE d.id = ? AND p.rollback = 1 ORDER BY old.id DESC LIMIT 1",
+        [deployment_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def has_approvals(db: Database, promotion_id: int) -> bool:
+    """Say whether anyone approved a promotion."""
+    row = db.execute("SELECT 1 FROM approvals WHERE promotion_id = ? LIMIT 1", [promotion_id])
+    return row.fetchone() is not None
+
+
+def newest_promotion(db: Database, build_id: int, stage: str | None) -> dict[str, Any] | None:
+    """Return the build's newest promotion into `stage`."""
+    rows = list(
+        db.query(
+            "SELECT * FROM promotions WHERE build_id = ? AND stage = ? ORDER BY id DESC LIMIT 1",
+            [build_id, stage],
+        )
+    )
+    return rows[0] if rows else None
