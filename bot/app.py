@@ -121,6 +121,7 @@ def create_app(
             worker.wake = relay.wake = processing.wake  # type: ignore[method-assign]
             processing.started = partial(supervisor.beat, "processing")
             supervisor.start("processing", processing.run)
+            supervisor.elsewhere["processing"] = processing.problems
         else:
             start_processing(services, sweeper, digest_schedule, redeliver, dev)
         log.info("promobot ready: database %s", db_path)

@@ -183,3 +183,29 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
     except OSError:
         return True
+
+
+def health(server: Server) -> tuple[int, dict]:
+    url = f"http://127.0.0.1:{server.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_stuck_processing_process_is_named_on_healthz_until_it_moves_again(server):
+    server.start()
+    wait_for(lambda: children(server.process.pid), "serve started no processing process")
+    (child,) = children(server.process.pid)
+    wait_for(lambda: health(server) == (200, health(server)[1]), "serve is not healthy")
+    os.kill(child, signal.SIGSTOP)  # alive, but it neither works nor reports
+    try:
+        wait_for(lambda: health(server)[0] == 503, f"unnoticed: {health(server)}", seconds=30)
+        (problem,) = health(server)[1]["problems"]
+        assert problem.startswith("processing: no health report from the processing process")
+    finally:
+        os.kill(child, signal.SIGCONT)
+    wait_for(lambda: health(server)[0] == 200, "serve stayed unhealthy after the child resumed")
+    assert server.deliver("push", push_payload()) == 202
+    wait_for(lambda: query(server.db, "SELECT state FROM deliveries") == [("done",)], "not done")

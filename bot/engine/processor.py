@@ -14,19 +14,26 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from bot.engine.supervisor import Supervisor
+
 log = logging.getLogger(__name__)
 NICE = 10  # on a shared core, acknowledgements first; processing takes what they leave
 STOP_WAIT = 4.0
+# The child reports its tasks' health this often; three missed reports mean it is stuck.
+REPORT_EVERY = 2.0
+SILENT_AFTER = 10.0
 
 
 class ChildDied(Exception):
@@ -40,9 +47,35 @@ class Processing:
         self.config_path, self.db_path = config_path, db_path
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)
+        # The child's supervisor is in another process: it reports on a pipe of its own.
+        self._status_read, self._status_write = os.pipe()
+        os.set_blocking(self._status_read, False)
+        self._status = b""
+        self.child_problems: list[str] = []
+        self.reported_at: float | None = None
+        self._spawned_at = 0.0
         self._proc: subprocess.Popen | None = None
         self._stopping = False
         self.started: Callable[[], None] = lambda: None  # e.g. the supervisor's beat
+
+    def problems(self) -> list[str]:
+        """Say what the child last reported as unhealthy, or that it has stopped reporting."""
+        if self._proc is None or self._proc.poll() is not None:
+            return []  # not running: the parent's own supervisor says so
+        # A child that never reported since it was started counts from its start.
+        silent = time.monotonic() - (self.reported_at or self._spawned_at)
+        if silent > SILENT_AFTER:
+            return [f"no health report from the processing process for {silent:.0f}s"]
+        return list(self.child_problems)
+
+    def _on_status(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._status += os.read(self._status_read, 65536)
+        *lines, self._status = self._status.split(b"\n")
+        for line in lines[-1:]:  # only the newest report counts
+            with contextlib.suppress(ValueError):
+                self.child_problems = [str(p) for p in json.loads(line)]
+                self.reported_at = time.monotonic()
 
     def wake(self) -> None:
         """Tell the child that a delivery was stored or a call queued."""
@@ -64,10 +97,14 @@ class Processing:
     async def run(self) -> None:
         """Run the child until stopped; raise if it dies, so the supervisor starts it again."""
         self._proc = self._spawn()
+        self.reported_at, self._spawned_at = None, time.monotonic()
         self.started()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._status_read, self._on_status)
         try:
             code = await asyncio.to_thread(self._proc.wait)
         finally:
+            loop.remove_reader(self._status_read)
             if self._proc.poll() is None:  # cancelled: the shutdown's grace is over
                 self._proc.terminate()
                 try:
@@ -77,11 +114,14 @@ class Processing:
         if not self._stopping:
             raise ChildDied(f"the processing process exited with {code}")
         os.close(self._read)
+        os.close(self._status_read)
+        os.close(self._status_write)
 
     def _spawn(self) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "bot.engine.processor", "--config", self.config_path]
         cmd += ["--db", self.db_path, "--wake-fd", str(self._read), "--parent", str(os.getpid())]
-        return subprocess.Popen(cmd, pass_fds=(self._read,))
+        cmd += ["--status-fd", str(self._status_write)]
+        return subprocess.Popen(cmd, pass_fds=(self._read, self._status_write))
 
 
 def die_with(parent: int) -> None:
@@ -93,7 +133,19 @@ def die_with(parent: int) -> None:
         os._exit(0)
 
 
-async def process(app: web.Application, wake_fd: int, stopped: list[int]) -> None:
+async def report(supervisor: Supervisor, status_fd: int) -> None:
+    """Tell the parent, every few seconds, which of this process's tasks are unhealthy."""
+    os.set_blocking(status_fd, False)
+    while True:
+        line = json.dumps(supervisor.problems()).encode() + b"\n"
+        with contextlib.suppress(BlockingIOError):  # a parent behind on reading misses one
+            os.write(status_fd, line)
+        await asyncio.sleep(REPORT_EVERY)
+
+
+async def process(
+    app: web.Application, wake_fd: int, stopped: list[int], status_fd: int | None = None
+) -> None:
     """Run the app's services (worker, relay, schedules) without HTTP until SIGTERM."""
     from bot.app import SERVICES
 
@@ -115,9 +167,14 @@ async def process(app: web.Application, wake_fd: int, stopped: list[int]) -> Non
         services.relay.wake()
 
     loop.add_reader(wake_fd, nudged)
+    reporter = None
+    if status_fd is not None:
+        reporter = asyncio.create_task(report(services.supervisor, status_fd), name="report")
     try:
         await done.wait()
     finally:
+        if reporter is not None:
+            reporter.cancel()
         loop.remove_reader(wake_fd)
         await runner.cleanup()  # finishes what is in hand, as serve does on SIGTERM
 
@@ -129,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--wake-fd", type=int, required=True)
     parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--status-fd", type=int, help="where to report the tasks' health")
     args = parser.parse_args(argv)
     die_with(args.parent)
     stopped: list[int] = []  # a SIGTERM before the loop runs must not kill it mid-start
@@ -143,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     secrets = serve_secrets(config)
     setup_logs(secrets)
     app = create_app(config, secrets, db_path=Path(args.db), inbound=load_inbound())
-    asyncio.run(process(app, args.wake_fd, stopped))
+    asyncio.run(process(app, args.wake_fd, stopped, args.status_fd))
     return 0
 
 

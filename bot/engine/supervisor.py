@@ -44,6 +44,8 @@ class Supervisor:
         self.clock = clock
         self.health: dict[str, Health] = {}
         self.tasks: dict[str, asyncio.Task] = {}
+        # Tasks that run elsewhere (the processing process) and report through these.
+        self.elsewhere: dict[str, Callable[[], list[str]]] = {}
 
     def start(
         self,
@@ -115,6 +117,8 @@ class Supervisor:
                 found.append(f"{name}: stopped")
             elif health.beat_limit is not None and now - health.last_beat > health.beat_limit:
                 found.append(f"{name}: no progress for {now - health.last_beat:.0f}s")
+        for name, problems in sorted(self.elsewhere.items()):
+            found += [f"{name}: {problem}" for problem in problems()]
         return found
 
     async def stop(self, grace: float, before: Callable[[], None] = lambda: None) -> None:
