@@ -1,6 +1,7 @@
 """The app factory and composition root: build every service once, start and stop them."""
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Config, Secrets
 from bot.core.clock import Clock
 from bot.dev import demo
+from bot.dev.client import DEV_TEAM
 from bot.dev.console import Console, console_senders
 from bot.dev.mode import Deployer, DevMode, DevRuntime, recorder_senders
 from bot.engine import logs, scheduler
@@ -67,6 +69,8 @@ def create_app(
     """
     if dev is not None and not secrets.dev:
         raise ValueError("dev mode runs only with the random secrets of `promobot serve --dev`")
+    if dev is not None:  # the demo and `promobot send` speak for the dev workspace
+        config = dataclasses.replace(config, team_id=DEV_TEAM)
     logs.redact_everywhere(
         (
             secrets.github_webhook_secret,

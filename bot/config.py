@@ -95,6 +95,7 @@ class Config:
     block_when_red: bool
     source: str = "app.yaml"
     redeliver_every: int = 300  # seconds between two sweeps of GitHub's failed deliveries
+    team_id: str | None = None  # the one Slack workspace promobot answers (required but in dev)
 
     def channel_for(self, repo: str) -> str:
         """Return the Slack channel that hears about `repo`."""
@@ -264,8 +265,9 @@ def parse_config(raw: Any, source: str = "app.yaml") -> Config:
     if url and not re.match(r"^https?://", url):
         check.fail("url", f"{url!r} must start with https:// or http://")
     events, permissions, redeliver_every = _github(check, data.get("github"))
-    slack = check.mapping(data.get("slack"), "slack", ("channel",))
+    slack = check.mapping(data.get("slack"), "slack", ("channel", "team_id"))
     channel = check.string(slack, "channel", "slack.channel", None)
+    team_id = _team_id(check, slack)
     pipeline = _pipeline(check, data.get("pipeline"))
     channels = _channels(check, data.get("repositories"))
     digest = _digest(check, data.get("digest"))
@@ -285,7 +287,30 @@ def parse_config(raw: Any, source: str = "app.yaml") -> Config:
         block_when_red=block,
         source=source,
         redeliver_every=redeliver_every,
+        team_id=team_id,
     )
+
+
+TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
+TEAM_MISSING = (
+    "slack.team_id: required outside --dev: the ID (T…) of the one Slack workspace promobot"
+    " answers; requests from any other are refused"
+)
+
+
+def _team_id(check: _Checker, slack: dict[str, Any]) -> str | None:
+    if slack.get("team_id") is None:
+        return None  # required, but only outside dev mode: see require_team
+    team = check.string(slack, "team_id", "slack.team_id", None)
+    if team and not TEAM_ID.match(team):
+        check.fail("slack.team_id", f"{team!r} is not a Slack workspace ID like T012AB3CD")
+    return team or None
+
+
+def require_team(config: Config) -> None:
+    """Raise ConfigError unless `config` names its Slack workspace (every mode but --dev)."""
+    if not config.team_id:
+        raise ConfigError([TEAM_MISSING])
 
 
 def load_config(path: str | Path) -> Config:

@@ -13,6 +13,8 @@ from functools import partial
 from aiohttp import web
 
 from bot.app import SERVICES
+from bot.core import text
+from bot.core.text import same_secret
 from bot.pipeline import metrics as measured
 from bot.services import Services
 from bot.web import dashboard, insights
@@ -41,13 +43,13 @@ def admit(request: web.Request, services: Services) -> web.Response | None:
     if not token:
         return web.Response(status=404, text="the dashboard is off: set PROMOBOT_DASHBOARD_TOKEN")
     bearer = request.headers.get("Authorization", "")
-    if bearer.startswith("Bearer ") and hmac.compare_digest(bearer[7:].strip(), token):
+    if bearer.startswith("Bearer ") and same_secret(bearer[7:].strip(), token):
         return None
     cookie = request.cookies.get(COOKIE, "")
-    if cookie and hmac.compare_digest(cookie, cookie_value(token)):
+    if cookie and same_secret(cookie, cookie_value(token)):
         return None
     given = request.query.get("token", "")
-    if given and hmac.compare_digest(given, token):
+    if given and same_secret(given, token):
         query = {k: v for k, v in request.query.items() if k != "token"}
         found = web.Response(status=303, headers=HEADERS)
         found.headers["Location"] = str(request.rel_url.with_query(query))
@@ -95,7 +97,10 @@ async def build(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     full_name = f"{request.match_info['owner']}/{request.match_info['repo']}"
-    number, now = int(request.match_info["number"]), services.clock.now()
+    number, now = text.number(request.match_info["number"]), services.clock.now()
+    if number is None:  # past any id we store (SQLite could not even compare it), or not ASCII
+        said = request.match_info["number"][:20]
+        raise web.HTTPNotFound(text=f"{full_name} has no build #{said}")
     data = await services.store.read(
         partial(dashboard.journey, config=services.config, full_name=full_name, number=number,
                 now=now)
@@ -112,7 +117,7 @@ async def insights_page(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     given = request.query.get("weeks", str(measured.DEFAULT_WEEKS))
-    if not given.isdigit() or not 1 <= int(given) <= measured.MAX_WEEKS:
+    if not (given.isascii() and given.isdigit()) or not 1 <= int(given) <= measured.MAX_WEEKS:
         return web.Response(
             status=400, text=f"weeks must be a whole number from 1 to {measured.MAX_WEEKS}"
         )

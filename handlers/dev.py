@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import SERVICES
+from bot.dev.client import DEV_TEAM
 from bot.dev.console import fake_channel_id, render
 from bot.dev.mode import GROUP_MEMBERS, PEOPLE, github_answer
 from bot.services import Services
@@ -56,7 +57,7 @@ async def slack_api(request: web.Request) -> web.Response:
         name = PEOPLE.get(user, user.lower())
         return web.json_response({"ok": True, "user": {"id": user, "name": name}})
     if method == "auth.test":
-        return web.json_response({"ok": True, "team_id": "T0DEV", "user_id": "U0PROMOBOT"})
+        return web.json_response({"ok": True, "team_id": DEV_TEAM, "user_id": "U0PROMOBOT"})
     if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
         blocks = body.get("blocks")
         blocks = json.loads(blocks) if isinstance(blocks, str) else blocks

@@ -14,14 +14,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import SERVICES
 from bot.core import commands
+from bot.core.text import MAX_COMMAND, too_long
 from bot.engine.promoters import Promoters
 from bot.pipeline import approvals, digest_post, freeze
 from bot.services import Services
 from bot.ship import metrics as ship_metrics
 from bot.ship import verbs as ship
+from handlers import slack_guard
 
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
+REPLAYS = web.AppKey("slack_replays", slack_guard.Replays)
 MAX_BODY = 1024 * 1024
 
 
@@ -138,15 +141,21 @@ class Listeners:
     async def approve_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Approve: the button's value names the promotion; its repo, sha and stage are ours."""
         ctx = self.person(body)
-        text = await ship.click(ctx, "promotion.approve", str(action.get("value", "")))
-        await ship.tell(ctx, (body.get("channel") or {}).get("id", ""), text)
+        value, (channel, ts) = str(action.get("value", "")), where_clicked(body)
+        text = await ship.unbound(ctx, value, channel, ts)
+        text = text or await ship.click(ctx, "promotion.approve", value)
+        await ship.tell(ctx, channel, text)
         await ack()
 
     async def reject_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Reject: ask for the reason in a modal (the trigger_id lives 3 s, so open it now)."""
         await ack()
-        channel = (body.get("channel") or {}).get("id", "")
-        view = approvals.reject_view(str(action.get("value", "")), channel)
+        value, (channel, ts) = str(action.get("value", "")), where_clicked(body)
+        elsewhere = await ship.unbound(self.person(body), value, channel, ts)
+        if elsewhere:
+            await ship.tell(self.person(body), channel, elsewhere)
+            return
+        view = approvals.reject_view(value, channel)
         try:
             await self.services.slack.views_open(trigger_id=body.get("trigger_id", ""), view=view)
         except SlackApiError as exc:
@@ -161,6 +170,16 @@ class Listeners:
         text = await answer_command(ctx, commands.Command("reject", (promotion, reason)))
         await ack()
         await ship.tell(ctx, channel, text if isinstance(text, str) else text.get("text", ""))
+
+
+def where_clicked(body: dict[str, Any]) -> tuple[str, str]:
+    """Return (channel ID, message ts) of the message whose button was clicked."""
+    container, channel, message = (
+        found if isinstance(found := body.get(key), dict) else {}
+        for key in ("container", "channel", "message")
+    )
+    where = str(channel.get("id") or container.get("channel_id") or "")
+    return where, str(container.get("message_ts") or message.get("ts") or "")
 
 
 def unescape(text: str) -> str:
@@ -182,6 +201,10 @@ def context(services: Services, promoters: Promoters, command: dict[str, Any]) -
 async def answer(ctx: ship.Context, text: str, command: str | None) -> ship.Answer:
     """Parse and run one /ship command; return the ephemeral answer (bad input: the usage)."""
     try:
+        # shlex takes seconds over a 700 KB command, on the event loop: refuse it unparsed.
+        long = too_long("this command", text, MAX_COMMAND)
+        if long:
+            raise commands.CommandError(long)
         parsed = commands.parse(text, command=command or "/ship")
     except commands.CommandError as exc:
         await ship.refuse(ctx, text, exc)
@@ -203,23 +226,37 @@ async def answer_command(
 
 
 async def events(request: web.Request) -> web.Response:
-    """Hand a Slack request to Bolt, which verifies it and runs the listener."""
+    """Verify a Slack request on its raw bytes, then hand it to Bolt to run the listener."""
     if (request.content_length or 0) > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
-    stamp = request.headers.get("X-Slack-Request-Timestamp", "").strip()
-    if not stamp.isdigit():  # Bolt's verifier would raise on it: a 500 and a traceback
-        return refused(request, "X-Slack-Request-Timestamp is missing or not a number")
+    body = await request.read()  # aiohttp answers 413 past client_max_size (1 MB, = MAX_BODY)
+    services = request.app[SERVICES]
+    try:
+        slack_guard.check(
+            body,
+            request.headers,
+            services.secrets.slack_signing_secret,
+            services.config.team_id,
+            request.app[REPLAYS],
+        )
+    except slack_guard.Rejected as exc:
+        return refused(exc)
     bolt = request.app[BOLT]
     response = await bolt.async_dispatch(await to_bolt_request(request))
     if response.status == 401:
-        return refused(request, "the signature or its timestamp does not hold")
+        return refused(slack_guard.Rejected(401, "the signature or its timestamp does not hold"))
     return await to_aiohttp_response(response)
 
 
-def refused(request: web.Request, reason: str) -> web.Response:
-    """Answer 401 and log the reason in one line (never the body)."""
-    log.info("slack request refused (401): %s", reason, extra={"refusal": reason})
-    return web.json_response({"error": "invalid request"}, status=401)
+def refused(exc: slack_guard.Rejected) -> web.Response:
+    """Answer a refused request and log the reason in one line (never the body)."""
+    reason = exc.reason
+    log.info("slack request refused (%d): %s", exc.status, reason, extra={"refusal": reason})
+    if exc.answer:  # whoever typed the command sees why nothing happened
+        return web.json_response({"response_type": "ephemeral", "text": exc.answer})
+    if exc.status == 401:
+        return web.json_response({"error": "invalid request"}, status=401)
+    return web.json_response({"error": exc.reason}, status=exc.status)
 
 
 def add_routes(app: web.Application) -> None:
@@ -227,6 +264,7 @@ def add_routes(app: web.Application) -> None:
 
     async def bolt_lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[BOLT] = build_bolt(app[SERVICES])
+        app[REPLAYS] = slack_guard.Replays()
         yield
 
     app.cleanup_ctx.append(bolt_lifecycle)

@@ -214,3 +214,11 @@ def promotions_in_state(db: Database, repo_id: int, state: str) -> list[dict[str
             "SELECT * FROM promotions WHERE repo_id = ? AND state = ? ORDER BY id", [repo_id, state]
         )
     )
+
+
+def approval_message(db: Database, promotion_id: int) -> tuple[str, str] | None:
+    """Return (channel ID, ts) of a promotion's approval message once it is posted, or None."""
+    row = db.execute(
+        "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [f"promotion:{promotion_id}"]
+    ).fetchone()
+    return (row[0], row[1]) if row else None

@@ -33,6 +33,12 @@ ROOT = Path(__file__).parent.parent
 WEBHOOK_SECRET = "test-webhook-secret"
 SIGNING_SECRET = "test-signing-secret"
 SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+TEAM = "T012AB3CD"  # slack.team_id in app.yaml: the one workspace promobot answers
+
+
+def trigger_id() -> str:
+    """Return a fresh trigger ID: Slack makes one per request, so no two bodies are the same."""
+    return f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:32]}"
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -205,7 +211,7 @@ class Harness:
         body = urlencode(
             {
                 "token": "verification_token",
-                "team_id": "T111",
+                "team_id": TEAM,
                 "team_domain": "test",
                 "channel_id": channel,
                 "channel_name": channel_name,
@@ -214,7 +220,7 @@ class Harness:
                 "command": command,
                 "text": text,
                 "response_url": str(self.slack.server.make_url("/api/response_url")),
-                "trigger_id": "111.111.xxx",
+                "trigger_id": trigger_id(),  # unique per request, as Slack's are
                 "api_app_id": "A111",
             }
         )
@@ -224,7 +230,7 @@ class Harness:
 
     async def interact(self, payload: dict, *, timestamp: int | None = None) -> Any:
         """Post an interactive payload (a button click) as Slack does: form field `payload`."""
-        body = urlencode({"payload": json.dumps(payload)})
+        body = urlencode({"payload": json.dumps({**payload, "trigger_id": trigger_id()})})
         return await self.client.post(
             "/slack/events", data=body, headers=sign_slack(body, timestamp=timestamp)
         )

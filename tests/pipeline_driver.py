@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from bot.core.clock import FakeClock
-from tests.conftest import FIXTURES, Harness, fixture, push_payload, status_payload
+from tests.conftest import FIXTURES, TEAM, Harness, fixture, push_payload, status_payload
 from tests.waiting import wait_for
 
 
@@ -70,12 +70,18 @@ class Pipeline:
     async def click(self, action: str, promotion: int | str, *, user: str) -> str:
         """Click Approve or Reject on an approval message; return the latest ephemeral answer."""
         payload = copy.deepcopy(json.loads((FIXTURES / "slack" / "block_actions.json").read_text()))
-        payload["user"] = {"id": user, "username": user.lower(), "team_id": "T111"}
-        payload["channel"] = {"id": "C0RELEASES", "name": "releases"}
+        payload["user"] = {"id": user, "username": user.lower(), "team_id": TEAM}
+        payload["team"] = {"id": TEAM, "domain": "test"}
+        # The click comes from the approval message promobot posted for the promotion.
+        posted = self.h.rows(
+            "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [f"promotion:{promotion}"]
+        )
+        channel, ts = (posted[0]["channel_id"], posted[0]["ts"]) if posted else ("C0RELEASES", "1")
+        payload["channel"] = {"id": channel, "name": "releases"}
         payload["container"] = {
             "type": "message",
-            "message_ts": "1700000001.000100",
-            "channel_id": "C0RELEASES",
+            "message_ts": ts,
+            "channel_id": channel,
             "is_ephemeral": False,
         }
         payload["actions"][0].update(
@@ -95,14 +101,14 @@ class Pipeline:
         view = self.slack.views[-1]
         payload = {
             "type": "view_submission",
-            "team": {"id": "T111", "domain": "test"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T111"},
+            "team": {"id": TEAM, "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
             "api_app_id": "A111",
             "token": "verification_token",
             "trigger_id": "222.222.valid",
             "view": {
                 "id": "V1",
-                "team_id": "T111",
+                "team_id": TEAM,
                 "type": "modal",
                 "callback_id": view["callback_id"],
                 "private_metadata": view["private_metadata"],

@@ -5,7 +5,7 @@ import time
 from urllib.parse import urlencode
 
 from bot.core import commands
-from tests.conftest import SIGNING_SECRET, sign_slack
+from tests.conftest import SIGNING_SECRET, TEAM, sign_slack
 
 
 async def test_ship_help_answers_with_the_help_text_and_bolt_stays_quiet(
@@ -22,7 +22,7 @@ async def test_ship_help_answers_with_the_help_text_and_bolt_stays_quiet(
 
 
 def _slash_body() -> str:
-    return urlencode({"command": "/ship", "text": "help", "user_id": "U111", "team_id": "T111"})
+    return urlencode({"command": "/ship", "text": "help", "user_id": "U111", "team_id": TEAM})
 
 
 async def test_a_bad_signature_is_refused(harness):

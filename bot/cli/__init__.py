@@ -26,6 +26,7 @@ from bot.config import (
     load_config,
     load_secrets,
     parse_duration,
+    require_team,
 )
 from bot.dev import client as devclient
 from bot.dev import console as devslack
@@ -123,7 +124,8 @@ def summary(config: Config) -> str:
             f"  branch {config.pipeline.branch}; required checks: "
             f"{', '.join(config.pipeline.required_checks) or 'every reported check'}",
             f"  pipeline: {stages}",
-            f"  channel {config.channel}; {len(config.channels)} repository override(s)",
+            f"  channel {config.channel}; {len(config.channels)} repository override(s);"
+            f" Slack workspace {config.team_id or '(none: --dev only)'}",
             f"  digest at {config.digest.at:%H:%M} {config.digest.timezone} on "
             f"{', '.join(config.digest.days)}",
         ]
@@ -143,6 +145,7 @@ def serve(args: argparse.Namespace) -> int:
         return serve_dev(args)
     try:
         config = load_config(args.config)
+        require_team(config)
         secrets = serve_secrets(config)
     except ConfigError as error:
         if args.dev is False and any("environment" in p for p in error.problems):
@@ -275,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             config, args.db, weeks=args.weeks, fmt=args.format, repo=args.repo, now=time.time()
         )
     if args.command == "check-config":
+        try:
+            require_team(config)
+        except ConfigError as error:
+            return fail(error)
         print(summary(config))
     elif args.kind == "github":
         print(json.dumps(github_manifest(config, args.url or config.url), indent=2))

@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 
 from bot.core.render import plain
 
+UNFOLLOWED = (
+    "this channel follows no repository: use /ship in a channel app.yaml names"
+    " (slack.channel, or repositories.<name>.channel)"
+)
 # Characters of a person's own word echoed back in a refusal: enough to recognise it.
 ECHO_LIMIT = 40
 

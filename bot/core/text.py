@@ -1,5 +1,6 @@
 """Text for Slack: escape what people and GitHub wrote before it goes into mrkdwn."""
 
+import hmac
 import json
 import re
 from typing import Any
@@ -66,3 +67,24 @@ def too_long(what: str, text: str, limit: int) -> str | None:
     if len(text) <= limit:
         return None
     return f"{what} is {len(text):,} characters long; the most is {limit:,}"
+
+
+MAX_ID = 2**53  # no row of ours has a larger id; SQLite refuses integers past 2**63
+
+
+def number(word: str) -> int | None:
+    """Return the whole number `word` spells in ASCII digits (an optional #), or None.
+
+    `²` and `٣` are digits to str.isdigit() but not numbers people mean, and a
+    number past MAX_ID names nothing we store (and would overflow SQLite).
+    """
+    digits = word[1:] if word.startswith("#") else word
+    if not digits or len(digits) > 16 or not (digits.isascii() and digits.isdigit()):
+        return None
+    value = int(digits)
+    return value if value <= MAX_ID else None
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Compare a secret someone sent with ours in constant time, whatever characters it holds."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+DEV_TEAM = "T0DEV"  # the workspace dev mode answers, and the one `promobot send` speaks for
+
 # The demo repository: webhook bodies are shaped like GitHub's, about this repository.
 REPO: dict[str, Any] = {"id": 700_001, "full_name": "acme/storefront", "installation": 4242}
 
@@ -70,7 +72,7 @@ def slash_form(
     """Return the form fields of a slash command, as Slack sends them."""
     return {
         "token": "dev-verification-token",
-        "team_id": "T0DEV",
+        "team_id": DEV_TEAM,
         "team_domain": "promobot-dev",
         "channel_id": channel_id,
         "channel_name": channel_name,
@@ -98,7 +100,7 @@ def block_actions_form(
     """Return the form of a button click (block_actions) on a message, as Slack sends it."""
     payload = {
         "type": "block_actions",
-        "user": {"id": user, "username": user_name, "name": user_name, "team_id": "T0DEV"},
+        "user": {"id": user, "username": user_name, "name": user_name, "team_id": DEV_TEAM},
         "api_app_id": "A0DEV",
         "token": "dev-verification-token",
         "container": {
@@ -108,7 +110,7 @@ def block_actions_form(
             "is_ephemeral": False,
         },
         "trigger_id": f"{int(time.time())}.1.{uuid.uuid4().hex[:16]}",
-        "team": {"id": "T0DEV", "domain": "promobot-dev"},
+        "team": {"id": DEV_TEAM, "domain": "promobot-dev"},
         "channel": {"id": channel_id, "name": "releases"},
         "message": {
             "type": "message",

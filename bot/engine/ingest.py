@@ -2,14 +2,13 @@
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
 
-from bot.core.text import escapes_surrogates, load_json
+from bot.core.text import escapes_surrogates, load_json, same_secret
 from bot.services import Services
 from storage import inbox
 
@@ -37,7 +36,7 @@ def verify_signature(
 
     def signed_with(key: str) -> bool:
         expected = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, digest.strip().lower())
+        return same_secret(digest.strip().lower(), expected)  # any header text, never a 500
 
     if signed_with(secret):
         return
@@ -75,8 +74,10 @@ def parse_delivery(headers: Any, body: bytes) -> Delivery:
         return Delivery(delivery_id, event, *routed, body)
     try:
         data = load_json(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON
         raise Refused(400, f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise Refused(400, "the body is nested too deeply to be a webhook") from None
     if not isinstance(data, dict):
         raise Refused(400, "the body must be a JSON object")
     action = data.get("action") if isinstance(data.get("action"), str) else None
@@ -110,7 +111,7 @@ def routing(body: bytes) -> tuple[str | None, str] | None:
     try:
         body.decode("utf-8")  # as strict as json.loads
         top = _ROUTING.decode(body)
-    except (UnicodeDecodeError, msgspec.DecodeError):
+    except (UnicodeDecodeError, msgspec.DecodeError, RecursionError):  # too deep: load_json says so
         return None
     action = top.action if isinstance(top.action, str) else None
     for name, raw in (("repo", top.repository), ("installation", top.installation)):

@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.core import metrics_text
+from bot.core.commands import UNFOLLOWED
 from bot.core.digest import Digest, compose
 from bot.core.render import cut_mrkdwn
 from bot.engine.scheduler import first_of_week
@@ -167,13 +168,14 @@ async def post_all(services: Services, now: float) -> list[str]:
 
 
 async def ephemeral(services: Services, *, channel_name: str) -> dict[str, Any]:
-    """Return the digest of the asker's channel (else the main one) as an ephemeral answer."""
+    """Return the digest of the asker's channel as an ephemeral answer."""
     config, now = services.config, services.clock.now()
     found = await services.store.read(lambda db: gather(db, config, now))
-    mine = [d for d in found if d.channel.lstrip("#") == channel_name]
-    chosen = mine or [d for d in found if d.channel == config.channel] or found
-    if not chosen:
+    chosen = [d for d in found if d.channel.lstrip("#") == channel_name]
+    if not found:
         return {"text": "No repository is known yet, so there is no digest."}
+    if not chosen:  # another channel's digest is not this channel's business
+        return {"text": f":warning: {UNFOLLOWED}."}
     message, replies = render(chosen[0])
     if replies:
         message["blocks"].append(

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.config import Config
-from bot.core.text import escape
+from bot.core.commands import UNFOLLOWED
+from bot.core.text import MAX_REASON, escape, too_long
 from bot.engine.promoters import Promoters
 from bot.pipeline.prcheck import when
 from bot.pipeline.tx import Change, Tx
@@ -18,9 +19,8 @@ log = logging.getLogger(__name__)
 def repos_for_channel(
     config: Config, repos: Sequence[dict[str, Any]], channel_name: str
 ) -> list[dict[str, Any]]:
-    """Return the repositories a channel speaks for (every one when it is not theirs)."""
-    mine = [r for r in repos if config.channel_for(r["full_name"]).lstrip("#") == channel_name]
-    return mine or list(repos)
+    """Return the repositories a channel speaks for (none when it follows none)."""
+    return [r for r in repos if config.channel_for(r["full_name"]).lstrip("#") == channel_name]
 
 
 def _announce(tx: Tx, repos: Sequence[dict[str, Any]], text: str) -> None:
@@ -85,6 +85,9 @@ async def command(
     last = config.pipeline.stages[-1]
     if verb == "freeze" and (len(args) != 1 or not args[0].strip()):
         return ':warning: a freeze needs one reason in quotes.\nUsage: `/ship freeze "reason"`'
+    if verb == "freeze" and len(args[0]) > MAX_REASON:
+        long = too_long("the reason", args[0], MAX_REASON)
+        return f':warning: {long}.\nUsage: `/ship freeze "reason"`'
     if verb == "unfreeze" and args:
         return ":warning: `unfreeze` takes no arguments.\nUsage: `/ship unfreeze`"
     if await promoters.allows(user, last.promoters) is False:
@@ -93,6 +96,8 @@ async def command(
     if not repos:
         return ":warning: no repository is known yet: install the GitHub App first."
     targets = repos_for_channel(config, repos, channel_name)
+    if not targets:
+        return f":warning: {UNFOLLOWED}."
     reactions = services.worker.reactions
 
     def apply(db: Any) -> str:

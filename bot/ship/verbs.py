@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Stage, parse_duration
-from bot.core.commands import USAGE, Command, CommandError, echo
+from bot.core.commands import UNFOLLOWED, USAGE, Command, CommandError, echo
 from bot.core.gates import escape
+from bot.core.text import MAX_REASON, MAX_REF, number, too_long
 from bot.engine.promoters import Promoters
 from bot.pipeline import approvals, locks, promotions
 from bot.pipeline.tx import Tx
@@ -28,7 +29,7 @@ from storage import builds, pipeline
 # Characters of a refused command's text kept in the event log (the rest is only counted).
 REFUSED_TEXT_CAP = 200
 REPO_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
-BUILD_NUMBER = re.compile(r"^#?(\d+)$")
+BUILD_NUMBER = re.compile(r"^#?[0-9]+$")  # ASCII digits: `²` is a digit to \d, not a number
 SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 
 
@@ -112,15 +113,21 @@ def follows(ctx: Context, channel: str) -> bool:
 async def repository(ctx: Context, args: tuple[str, ...], usage: str) -> tuple[dict, tuple]:
     """Return the repository a command is about, and the remaining arguments."""
     repos = await ctx.services.store.read(builds.repositories)
+    config = ctx.services.config
+    # Only the repositories whose channel this is: never every repository from anywhere.
+    here = [r for r in repos if follows(ctx, config.channel_for(r["full_name"]))]
     if args and REPO_NAME.match(args[0]):
         named = [r for r in repos if r["full_name"].lower() == args[0].lower()]
         if not named:
             raise CommandError(f"promobot does not follow `{echo(args[0])}`", usage)
+        if named[0] not in here:
+            where = escape(config.channel_for(named[0]["full_name"]))
+            raise CommandError(f"`{echo(args[0])}` is followed in {where}, not here", usage)
         return named[0], args[1:]
-    config = ctx.services.config
-    here = [r for r in repos if follows(ctx, config.channel_for(r["full_name"]))] or repos
-    if not here:
+    if not repos:
         raise CommandError("promobot has not seen a push to any repository yet", usage)
+    if not here:
+        raise CommandError(UNFOLLOWED, usage)
     if len(here) > 1:
         names = ", ".join(f"`{r['full_name']}`" for r in here[:5])
         raise CommandError(f"this channel follows {names}: name one first", usage)
@@ -139,10 +146,12 @@ def stage_named(ctx: Context, name: str, usage: str) -> Stage:
 def find_build(db: Any, repo_id: int, ref: str, stages: tuple[str, ...]) -> dict | str:
     """Return the build `ref` names (#42, a sha, a stage), or what is wrong with it."""
     said = echo(ref)  # what is quoted back: escaped, and short whatever was typed
+    if len(ref) > MAX_REF:
+        return f"`{said}` is too long to be a build: use #42, a sha, or a stage name"
     ref = escape(ref)  # a valid ref has nothing to escape
-    number = BUILD_NUMBER.match(ref)
-    if number and (ref.startswith("#") or len(ref) < 7):
-        found = builds.build_by_number(db, repo_id, int(number.group(1)))
+    if BUILD_NUMBER.match(ref) and (ref.startswith("#") or len(ref) < 7):
+        wanted = number(ref)  # None past any id we store
+        found = builds.build_by_number(db, repo_id, wanted) if wanted is not None else None
         return found or f"there is no build {said if said.startswith('#') else '#' + said}"
     if ref.lower() in stages:
         there = pipeline.current(db, repo_id, ref.lower())
@@ -183,17 +192,28 @@ async def promote(ctx: Context, command: Command) -> str:
             " (`/ship rollback` goes back)",
             usage,
         )
+    force = command.options.get("force")
+    capped(force or "", usage)
     build = await build_named(ctx, repo, args[0], usage)
     allowed = await ctx.promoters.allows(ctx.user, stage.promoters)
-    force = command.options.get("force")
     return await decide(ctx, promotions.request, build, stage, ctx.user, allowed, force)
+
+
+def capped(reason: str, usage: str) -> None:
+    """Refuse a reason longer than MAX_REASON (it goes into messages and the log)."""
+    problem = too_long("the reason", reason, MAX_REASON)
+    if problem:
+        raise CommandError(problem, usage)
 
 
 def promotion_id(command: Command, usage: str) -> int:
     """Return the promotion number a command names."""
     if not command.args or not BUILD_NUMBER.match(command.args[0]):
         raise CommandError("name the promotion by its number", usage)
-    return int(BUILD_NUMBER.match(command.args[0]).group(1))  # type: ignore[union-attr]
+    wanted = number(command.args[0])
+    if wanted is None:
+        raise CommandError(f"there is no promotion {echo(command.args[0])}", usage)
+    return wanted
 
 
 async def promotion_stage(ctx: Context, number: int) -> Stage | None:
@@ -217,6 +237,7 @@ async def reject(ctx: Context, command: Command) -> str:
     reason = " ".join(command.args[1:]).strip()
     if not reason:
         raise CommandError("say why, in quotes", usage)
+    capped(reason, usage)
     stage = await promotion_stage(ctx, number)
     allowed = await ctx.promoters.allows(ctx.user, stage.promoters) if stage else None
     return await decide(ctx, approvals.reject, number, ctx.user, allowed, reason)
@@ -240,6 +261,7 @@ async def lock(ctx: Context, command: Command) -> str:
     repo, args = await repository(ctx, command.args, usage)
     if len(args) not in (2, 4) or not args[1].strip():
         raise CommandError("lock needs a stage and a reason in quotes", usage)
+    capped(args[1], usage)
     stage = stage_named(ctx, args[0], usage)
     seconds = None
     if len(args) == 4:
@@ -293,8 +315,30 @@ async def history(ctx: Context, command: Command) -> str:
     return await decide(ctx, job)
 
 
+NOT_BOUND = ":warning: This button is not bound to a promotion."
+ELSEWHERE = ":warning: This button does not belong to promotion {}'s approval message."
+
+
+async def unbound(ctx: Context, value: str, channel: str, ts: str) -> str | None:
+    """Say why a click is not on its promotion's approval message (channel and ts), or None.
+
+    The button's value names the promotion; the message it sits on must be the
+    one promobot posted for that promotion, in that channel.
+    """
+    promotion = number(value)
+    if promotion is None:
+        return NOT_BOUND
+    posted = await ctx.services.store.read(lambda db: pipeline.approval_message(db, promotion))
+    if posted is None or posted != (channel, ts):
+        return ELSEWHERE.format(promotion)
+    return None
+
+
 async def click(ctx: Context, action: str, value: str) -> str:
     """Answer an Approve button on an approval message (the value is the promotion)."""
-    if not value.isdigit():
-        return ":warning: This button is not bound to a promotion."
-    return await approve(ctx, Command("approve", (value,)))
+    if number(value) is None:
+        return NOT_BOUND
+    try:
+        return await approve(ctx, Command("approve", (value,)))
+    except CommandError as exc:
+        return exc.answer()
