@@ -8,7 +8,7 @@ from gidgethub.routing import Router
 
 from bot.app import SERVICES
 from bot.config import Config
-from bot.core import ci
+from bot.core import ci, diff
 from bot.engine.ingest import Refused, accept, parse_delivery, verify_signature
 from bot.engine.worker import UnitOfWork
 from bot.pipeline import deployments, prcheck, workflows
@@ -85,14 +85,21 @@ async def push(event: Any, *, uow: UnitOfWork, config: Config) -> None:
             commits=max(1, len(data.get("commits") or [])),
             pushed_at=pushed,
             carried=carried(data.get("commits") or [], pushed),
+            capped=len(data.get("commits") or []) >= diff.PUSH_CAP,
         ),
     )
 
 
-def carried(commits: list[dict[str, Any]], pushed: float) -> tuple[tuple[str, str, float], ...]:
-    """Return (sha, message, committed_at) of each commit of a push (untimed: the push's time)."""
+def carried(commits: list[dict[str, Any]], pushed: float) -> tuple[workflows.Carried, ...]:
+    """Return each commit of a push (untimed: the push's time), its author and PR number."""
     return tuple(
-        (str(c["id"]), str(c.get("message") or ""), ci.parse_time(c.get("timestamp")) or pushed)
+        (
+            str(c["id"]),
+            str(c.get("message") or ""),
+            ci.parse_time(c.get("timestamp")) or pushed,
+            diff.author_of(c),
+            diff.pull_request_of(str(c.get("message") or "")),
+        )
         for c in commits
         if isinstance(c, dict) and c.get("id")
     )

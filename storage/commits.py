@@ -1,19 +1,34 @@
-"""The commits each push carried: their own timestamps and messages, for lead time and reverts."""
+"""The commits each push carried: for lead time and reverts, what a promotion carries, and where."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlite_utils import Database
 
+COMMIT_COLUMNS = ("build_id", "sha", "message", "author", "pr")
+# A commit with the number of the build that carried it (`/ship where`).
+_WITH_BUILD = "SELECT c.sha, c.message, c.author, c.pr, b.number FROM commits c"
+_WITH_BUILD += " JOIN builds b ON b.id = c.build_id"
+
 
 def add_commits(
-    db: Database, *, repo_id: int, build_id: int, commits: Iterable[tuple[str, str, float]]
+    db: Database,
+    *,
+    repo_id: int,
+    build_id: int,
+    commits: Iterable[tuple[str, str, float, str, int | None]],
 ) -> None:
-    """Record (sha, message, committed_at) of each commit a build's push carried, once each."""
+    """Record (sha, message, committed_at, author, pr) of each commit a push carried, once each."""
     db.conn.executemany(
-        "INSERT OR IGNORE INTO commits (repo_id, sha, build_id, message, committed_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(repo_id, sha, build_id, message, at) for sha, message, at in commits],
+        "INSERT OR IGNORE INTO commits (repo_id, sha, build_id, message, committed_at, author, pr)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(repo_id, commit[0], build_id, *commit[1:]) for commit in commits],
     )
+
+
+def mark_capped(db: Database, build_id: int) -> None:
+    """Note that a build's push carried GitHub's cap of commits (there may have been more)."""
+    db.execute("UPDATE builds SET commits_capped = 1 WHERE id = ?", [build_id])
 
 
 def backfill_commits(db: Database) -> int:
@@ -31,3 +46,114 @@ def backfill_commits(db: Database) -> int:
         " AND json_extract(c.value, '$.id') IS NOT NULL"
     )
     return cursor.rowcount
+
+
+def backfill_authors(db: Database) -> None:
+    """Fill the authors (from the push bodies still stored) and PR numbers of kept commits."""
+    db.executescript(
+        """
+        CREATE TEMP TABLE push_authors AS SELECT json_extract(c.value, '$.id') AS sha,
+            coalesce(json_extract(c.value, '$.author.username'),
+                     json_extract(c.value, '$.author.name'), '') AS author
+            FROM deliveries d, json_each(CAST(d.body AS TEXT), '$.commits') c
+            WHERE d.event = 'push' AND length(d.body) > 0 AND json_valid(CAST(d.body AS TEXT));
+        CREATE INDEX temp.push_authors_sha ON push_authors (sha);
+        UPDATE commits SET author = (SELECT p.author FROM push_authors p WHERE p.sha = commits.sha)
+            WHERE sha IN (SELECT sha FROM push_authors);
+        DROP TABLE temp.push_authors;
+        UPDATE commits SET pr = CAST(substr(message, 21) AS INTEGER)
+            WHERE message LIKE 'Merge pull request #%';
+        WITH lines AS (SELECT rowid AS id,
+            substr(message, 1, instr(message || char(10), char(10)) - 1) AS line FROM commits
+            WHERE pr IS NULL)
+        UPDATE commits SET pr = CAST(substr(l.line, instr(l.line, '(#') + 2) AS INTEGER)
+            FROM lines l WHERE commits.rowid = l.id AND l.line LIKE '%(#%)';
+        UPDATE commits SET pr = NULL WHERE pr = 0;
+        """
+    )
+
+
+def builds_between(
+    db: Database, repo_id: int, low: int, high: int, limit: int
+) -> list[dict[str, Any]]:
+    """Return builds numbered above `low` up to `high`, newest first."""
+    return list(
+        db.query(
+            "SELECT id, number, sha, message, author, html_url, commits, commits_capped,"
+            " EXISTS (SELECT 1 FROM commits c WHERE c.build_id = builds.id) AS commits_stored"
+            " FROM builds WHERE repo_id = ? AND number > ? AND number <= ?"
+            " ORDER BY number DESC LIMIT ?",
+            [repo_id, low, high, limit],
+        )
+    )
+
+
+def span_counts(db: Database, repo_id: int, low: int, high: int) -> dict[str, int]:
+    """Count the builds, pushed commits and distinct authors numbered in (low, high]."""
+    row = db.execute(
+        "SELECT count(*), coalesce(sum(commits), 0),"
+        " (SELECT count(DISTINCT c.author) FROM commits c JOIN builds b ON b.id = c.build_id"
+        "  WHERE b.repo_id = ? AND b.number > ? AND b.number <= ? AND c.author != ''),"
+        " coalesce(sum(commits_capped), 0),"
+        " coalesce(sum(NOT EXISTS (SELECT 1 FROM commits c WHERE c.build_id = builds.id)), 0)"
+        " FROM builds WHERE repo_id = ? AND number > ? AND number <= ?",
+        [repo_id, low, high, repo_id, low, high],
+    ).fetchone()
+    keys = ("builds", "commits", "people", "capped", "unstored")
+    return dict(zip(keys, row, strict=True))
+
+
+def commits_of(db: Database, build_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Return the stored commits of each build, newest first (the push's own order, reversed)."""
+    found: dict[int, list[dict[str, Any]]] = {b: [] for b in build_ids}
+    if not build_ids:
+        return found
+    marks = ", ".join("?" for _ in build_ids)
+    rows = db.execute(
+        f"SELECT {', '.join(COMMIT_COLUMNS)} FROM commits WHERE build_id IN ({marks})"
+        " ORDER BY build_id, rowid DESC",
+        list(build_ids),
+    ).fetchall()
+    for row in rows:
+        found[row[0]].append(dict(zip(COMMIT_COLUMNS, row, strict=True)))
+    return found
+
+
+def commits_by_prefix(db: Database, repo_id: int, prefix: str) -> list[dict[str, Any]]:
+    """Return the commits (with their build's number) whose sha starts with `prefix`."""
+    return list(
+        db.query(
+            f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.sha >= ? AND c.sha < ? ORDER BY b.number"
+            " LIMIT 3",
+            [repo_id, prefix.lower(), prefix.lower() + "g"],
+        )
+    )
+
+
+def commit_of_pr(db: Database, repo_id: int, pr: int) -> dict[str, Any] | None:
+    """Return the first kept commit naming pull request `pr`, else the PR's head if it is kept."""
+    rows = list(
+        db.query(
+            f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.pr = ? ORDER BY b.number LIMIT 1",
+            [repo_id, pr],
+        )
+    ) or list(
+        db.query(
+            f"{_WITH_BUILD} JOIN pull_requests p ON p.repo_id = c.repo_id AND p.head_sha = c.sha"
+            " WHERE c.repo_id = ? AND p.number = ? LIMIT 1",
+            [repo_id, pr],
+        )
+    )
+    return rows[0] if rows else None
+
+
+def latest_commit_by(db: Database, repo_id: int, author: str) -> dict[str, Any] | None:
+    """Return a person's newest kept commit (by GitHub login or name, ignoring case)."""
+    rows = list(
+        db.query(
+            f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.author = ? COLLATE NOCASE"
+            " ORDER BY c.build_id DESC, c.rowid DESC LIMIT 1",
+            [repo_id, author],
+        )
+    )
+    return rows[0] if rows else None

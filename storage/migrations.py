@@ -6,7 +6,7 @@ and compare without parsing, and the dashboard formats them for people.
 
 from sqlite_utils import Database, Migrations
 
-from storage.commits import backfill_commits
+from storage.commits import backfill_authors, backfill_commits
 
 migrations = Migrations("promobot")
 
@@ -401,3 +401,21 @@ def m014_metrics(db: Database) -> None:
         """
     )
     backfill_commits(db)
+
+
+@migrations()
+def m015_commit_authors(db: Database) -> None:
+    # What a promotion carries names each commit's author and pull request, and `/ship where`
+    # finds a pull request's merge commit or a person's latest change: both kept at ingest,
+    # and read once from the push bodies still stored. A build whose push carried GitHub's cap
+    # of commits may have had more: the diff then says so and points at the compare view.
+    db.executescript(
+        """
+        ALTER TABLE commits ADD COLUMN author TEXT NOT NULL DEFAULT '';
+        ALTER TABLE commits ADD COLUMN pr INTEGER;
+        CREATE INDEX commits_pr ON commits (repo_id, pr) WHERE pr IS NOT NULL;
+        CREATE INDEX commits_author ON commits (repo_id, author COLLATE NOCASE, build_id);
+        ALTER TABLE builds ADD COLUMN commits_capped INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+    backfill_authors(db)

@@ -37,7 +37,7 @@ class Story(History):
         """Push build `number` carrying `commits` (name, message, time); its CI ends as `ci`."""
         head = sha(commits[-1][0]) if commits else sha(f"build{number}")
         message = commits[-1][1] if commits else f"change {number}"
-        carried = tuple((sha(name), text, when) for name, text, when in commits)
+        carried = tuple((sha(name), text, when, "octocat", None) for name, text, when in commits)
         push = workflows.Push(
             REPO, head, message, "octocat", f"https://c/{head}", len(commits) or 1, pushed, carried
         )

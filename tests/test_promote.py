@@ -83,7 +83,7 @@ async def test_journey_from_push_to_production(bot, clock):
 async def test_approval_message_has_confirmed_buttons_bound_to_the_promotion(bot, clock):
     await waiting_for_dumpling(bot, clock)
     message = bot.approval_message(3)
-    actions = message["blocks"][1]
+    (actions,) = [b for b in message["blocks"] if b["type"] == "actions"]
     assert [b["action_id"] for b in actions["elements"]] == [
         "promotion.approve",
         "promotion.reject",

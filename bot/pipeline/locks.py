@@ -3,8 +3,8 @@
 from typing import Any
 
 from bot.config import Stage
-from bot.core import gates
-from bot.pipeline import deployments
+from bot.core import diff, gates
+from bot.pipeline import deployments, diffs
 from bot.pipeline.promotions import announce, busy, summary
 from bot.pipeline.tx import Change, Tx
 from storage import builds, pipeline
@@ -168,6 +168,8 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
         reason=f"replaced by #{target['number']}",
         detail={"promotion": promotion_id},
     )
+    taken_out = builds.build(tx.db, now_there["build_id"])
+    carried = diff.mrkdwn(diffs.between(tx.db, target, taken_out, stage.name))
     detail = {"state": "approved", "promotion_id": promotion_id, "rollback": True}
     detail.update(by=person, reason=reason)
     tx.emit(Change("promotion.changed", repo_id, target["id"], stage.name, detail=detail))
@@ -179,4 +181,4 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
         f":rewind: <@{person}> is rolling back *{stage.name}* from #{now_there['number']} to"
         f" {summary(target, stage.name)}; {stage.name} is locked until someone unlocks it.",
     )
-    return f":rewind: Rolling back {stage.name} to #{target['number']} and locking it."
+    return f":rewind: Rolling back {stage.name} to #{target['number']} and locking it.\n{carried}"

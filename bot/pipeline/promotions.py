@@ -8,8 +8,8 @@ second sees the first one's deployment in flight and is told so.
 from typing import Any
 
 from bot.config import Stage
-from bot.core import gates
-from bot.pipeline import deployments
+from bot.core import diff, gates
+from bot.pipeline import deployments, diffs
 from bot.pipeline.tx import Change, Tx
 from storage import builds, pipeline
 
@@ -148,14 +148,15 @@ def proceed_or_wait(
 ) -> str:
     """Ask the channel for approval, or start the deployment; return the requester's answer."""
     what = summary(build, stage.name)
+    carried = diff.mrkdwn(diffs.diff_into(tx.db, build, stage.name))
     if promotion["state"] == "waiting":
         post_approval(tx, promotion, build, stage, checks)
         return (
             f":raised_hand: Promotion {promotion['id']} of {what} waits for approval"
-            f" (asked in the channel; expires in 24h).\n{gates.render(checks)}"
+            f" (asked in the channel; expires in 24h).\n{gates.render(checks)}\n{carried}"
         )
     deployments.start(tx, build, stage, promotion["id"], promotion["requested_by"])
-    return f":rocket: Deploying {what} (promotion {promotion['id']})."
+    return f":rocket: Deploying {what} (promotion {promotion['id']}).\n{carried}"
 
 
 def button(action: str, label: str, style: str, promotion_id: int, question: str) -> dict:
@@ -185,6 +186,9 @@ def approval_message(
         f"\n{footer}"
     )
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    if open_:  # what goes out, for the person deciding; settled messages keep it short
+        carried = diff.mrkdwn(diffs.diff_into(tx.db, build, promotion["stage"]))
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": carried}})
     if open_:
         plain = f"#{build['number']} into {promotion['stage']}"
         blocks.append(

@@ -30,6 +30,10 @@ class Repo:
         )
 
 
+# (sha, message, committed_at, author, pull request number) of one commit of a push
+Carried = tuple[str, str, float, str, int | None]
+
+
 @dataclass(frozen=True)
 class Push:
     """A push to the tracked branch, reduced to the build it makes."""
@@ -41,8 +45,9 @@ class Push:
     html_url: str
     commits: int
     pushed_at: float
-    # (sha, message, committed_at) of every commit the push carried, for the delivery metrics
-    carried: tuple[tuple[str, str, float], ...] = ()
+    # Every commit the push carried: for the delivery metrics and for what a promotion carries
+    carried: tuple["Carried", ...] = ()
+    capped: bool = False  # the push carried GitHub's cap of commits: there may be more
 
 
 def remember_repo(tx: Tx, repo: Repo) -> None:
@@ -72,6 +77,8 @@ def apply_push(tx: Tx, push: Push) -> None:
     if build is None:  # the same sha pushed again: it is already a build
         return
     commits.add_commits(tx.db, repo_id=push.repo.id, build_id=build["id"], commits=push.carried)
+    if push.capped:
+        commits.mark_capped(tx.db, build["id"])
     tx.log(
         actor=push.author,
         action="build.created",
