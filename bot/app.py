@@ -21,6 +21,7 @@ from bot.dev.console import Console, console_senders
 from bot.dev.mode import Deployer, DevMode, DevRuntime, recorder_senders
 from bot.engine import logs, scheduler
 from bot.engine.github import GitHubClient, github_senders
+from bot.engine.names import Names
 from bot.engine.processor import Processing
 from bot.engine.redeliver import Sweeper, redeliver_senders
 from bot.engine.relay import Relay, Sender
@@ -113,6 +114,7 @@ def create_app(
             beat=partial(supervisor.beat, "worker"),
         )
         services = Services(config, secrets, store, clock, worker, relay, github, slack, supervisor)
+        services.names = Names(slack, clock.now, store)
         relay.senders.update(slack_senders(slack, store))
         relay.senders.update(github_senders(github, registry.github_recorders()))
         relay.senders.update(redeliver_senders(github, store))

@@ -13,6 +13,7 @@ from storage import Store
 if TYPE_CHECKING:  # the worker and relay import this module's neighbours
     from bot.dev.mode import DevRuntime
     from bot.engine.github import GitHubClient
+    from bot.engine.names import Names
     from bot.engine.relay import Relay
     from bot.engine.worker import Worker
 
@@ -31,3 +32,4 @@ class Services:
     slack: AsyncWebClient
     supervisor: Supervisor
     dev: "DevRuntime | None" = None  # set only by `promobot serve --dev`
+    names: "Names | None" = None  # Slack display names; the app factory sets it

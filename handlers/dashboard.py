@@ -73,9 +73,13 @@ def refresh(request: web.Request) -> int:
         return 5
 
 
-def page(request: web.Request, services: Services, name: str, data: dict) -> web.Response:
-    """Render a dashboard page."""
-    html = dashboard.render(name, refresh=refresh(request), dev=services.dev is not None, **data)
+async def page(request: web.Request, services: Services, name: str, data: dict) -> web.Response:
+    """Render a dashboard page, people shown by their Slack display names."""
+    people = dashboard.people_in(data)
+    names = await services.names.names(people) if services.names else {}
+    html = dashboard.render(
+        name, refresh=refresh(request), dev=services.dev is not None, names=names, **data
+    )
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
 
@@ -87,7 +91,7 @@ async def index(request: web.Request) -> web.Response:
         return refused
     now = services.clock.now()
     data = await services.store.read(partial(dashboard.overview, config=services.config, now=now))
-    return page(request, services, "index.html", data)
+    return await page(request, services, "index.html", data)
 
 
 async def build(request: web.Request) -> web.Response:
@@ -107,7 +111,7 @@ async def build(request: web.Request) -> web.Response:
     )  # fmt: skip
     if data is None:
         raise web.HTTPNotFound(text=f"{full_name} has no build #{number}")
-    return page(request, services, "build.html", data)
+    return await page(request, services, "build.html", data)
 
 
 async def insights_page(request: web.Request) -> web.Response:

@@ -60,6 +60,7 @@ VERBS: dict[str, ship.Verb] = {
     "unlock": ship.unlock,
     "history": ship.history,
     "metrics": ship_metrics.metrics,
+    "where": ship.where,
 }
 
 
@@ -128,9 +129,16 @@ class Listeners:
         """Return the context of the person who clicked or submitted."""
         return ship.Context(self.services, self.promoters, (body.get("user") or {}).get("id", ""))
 
+    async def clicker(self, body: dict[str, Any]) -> ship.Context:
+        """Return the context of the person who clicked, their name looked up (bounded)."""
+        ctx = self.person(body)
+        await learn_name(self.services, ctx.user)
+        return ctx
+
     async def ship_command(self, ack: Any, command: dict[str, Any]) -> None:
         """Answer /ship and /promote once the decision is committed (well inside 3 s)."""
         ctx = context(self.services, self.promoters, command)
+        await learn_name(self.services, ctx.user)
         result = await answer(ctx, unescape(command.get("text") or ""), command.get("command"))
         # A verb answers with text, or with the acknowledgement's fields (text, blocks).
         if isinstance(result, dict):
@@ -140,7 +148,7 @@ class Listeners:
 
     async def approve_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Approve: the button's value names the promotion; its repo, sha and stage are ours."""
-        ctx = self.person(body)
+        ctx = await self.clicker(body)
         value, (channel, ts) = str(action.get("value", "")), where_clicked(body)
         text = await ship.unbound(ctx, value, channel, ts)
         text = text or await ship.click(ctx, "promotion.approve", value)
@@ -180,6 +188,12 @@ def where_clicked(body: dict[str, Any]) -> tuple[str, str]:
     )
     where = str(channel.get("id") or container.get("channel_id") or "")
     return where, str(container.get("message_ts") or message.get("ts") or "")
+
+
+async def learn_name(services: Services, user: str) -> None:
+    """Look up a person's display name for pages and GitHub, bounded, before acting for them."""
+    if services.names is not None:
+        await services.names.learn([user])
 
 
 def unescape(text: str) -> str:

@@ -419,3 +419,18 @@ def m015_commit_authors(db: Database) -> None:
         """
     )
     backfill_authors(db)
+
+
+@migrations()
+def m016_people(db: Database) -> None:
+    # Slack display names, looked up with users.info (scope users:read): the dashboard and
+    # GitHub statuses show people by name, and a transaction can read them without Slack.
+    db.executescript(
+        """
+        CREATE TABLE people (
+            user_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            fetched_at REAL NOT NULL
+        );
+        """
+    )

@@ -190,9 +190,9 @@ def lift_locks(db: Database, repo_id: int, stage: str, by: str, now: float) -> i
 def history(db: Database, repo_id: int, stage: str | None, limit: int = 15) -> list[dict]:
     """Return the newest event log entries of a repository (or one stage), newest first."""
     sql = (
+        # Reads (status, history, metrics, where) are noise in a history.
         "SELECT e.*, b.number FROM event_log e LEFT JOIN builds b ON b.id = e.build_id"
-        # reads are noise here
-        " WHERE e.repo_id = ? AND e.action NOT IN ('status', 'history', 'metrics')"
+        " WHERE e.repo_id = ? AND e.action NOT IN ('status', 'history', 'metrics', 'where')"
     )
     params: list[Any] = [repo_id]
     if stage:
@@ -222,3 +222,19 @@ def approval_message(db: Database, promotion_id: int) -> tuple[str, str] | None:
         "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [f"promotion:{promotion_id}"]
     ).fetchone()
     return (row[0], row[1]) if row else None
+
+
+def reached_since(db: Database, repo_id: int, stage: str, number: int) -> float | None:
+    """Return since when a build numbered `number` or later has been live in `stage`.
+
+    The first success of such a build after the last success of an older one: a
+    rollback below `number` starts the clock again.
+    """
+    row = db.execute(
+        "SELECT min(d.succeeded_at) FROM deployments d JOIN builds b ON b.id = d.build_id"
+        " WHERE d.repo_id = ? AND d.stage = ? AND b.number >= ? AND d.succeeded_at > coalesce("
+        "  (SELECT max(o.succeeded_at) FROM deployments o JOIN builds ob ON ob.id = o.build_id"
+        "   WHERE o.repo_id = ? AND o.stage = ? AND ob.number < ?), 0)",
+        [repo_id, stage, number, repo_id, stage, number],
+    ).fetchone()
+    return row[0] if row else None

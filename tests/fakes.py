@@ -85,7 +85,7 @@ class Recorder:
 
 
 class FakeSlack(Recorder):
-    """Slack's Web API: chat.*, views.open, usergroups.users.list, auth.test."""
+    """Slack's Web API: chat.*, views.open, usergroups.users.list, users.info, auth.test."""
 
     TOKEN = "xoxb-test-token"
 
@@ -103,10 +103,13 @@ class FakeSlack(Recorder):
         self.channels = {"#releases": "C0RELEASES", "#mingle-releases": "C0MINGLE"}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        # users.info: user ID -> display name (as the profile's display_name)
+        self.users: dict[str, str] = {}
         self._last_ts = 0.0
         self.views: list[dict[str, Any]] = []  # modals opened with views.open
         # Seconds between doing a call's work and answering it, as a slow network would.
         self.latency = 0.0
+        self.delays: dict[str, float] = {}  # the same, for one method only
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -146,8 +149,8 @@ class FakeSlack(Recorder):
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         answer = handler(body)
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        if self.latency or method in self.delays:
+            await asyncio.sleep(self.latency + self.delays.get(method, 0.0))
         return self.scripted(method, after=True) or web.json_response(answer)
 
     @staticmethod
@@ -252,6 +255,14 @@ class FakeSlack(Recorder):
         if group not in self.usergroups:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": self.usergroups[group]}
+
+    def m_users_info(self, body: dict) -> dict:
+        user = body.get("user", "")
+        if user not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        name = self.users[user]
+        profile = {"display_name": name, "real_name": name.title()}
+        return {"ok": True, "user": {"id": user, "name": name.lower(), "profile": profile}}
 
     def posts(self, channel: str | None = None) -> list[Call]:
         """Return chat.postMessage calls that created a parent message (not thread replies)."""

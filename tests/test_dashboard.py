@@ -108,3 +108,27 @@ async def test_a_build_page_shows_its_journey_checks_and_event_log(harness):
     assert "build.created" in html and "ci.changed" in html
     missing = await harness.client.get("/builds/Codertocat/Hello-World/99", headers=BEARER)
     assert missing.status == 404
+
+
+async def test_people_are_shown_by_their_slack_names_and_unknown_ones_by_id(harness):
+    harness.slack.users["U012ABC"] = "Ada Lovelace"
+    now = await pipeline(harness)
+    execute(
+        harness.db_path,
+        "INSERT INTO locks (repo_id, stage, locked_by, reason, created_at)"
+        " VALUES (186853002, 'baklava', 'U012ABC', 'load test', ?)",
+        [now],
+    )
+    execute(
+        harness.db_path,
+        "INSERT INTO freezes (repo_id, frozen_by, reason, started_at)"
+        " VALUES (186853002, 'U0NOBODY', 'audit', ?)",
+        [now],
+    )
+    html = await (await harness.client.get("/", headers=BEARER)).text()
+    assert "🔒 Locked by Ada Lovelace: load test" in html and "U012ABC" not in html
+    assert "Merges frozen by U0NOBODY" in html  # Slack does not know them: the ID stays
+    looked_up = {c.body["user"] for c in harness.slack.of("users.info")}
+    assert looked_up == {"U012ABC", "U0NOBODY"}
+    await harness.client.get("/", headers=BEARER)
+    assert len(harness.slack.of("users.info")) == 3  # Ada's name is kept; U0NOBODY asked again

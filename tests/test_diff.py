@@ -6,10 +6,7 @@ import pytest
 
 from bot.core import diff
 from bot.core.clock import FakeClock
-from tests.conftest import push_payload, status_payload
-from tests.pipeline_driver import Pipeline, sha
-
-REPO_URL = "https://github.com/Codertocat/Hello-World"
+from tests.pipeline_driver import REPO_URL, Pipeline, commit, push, sha
 
 
 @pytest.fixture
@@ -21,28 +18,6 @@ def clock() -> FakeClock:
 async def bot(make_harness, clock, fake_slack) -> Pipeline:
     fake_slack.usergroups["S0RELEASE"] = ["U0GROUP", "U0SECOND"]
     return Pipeline(await make_harness(clock=clock), clock)
-
-
-def commit(n: int, i: int, title: str, login: str) -> dict:
-    """One commit of a push, shaped as GitHub sends it."""
-    return {
-        "id": f"{n:04x}{i:03x}" + "c" * 33,
-        "message": f"{title}\n\nThe body says more.",
-        "timestamp": "2026-11-24T09:00:00Z",
-        "url": f"{REPO_URL}/commit/x",
-        "author": {"name": login.title(), "email": f"{login}@example.com", "username": login},
-    }
-
-
-async def push(bot: Pipeline, n: int, commits: list[dict]) -> None:
-    """Push build `n` carrying `commits` (oldest first; the head is build n's sha) and pass CI."""
-    data = push_payload(sha(n), message=f"Change {n}")
-    head = dict(commits[-1], id=sha(n)) if commits else data["head_commit"]
-    data["commits"] = [*commits[:-1], head]
-    data["head_commit"] = head
-    await bot.h.deliver("push", data)
-    await bot.h.deliver("status", status_payload(sha(n), state="success"))
-    await bot.h.settle()
 
 
 def promotion_of(answer: str) -> int:

@@ -178,3 +178,15 @@ async def test_a_member_of_a_promoter_group_may_freeze(harness):
     ]
     bad = await harness.slash("freeze", user="U777")
     assert "Usage: `/ship freeze" in await bad.text()
+
+
+async def test_a_freeze_names_who_froze_by_their_slack_name_on_github(harness):
+    harness.slack.users["U012ABC"] = "Ada Lovelace"
+    await harness.deliver("push", push_payload())
+    await harness.deliver("pull_request", pr_payload("opened", 7))
+    await harness.settle()
+    await harness.slash('freeze "release day"', user="U012ABC")
+    await harness.settle()
+    state, description = statuses(harness)[HEADS[7]][-1]
+    assert state == "failure"
+    assert description.startswith("merges are frozen: release day (by Ada Lovelace, since ")

@@ -23,6 +23,7 @@ USAGE = {
     "freeze": '/ship freeze "reason"',
     "unfreeze": "/ship unfreeze",
     "history": "/ship history [<stage>]",
+    "where": "/ship where <sha | #build | PR number | github-login>",
     "digest": "/ship digest",
     "metrics": "/ship metrics [owner/name] [weeks]",
     "help": "/ship help",

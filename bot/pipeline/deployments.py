@@ -11,7 +11,7 @@ from typing import Any
 from bot.config import Stage
 from bot.core import gates
 from bot.pipeline.tx import Change, Tx
-from storage import builds, pipeline
+from storage import builds, people, pipeline
 
 TERMINAL = ("success", "failure", "error", "inactive")
 STATES = ("queued", "in_progress", *TERMINAL)
@@ -31,7 +31,9 @@ def start(tx: Tx, build: dict[str, Any], stage: Stage, promotion_id: int, reques
         created_at=tx.now,
         updated_at=tx.now,
     )
-    body = github_body(build, stage, promotion_id, requested_by)
+    body = github_body(
+        build, stage, promotion_id, requested_by, people.name_of(tx.db, requested_by)
+    )
     installation = repo.get("installation_id")
     tx.send(
         "github",
@@ -59,7 +61,7 @@ def start(tx: Tx, build: dict[str, Any], stage: Stage, promotion_id: int, reques
 
 
 def github_body(
-    build: dict[str, Any], stage: Stage, promotion_id: int, requested_by: str
+    build: dict[str, Any], stage: Stage, promotion_id: int, requested_by: str, name: str = ""
 ) -> dict[str, Any]:
     """Return the body of POST /repos/{owner}/{repo}/deployments for a build entering a stage."""
     return {
@@ -73,7 +75,8 @@ def github_body(
             "promotion": promotion_id,
             "requested_by": requested_by,
         },
-        "description": f"#{build['number']} to {stage.name} for {requested_by}"[:140],
+        # People read the description on GitHub: a name, where the payload keeps the ID.
+        "description": f"#{build['number']} to {stage.name} for {name or requested_by}"[:140],
     }
 
 

@@ -15,7 +15,7 @@ from bot.config import Config
 from bot.core import ci
 from bot.core.text import safe_url
 from bot.pipeline.tx import Change, Tx
-from storage import builds, prs
+from storage import builds, people, prs
 
 CONTEXT = "promobot/pipeline"
 MAX_DESCRIPTION = 140  # GitHub refuses longer status descriptions
@@ -108,11 +108,18 @@ def read_branch(tx: Tx, repo_id: int) -> Branch:
     return Branch(
         red_since=first,
         failing=failing,
-        freeze=prs.open_freeze(tx.db, repo_id),
+        freeze=frozen_by_name(tx, prs.open_freeze(tx.db, repo_id)),
         behind=prs.builds_newer_than(tx.db, repo_id, deployed or 0),
         production=production,
         name=config.pipeline.branch,
     )
+
+
+def frozen_by_name(tx: Tx, freeze: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Name who froze merges by their Slack display name (GitHub cannot show a mention)."""
+    if freeze is None:
+        return None
+    return {**freeze, "frozen_by": people.name_of(tx.db, freeze["frozen_by"])}
 
 
 def publish(tx: Tx, pr: Mapping[str, Any], result: Verdict, *, only_flips: bool = False) -> bool:

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Stage, parse_duration
+from bot.core import where as wherein
 from bot.core.commands import UNFOLLOWED, USAGE, Command, CommandError, echo
 from bot.core.gates import escape
 from bot.core.text import MAX_REASON, MAX_REF, number, too_long
 from bot.engine.promoters import Promoters
-from bot.pipeline import approvals, locks, promotions
+from bot.pipeline import approvals, locks, promotions, whereabouts
 from bot.pipeline.tx import Tx
 from bot.services import Services
 from bot.ship import views
@@ -332,6 +333,23 @@ async def unbound(ctx: Context, value: str, channel: str, ts: str) -> str | None
     if posted is None or posted != (channel, ts):
         return ELSEWHERE.format(promotion)
     return None
+
+
+async def where(ctx: Context, command: Command) -> str:
+    """where <sha | #build | PR number | login>: which stages a change has reached."""
+    usage = USAGE["where"]
+    repo, args = await repository(ctx, command.args, usage)
+    if len(args) != 1:
+        raise CommandError("where needs one sha, #build, pull request number or login", usage)
+    ref = wherein.parse_ref(args[0])
+    if ref is None:
+        raise CommandError(f"`{echo(args[0])}` is not a sha, #build, PR number or login", usage)
+
+    def job(tx: Tx) -> str:
+        tx.log(actor=ctx.user, action="where", repo_id=repo["id"], detail={"ref": args[0][:80]})
+        return whereabouts.whereabouts(tx, repo["id"], ref)
+
+    return await decide(ctx, job)
 
 
 async def click(ctx: Context, action: str, value: str) -> str:

@@ -51,6 +51,31 @@ def href(url: str | None) -> str:
     return safe_url(url) or "#"
 
 
+PEOPLE_KEYS = ("requested_by", "locked_by", "decided_by", "frozen_by", "actor", "approved_by")
+
+
+def people_in(data: Any) -> set[str]:
+    """Return every person a page names (Slack IDs among them get looked up by name)."""
+    found: set[str] = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in PEOPLE_KEYS and isinstance(value, str):
+                found.update(v.strip() for v in value.split(","))
+            else:
+                found |= people_in(value)
+    elif isinstance(data, list | tuple):
+        for item in data:
+            found |= people_in(item)
+    return found
+
+
+@jinja2.pass_context
+def who(context: Any, value: str | None) -> str:
+    """Show a person by display name (a list of them too), falling back to what is stored."""
+    names = context.get("names") or {}
+    return ", ".join(names.get(v.strip(), v.strip()) for v in (value or "").split(","))
+
+
 def first_line(text: str | None) -> str:
     """Return the first line of a commit message."""
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
@@ -67,7 +92,12 @@ def templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(
-        duration=duration, clock=clock, stamp=stamp, first_line=first_line, safe_url=href
+        duration=duration,
+        clock=clock,
+        stamp=stamp,
+        first_line=first_line,
+        safe_url=href,
+        who=who,
     )
     return env
 

@@ -1,0 +1,50 @@
+"""People by name outside Slack: users.info looked up once, bounded, and the ID when it fails."""
+
+import pytest
+
+from bot.core.clock import FakeClock
+from tests.pipeline_driver import Pipeline
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def bot(make_harness, clock, fake_slack) -> Pipeline:
+    return Pipeline(await make_harness(clock=clock), clock)
+
+
+async def into_baklava(bot: Pipeline, clock: FakeClock, user: str) -> str:
+    """Bring build 1 to pasty, then have `user` promote it to baklava; return the answer."""
+    await bot.green(1)
+    await bot.report("pasty", "success")
+    clock.advance(16 * 60)
+    return await bot.ship("promote #1 to baklava", user=user)
+
+
+async def test_github_deployments_say_who_asked_by_name_and_slack_keeps_the_mention(bot, clock):
+    bot.slack.users["U111"] = "Grace Hopper"
+    answer = await into_baklava(bot, clock, "U111")
+    assert ":rocket:" in answer
+    (baklava,) = bot.deployments("baklava")
+    assert baklava["description"] == "#1 to baklava for Grace Hopper"
+    assert baklava["payload"]["requested_by"] == "U111"  # machines get the ID
+    await bot.ship("status", user="U111")
+    assert len(bot.slack.of("users.info")) == 1  # asked once, then kept
+    await bot.report("baklava", "success")
+    replies = [c.body["text"] for c in bot.slack.of("chat.postMessage") if c.body.get("thread_ts")]
+    assert any("<@U111>" in r for r in replies)  # inside Slack a mention, which Slack renders
+
+
+async def test_a_slow_or_failing_users_info_never_holds_up_the_answer(bot, clock):
+    bot.slack.delays["users.info"] = 30.0  # far past the lookup's bound, and Slack's 3 s
+    answer = await into_baklava(bot, clock, "U111")
+    assert ":rocket:" in answer
+    assert bot.deployments("baklava")[0]["description"] == "#1 to baklava for U111"
+    bot.slack.delays.clear()
+    bot.slack.fail("users.info", 500)
+    assert "*pasty*" in await bot.ship("status", user="U222")
+    stored = bot.h.rows("SELECT user_id, name FROM people")
+    assert stored == []  # nothing wrong is kept: both are asked for again next time
