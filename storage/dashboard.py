@@ -99,7 +99,8 @@ def deployments_of(db: Database, build_ids: list[int]) -> list[dict[str, Any]]:
     return list(
         db.query(
             "SELECT id, build_id, stage, state, promotion_id, requested_by, created_at,"
-            f" updated_at, finished_at FROM deployments WHERE build_id IN ({marks}) ORDER BY id",
+            " succeeded_at, updated_at, finished_at FROM deployments"
+            f" WHERE build_id IN ({marks}) ORDER BY id",
             build_ids,
         )
     )
@@ -139,3 +140,58 @@ def events_of(db: Database, build_id: int) -> list[dict[str, Any]]:
     for row in rows:
         row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
     return rows
+
+
+def promotions_of_builds(db: Database, build_ids: list[int]) -> list[dict[str, Any]]:
+    """Return the promotions of the given builds, with how many approvals each got."""
+    if not build_ids:
+        return []
+    marks = ", ".join("?" for _ in build_ids)
+    return list(
+        db.query(
+            "SELECT p.id, p.build_id, p.stage, p.state, p.rollback, p.replaces_build_id,"
+            " p.created_at, p.decided_at,"
+            " (SELECT count(*) FROM approvals a WHERE a.promotion_id = p.id) AS approvals"
+            f" FROM promotions p WHERE p.build_id IN ({marks}) ORDER BY p.id",
+            build_ids,
+        )
+    )
+
+
+def rollbacks_of(db: Database, build_ids: list[int]) -> list[dict[str, Any]]:
+    """Return when rollbacks took the given builds out of a stage (and to which build)."""
+    if not build_ids:
+        return []
+    marks = ", ".join("?" for _ in build_ids)
+    return list(
+        db.query(
+            "SELECT p.replaces_build_id AS build_id, p.stage, p.created_at AS at,"
+            " b.number AS to_number FROM promotions p JOIN builds b ON b.id = p.build_id"
+            f" WHERE p.rollback = 1 AND p.replaces_build_id IN ({marks}) ORDER BY p.id",
+            build_ids,
+        )
+    )
+
+
+def successes_since(db: Database, repo_id: int, since: float) -> list[dict[str, Any]]:
+    """Return the successful deployments since `since`, oldest first (who replaced whom)."""
+    return list(
+        db.query(
+            "SELECT d.stage, d.build_id, b.number, d.succeeded_at FROM deployments d"
+            " JOIN builds b ON b.id = d.build_id WHERE d.repo_id = ? AND d.succeeded_at >= ?"
+            " ORDER BY d.succeeded_at, d.id",
+            [repo_id, since],
+        )
+    )
+
+
+def locks_since(db: Database, repo_id: int, since: float, now: float) -> list[dict[str, Any]]:
+    """Return the spans stages were locked since `since`: (stage, start, end)."""
+    return list(
+        db.query(
+            "SELECT stage, created_at AS start,"
+            " min(coalesce(lifted_at, ?), coalesce(expires_at, ?)) AS end FROM locks"
+            " WHERE repo_id = ? AND coalesce(lifted_at, expires_at, ?) >= ? ORDER BY id",
+            [now, now, repo_id, now, since],
+        )
+    )

@@ -5,33 +5,23 @@ from typing import Any
 from sqlite_utils import Database
 
 
-def deployment_states(db: Database, build_id: int) -> list[tuple[int, str, str]]:
-    """Return (id, stage, state) of every deployment of a build, oldest first."""
+def deployment_states(db: Database, build_id: int) -> list[tuple[int, str, str, float]]:
+    """Return (id, stage, state, created_at) of every deployment of a build, oldest first."""
     rows = db.execute(
-        "SELECT id, stage, state FROM deployments WHERE build_id = ? ORDER BY id", [build_id]
+        "SELECT id, stage, state, created_at FROM deployments WHERE build_id = ? ORDER BY id",
+        [build_id],
     )
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-def stages_awaiting_approval(db: Database, build_id: int) -> list[str]:
-    """Return the stages a promotion of this build waits to be approved for."""
+def stages_waiting(db: Database, build_id: int) -> list[tuple[str, str]]:
+    """Return (stage, state) of this build's promotions waiting for approval or their turn."""
     rows = db.execute(
-        "SELECT stage FROM promotions WHERE build_id = ? AND state = 'waiting'", [build_id]
+        "SELECT stage, state FROM promotions WHERE build_id = ? AND state IN ('waiting', 'queued')"
+        " ORDER BY id",
+        [build_id],
     )
-    return [r[0] for r in rows]
-
-
-def rolled_back_after(
-    db: Database, repo_id: int, build_id: int, stage: str, deployment_id: int
-) -> bool:
-    """Say whether a rollback to another build was deployed into `stage` after a deployment."""
-    row = db.execute(
-        "SELECT 1 FROM deployments d JOIN promotions p ON p.id = d.promotion_id"
-        " WHERE d.repo_id = ? AND d.stage = ? AND d.id > ? AND d.build_id != ? AND p.rollback = 1"
-        " LIMIT 1",
-        [repo_id, stage, deployment_id, build_id],
-    ).fetchone()
-    return row is not None
+    return [(r[0], r[1]) for r in rows]
 
 
 def rolled_back_build(db: Database, deployment_id: int) -> int | None:

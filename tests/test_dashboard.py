@@ -105,7 +105,9 @@ async def test_a_build_page_shows_its_journey_checks_and_event_log(harness):
     ]
     assert "(after 5m)" in journey
     assert "ci/test" in html and "https://ci.example.com/1" in html
-    assert "build.created" in html and "ci.changed" in html
+    events = html.split('<table class="events">')[1].split("</table>")[0]
+    assert "<td>octocat pushed build #1.</td>" in events  # sentences, not dicts
+    assert "<td>CI went green.</td>" in events and "{" not in events
     missing = await harness.client.get("/builds/Codertocat/Hello-World/99", headers=BEARER)
     assert missing.status == 404
 

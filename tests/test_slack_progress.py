@@ -288,8 +288,17 @@ def deployment(db, id_: int, stage: str, state: str, took: float, by: str = "U0D
     """Store a deployment of build 1 that took `took` seconds."""
     db.execute(
         "INSERT OR REPLACE INTO deployments (id, repo_id, build_id, stage, state, requested_by,"
-        " created_at, updated_at, finished_at) VALUES (?, 186853002, 1, ?, ?, ?, 1000, ?, ?)",
-        [id_, stage, state, by, 1000 + took, 1000 + took],
+        " created_at, updated_at, finished_at, succeeded_at)"
+        " VALUES (?, 186853002, 1, ?, ?, ?, 1000, ?, ?, ?)",
+        [
+            id_,
+            stage,
+            state,
+            by,
+            1000 + took,
+            1000 + took,
+            1000 + took if state == "success" else None,
+        ],
     )
 
 
@@ -376,7 +385,13 @@ async def test_a_rollback_marks_the_build_it_replaces(harness, fake_slack):
     await emit(harness, done, setup=deployed)
 
     def rollback(db) -> None:
-        promotion(db, 3, 1, "pasty", "approved", rollback=True)
+        # As `/ship rollback` records it: the promotion names the build it takes out.
+        db.execute(
+            "INSERT INTO promotions (id, repo_id, build_id, stage, requested_by, state,"
+            " rollback, replaces_build_id, created_at)"
+            " VALUES (3, ?, 1, 'pasty', 'U1', 'approved', 1, 2, 3000)",
+            [REPO],
+        )
         db.execute(
             "INSERT INTO deployments (id, repo_id, build_id, stage, promotion_id, state,"
             " requested_by, created_at, updated_at)"

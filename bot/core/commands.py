@@ -1,6 +1,8 @@
 """The /ship command language: parse text into a verb and arguments, or say what was wrong."""
 
+import difflib
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.core.render import plain
@@ -22,20 +24,67 @@ USAGE = {
     "unlock": "/ship unlock <stage>",
     "freeze": '/ship freeze "reason"',
     "unfreeze": "/ship unfreeze",
-    "history": "/ship history [<stage>]",
+    "history": "/ship history [<stage> | #build]",
     "where": "/ship where <sha | #build | PR number | github-login>",
     "digest": "/ship digest",
     "metrics": "/ship metrics [owner/name] [weeks]",
     "help": "/ship help",
 }
+EXAMPLES = {
+    "status": "/ship status",
+    "promote": "/ship promote #42 baklava",
+    "approve": "/ship approve 7",
+    "reject": "/ship reject 7 the migration is not reviewed",
+    "rollback": "/ship rollback dumpling to #40",
+    "lock": "/ship lock dumpling db migration for 2h",
+    "unlock": "/ship unlock dumpling",
+    "freeze": "/ship freeze release day",
+    "unfreeze": "/ship unfreeze",
+    "history": "/ship history #42",
+    "where": "/ship where 123",
+    "digest": "/ship digest",
+    "help": "/ship help",
+}
+
+
+def example(verb: str) -> str:
+    """Return ` — e.g. `…`` for a verb whose example says more than its usage line."""
+    shown = EXAMPLES.get(verb, USAGE[verb])
+    return "" if shown == USAGE[verb] else f" — e.g. `{shown}`"
+
+
 HELP = "\n".join(
     [
-        "*promobot* carries each build of main through the pipeline. Commands:",
-        *(f"• `{line}`" for line in USAGE.values()),
+        "*promobot* carries each build of main through the pipeline. Commands, with examples:",
+        *(f"• `{line}`{example(verb)}" for verb, line in USAGE.items()),
         "`<build>` is `#42`, a short sha like `abc1234`, or a stage name (the build there now).",
+        "A reason needs no quotes when it ends the line: `/ship lock dumpling db migration`.",
         "`/promote <build> [to] <stage>` is short for `/ship promote`.",
+        "The strip on each build: ✅ live there now · ☑️ was live · ↩️ rolled back out · ⏳ deploying"
+        " · 🕒 queued · ⏸ waiting for approval · ❌ failed · 🔒 locked.",
     ]
 )
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ` Did you mean `x`?` for a near miss among `choices`, else nothing."""
+    close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f" Did you mean `{close[0]}`?" if close else ""
+
+
+# Verbs whose last argument is a reason: words after the others are one reason, quoted or not.
+REASON_AFTER = {"reject": 1, "freeze": 0, "lock": 1}
+
+
+def gather_reason(verb: str, args: list[str]) -> list[str]:
+    """Join an unquoted reason back into one argument (`lock dumpling db migration for 2h`)."""
+    if verb not in REASON_AFTER or len(args) <= REASON_AFTER[verb]:
+        return args
+    head, rest = args[: REASON_AFTER[verb]], args[REASON_AFTER[verb] :]
+    tail: list[str] = []
+    if verb == "lock" and len(rest) >= 3 and rest[-2].lower() == "for":
+        rest, tail = rest[:-2], rest[-2:]
+    return [*head, " ".join(rest), *tail] if rest else args
 
 
 class CommandError(Exception):
@@ -83,7 +132,7 @@ def parse(text: str, *, command: str = "/ship") -> Command:
         return Command("help")
     verb, rest = words[0].lower(), words[1:]
     if verb not in USAGE:
-        raise CommandError(f"`{echo(verb)}` is not a /ship command")
+        raise CommandError(f"`{echo(verb)}` is not a /ship command.{did_you_mean(verb, USAGE)}")
     options: dict[str, str] = {}
     args: list[str] = []
     iterator = iter(rest)
@@ -92,10 +141,11 @@ def parse(text: str, *, command: str = "/ship") -> Command:
             name = word[2:]
             if name != "force" or verb != "promote":
                 raise CommandError(f"`{echo(word)}` is not an option of `{verb}`", USAGE[verb])
-            reason = next(iterator, "")
-            if not reason.strip() or reason.startswith("--"):
-                raise CommandError("`--force` needs a reason in quotes", USAGE[verb])
+            words = list(iterator)  # the reason is the rest of the line, quoted or not
+            reason = " ".join(words).strip()
+            if not reason or reason.startswith("--"):
+                raise CommandError("`--force` needs a reason", USAGE[verb])
             options[name] = reason
         else:
             args.append(word)
-    return Command(verb, tuple(args), options)
+    return Command(verb, tuple(gather_reason(verb, args)), options)

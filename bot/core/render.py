@@ -34,8 +34,22 @@ DEPLOY_ICONS = {
     "in_progress": "⏳",
     # Not GitHub's: what promobot knows about the build in the stage.
     "awaiting_approval": "⏸",
+    "waiting_turn": "🕒",  # a promotion queued behind the stage's deployment or approval
     "rolled_back": "↩️",
+    "was_live": "☑️",  # reached the stage, since replaced by a newer build
 }
+# What each mark of the strip means, for legends (the dashboard, /ship help).
+LEGEND = (
+    ("✅", "live there now"),
+    ("☑️", "was live there, since replaced"),
+    ("↩️", "rolled back out of there"),
+    ("⏳", "deploying"),
+    ("🕒", "queued"),
+    ("⏸", "waiting for approval"),
+    ("❌", "failed"),
+    ("🔒", "locked"),
+    ("·", "not there yet"),
+)
 NOTHING = "·"
 LOCKED = "🔒"
 FAILED = ("failure", "error")

@@ -84,7 +84,7 @@ async def command(
     config = services.config
     last = config.pipeline.stages[-1]
     if verb == "freeze" and (len(args) != 1 or not args[0].strip()):
-        return ':warning: a freeze needs one reason in quotes.\nUsage: `/ship freeze "reason"`'
+        return ':warning: a freeze needs a reason.\nUsage: `/ship freeze "reason"`'
     if verb == "freeze" and len(args[0]) > MAX_REASON:
         long = too_long("the reason", args[0], MAX_REASON)
         return f':warning: {long}.\nUsage: `/ship freeze "reason"`'

@@ -39,9 +39,14 @@ def on_change(tx: Tx, change: Change) -> None:
             refresh(tx, older[0]["id"], only_if_posted=True)
     if change.kind == "deployment.changed":
         # A rollback also changes the strip of the build it replaces.
-        replaced = progress.rolled_back_build(tx.db, change.detail.get("deployment_id") or 0)
-        if replaced:
-            refresh(tx, replaced, only_if_posted=True)
+        # A rollback also changes the strip of the build it replaces; any success the strip
+        # of the build that was live there until now (✅ live → ☑️ was live).
+        replaced = {
+            progress.rolled_back_build(tx.db, change.detail.get("deployment_id") or 0),
+            previous_live(tx, change),
+        }
+        for other in sorted(b for b in replaced if b and b != change.build_id):
+            refresh(tx, other, only_if_posted=True)
     channel = refresh(tx, change.build_id)
     if channel is None:
         return
@@ -86,19 +91,35 @@ def build_view(tx: Tx, build: dict[str, Any], repo: dict[str, Any]) -> render.Bu
 
 
 def stage_states(db: Database, build: dict[str, Any]) -> dict[str, str]:
-    """Return, per stage, the state of the build's latest deployment there (or what holds it)."""
-    latest: dict[str, tuple[int, str]] = {}
-    for deployment_id, stage, state in progress.deployment_states(db, build["id"]):
-        latest[stage] = (deployment_id, state)
-    states = {stage: state for stage, (_, state) in latest.items()}
-    for stage, (deployment_id, state) in latest.items():
-        if state in ("success", "inactive") and progress.rolled_back_after(
-            db, build["repo_id"], build["id"], stage, deployment_id
-        ):
-            states[stage] = "rolled_back"
-    for stage in progress.stages_awaiting_approval(db, build["id"]):
-        states[stage] = "awaiting_approval"
+    """Return, per stage, what the build is there: live now, was live, rolled back, waiting…"""
+    latest: dict[str, tuple[str, float]] = {}
+    for _, stage, state, created in progress.deployment_states(db, build["id"]):
+        latest[stage] = (state, created)
+    states = {stage: state for stage, (state, _) in latest.items()}
+    for stage, (state, created) in latest.items():
+        if state in ("success", "inactive"):
+            states[stage] = lived(db, build, stage, created)
+    for stage, state in progress.stages_waiting(db, build["id"]):
+        states[stage] = "awaiting_approval" if state == "waiting" else "waiting_turn"
     return states
+
+
+def lived(db: Database, build: dict[str, Any], stage: str, deployed_at: float) -> str:
+    """Say whether a build that reached `stage` is live there, was rolled back out, or was live."""
+    out = pipeline.rolled_back_at(db, build["repo_id"], stage, build["id"])
+    if out is not None and out >= deployed_at:
+        return "rolled_back"
+    there = pipeline.current(db, build["repo_id"], stage)
+    return "success" if there and there["build_id"] == build["id"] else "was_live"
+
+
+def previous_live(tx: Tx, change: Change) -> int | None:
+    """Return the build a successful deployment replaced as live in its stage, if any."""
+    if change.detail.get("state") != "success" or change.stage is None:
+        return None
+    there = pipeline.current(tx.db, change.repo_id, change.stage)
+    before = pipeline.previous_good(tx.db, change.repo_id, change.stage, there) if there else None
+    return before["build_id"] if before else None
 
 
 def queue_message(tx: Tx, key: str, channel: str, text: str, blocks: list[dict]) -> bool:

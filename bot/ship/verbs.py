@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.config import Stage, parse_duration
 from bot.core import where as wherein
-from bot.core.commands import UNFOLLOWED, USAGE, Command, CommandError, echo
+from bot.core.commands import UNFOLLOWED, USAGE, Command, CommandError, did_you_mean, echo
 from bot.core.gates import escape
 from bot.core.text import MAX_REASON, MAX_REF, number, too_long
 from bot.engine.promoters import Promoters
@@ -139,8 +139,9 @@ def stage_named(ctx: Context, name: str, usage: str) -> Stage:
     """Return the stage called `name`, or say which stages exist."""
     stage = ctx.services.config.pipeline.stage(name.lower())
     if stage is None:
-        known = ", ".join(s.name for s in ctx.services.config.pipeline.stages)
-        raise CommandError(f"`{echo(name)}` is not a stage ({known})", usage)
+        names = [s.name for s in ctx.services.config.pipeline.stages]
+        hint = did_you_mean(name, names)
+        raise CommandError(f"`{echo(name)}` is not a stage ({', '.join(names)}).{hint}", usage)
     return stage
 
 
@@ -237,7 +238,7 @@ async def reject(ctx: Context, command: Command) -> str:
     number = promotion_id(command, usage)
     reason = " ".join(command.args[1:]).strip()
     if not reason:
-        raise CommandError("say why, in quotes", usage)
+        raise CommandError("say why", usage)
     capped(reason, usage)
     stage = await promotion_stage(ctx, number)
     allowed = await ctx.promoters.allows(ctx.user, stage.promoters) if stage else None
@@ -261,7 +262,7 @@ async def lock(ctx: Context, command: Command) -> str:
     usage = USAGE["lock"]
     repo, args = await repository(ctx, command.args, usage)
     if len(args) not in (2, 4) or not args[1].strip():
-        raise CommandError("lock needs a stage and a reason in quotes", usage)
+        raise CommandError("lock needs a stage and a reason", usage)
     capped(args[1], usage)
     stage = stage_named(ctx, args[0], usage)
     seconds = None
@@ -305,7 +306,11 @@ async def history(ctx: Context, command: Command) -> str:
     usage = USAGE["history"]
     repo, args = await repository(ctx, command.args, usage)
     if len(args) > 1:
-        raise CommandError("history takes at most a stage", usage)
+        raise CommandError("history takes at most a stage or a build", usage)
+    stages = {s.name for s in ctx.services.config.pipeline.stages}
+    if args and (args[0].startswith("#") or SHA.match(args[0])) and args[0].lower() not in stages:
+        build = await build_named(ctx, repo, args[0], usage)
+        return await decide(ctx, lambda tx: views.build_story(tx.db, build))
     stage = stage_named(ctx, args[0], usage).name if args else None
 
     def job(tx: Tx) -> str:

@@ -7,12 +7,16 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.config import Config
+from bot.core import story
 from bot.core.gates import duration, escape
+from bot.core.render import first_line, plain
 from storage import builds, pipeline
+from storage import dashboard as dashboard_q
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
 LINK = r"<@\1>"
+STORY_LINES = 40
 
 
 def who(actor: str) -> str:
@@ -98,4 +102,19 @@ def history(db: Database, repo: dict[str, Any], stage: str | None) -> str:
         forced = " :warning: forced" if e["forced"] else ""
         reason = f" — {history_reason(e['action'], e['reason'])}" if e["reason"] else ""
         lines.append(f"• {when} UTC {who(e['actor'])} {e['action']}{build}{where}{forced}{reason}")
+    return "\n".join(lines)
+
+
+def build_story(db: Database, build: dict[str, Any]) -> str:
+    """Return one build's story: its event log as sentences, oldest first (the newest 40)."""
+    events = dashboard_q.events_of(db, build["id"])
+    title = plain(first_line(build["message"]))
+    lines = [f"*Build #{build['number']}* `{build['sha'][:7]}` {title}"]
+    for e in events[-STORY_LINES:]:
+        when = time.strftime("%m-%d %H:%M", time.gmtime(e["at"]))
+        lines.append(f"• {when} {story.sentence(e, build['number'], who, escape)}")
+    if len(events) > STORY_LINES:
+        lines.insert(
+            1, f"_{len(events) - STORY_LINES} earlier entries on the dashboard's build page_"
+        )
     return "\n".join(lines)

@@ -11,14 +11,14 @@ from typing import Any
 import jinja2
 from sqlite_utils import Database
 
-from bot.config import Config, Stage
+from bot.config import Config
+from bot.core import diff, story
+from bot.core import stream as cells
 from bot.core.text import safe_url
-from storage import builds, pipeline
+from bot.pipeline import diffs
+from bot.web.stream import stream
+from storage import builds, commits
 from storage import dashboard as q
-
-DONE = ("success", "inactive")  # GitHub marks an old success inactive when a newer one lands
-FAILED = ("failure", "error")
-STREAM_ROWS = 12
 
 
 def duration(seconds: float | None) -> str:
@@ -70,6 +70,14 @@ def people_in(data: Any) -> set[str]:
 
 
 @jinja2.pass_context
+def sentence(context: Any, event: dict[str, Any]) -> str:
+    """Say an event log entry as a sentence, people by name (Jinja escapes it)."""
+    names = context.get("names") or {}
+    number = (context.get("build") or {}).get("number")
+    return story.sentence(event, number, lambda u: names.get(u, u))
+
+
+@jinja2.pass_context
 def who(context: Any, value: str | None) -> str:
     """Show a person by display name (a list of them too), falling back to what is stored."""
     names = context.get("names") or {}
@@ -98,6 +106,7 @@ def templates() -> jinja2.Environment:
         first_line=first_line,
         safe_url=href,
         who=who,
+        sentence=sentence,
     )
     return env
 
@@ -107,61 +116,12 @@ def render(name: str, **context: Any) -> str:
     return templates().get_template(name).render(**context)
 
 
-def ci_cell(build: dict[str, Any]) -> dict[str, Any]:
-    """Return the CI column of a build: its state, when it settled and how long CI took."""
-    if build["ci_state"] == "pending":
-        return {"state": "running", "at": None, "waited": None, "label": "CI running"}
-    waited = build["ci_changed_at"] - build["pushed_at"] if build["pushed_at"] else None
-    ok = build["ci_state"] == "success"
-    return {
-        "state": "done" if ok else "failed",
-        "at": build["ci_changed_at"],
-        "waited": waited,
-        "label": "CI green" if ok else "CI red",
-    }
-
-
-def stage_cell(
-    deployments: list[dict[str, Any]], stage: str, since: float | None
-) -> dict[str, Any]:
-    """Return one stage column of a build: when it got there and how long it waited."""
-    mine = [d for d in deployments if d["stage"] == stage]
-    done = [d for d in mine if d["state"] in DONE]
-    if done:
-        at = done[0]["finished_at"] or done[0]["updated_at"]
-        waited = at - since if since else None
-        return {"state": "done", "at": at, "waited": waited, "label": f"live in {stage}"}
-    if any(d["state"] in pipeline.IN_FLIGHT for d in mine):
-        start = min(d["created_at"] for d in mine if d["state"] in pipeline.IN_FLIGHT)
-        return {"state": "running", "at": start, "waited": None, "label": f"deploying to {stage}"}
-    if any(d["state"] in FAILED for d in mine):
-        at = max(d["finished_at"] or d["updated_at"] for d in mine if d["state"] in FAILED)
-        return {"state": "failed", "at": at, "waited": None, "label": f"{stage} deploy failed"}
-    return {"state": "none", "at": None, "waited": None, "label": ""}
-
-
-def stream(db: Database, repo_id: int, stages: tuple[Stage, ...]) -> list[dict[str, Any]]:
-    """Return the value stream map: recent builds across CI and every stage."""
-    recent = q.recent_builds(db, repo_id, STREAM_ROWS)
-    deployments = q.deployments_of(db, [b["id"] for b in recent])
-    rows = []
-    for build in recent:
-        mine = [d for d in deployments if d["build_id"] == build["id"]]
-        cells = [ci_cell(build)]
-        since = build["ci_changed_at"] if build["ci_state"] == "success" else None
-        for stage in stages:
-            cell = stage_cell(mine, stage.name, since)
-            since = cell["at"] if cell["state"] == "done" else None
-            cells.append(cell)
-        rows.append({"build": build, "cells": cells})
-    return rows
-
-
 def repository_view(
     db: Database, repo: dict[str, Any], config: Config, now: float
 ) -> dict[str, Any]:
     """Return one repository's stages (build, age, locks, approvals waiting) and its stream."""
     live = q.live_deployments(db, repo["id"], [s.name for s in config.pipeline.stages])
+    rows = stream(db, repo["id"], config.pipeline.stages, live, now)
     flying = q.deployments_in_flight(db, repo["id"])
     locks = q.open_locks(db, repo["id"], now)
     waiting = q.waiting_promotions(db, repo["id"], now)
@@ -180,7 +140,7 @@ def repository_view(
         "repo": repo,
         "stages": stages,
         "freezes": q.open_freezes(db, repo["id"]),
-        "stream": stream(db, repo["id"], config.pipeline.stages),
+        "stream": rows,
     }
 
 
@@ -189,6 +149,7 @@ def overview(db: Database, config: Config, now: float) -> dict[str, Any]:
     return {
         "repositories": [repository_view(db, r, config, now) for r in builds.repositories(db)],
         "stages": config.pipeline.stages,
+        "legend": cells.LEGEND,
         "now": now,
     }
 
@@ -203,14 +164,11 @@ def journey(
         return None
     deployments = q.deployments_of(db, [build["id"]])
     steps = [{"what": "pushed to " + config.pipeline.branch, "at": build["pushed_at"]}]
-    cell = ci_cell(build)
-    steps.append({"what": cell["label"], "at": cell["at"], "took": cell["waited"]})
-    since = cell["at"] if cell["state"] == "done" else None
-    for stage in config.pipeline.stages:
-        cell = stage_cell(deployments, stage.name, since)
-        if cell["state"] != "none":
-            steps.append({"what": cell["label"], "at": cell["at"], "took": cell["waited"]})
-        since = cell["at"] if cell["state"] == "done" else None
+    live = q.live_deployments(db, repo["id"], [s.name for s in config.pipeline.stages])
+    (row,) = stream(db, repo["id"], config.pipeline.stages, live, now, only=build)
+    for cell in row["cells"]:
+        if cell.state != "none":
+            steps.append({"what": cell.label, "at": cell.at, "took": cell.waited})
     for d in deployments:
         end = d["finished_at"]
         d["took"] = end - d["created_at"] if end else None
@@ -222,5 +180,22 @@ def journey(
         "promotions": q.promotions_of(db, build["id"]),
         "checks": q.checks_of(db, repo["id"], build["sha"]),
         "events": q.events_of(db, build["id"]),
+        "own": commits.commits_of(db, [build["id"]])[build["id"]],
+        "diff": carried(db, build, config.pipeline.stages[-1].name),
+        "production": config.pipeline.stages[-1].name,
         "now": now,
+    }
+
+
+def carried(db: Database, build: dict[str, Any], stage: str) -> dict[str, Any]:
+    """Return what promoting `build` into `stage` would carry, shaped for the page."""
+    found = diffs.diff_into(db, build, stage)
+    return {
+        "headline": diff.headline(found),
+        "notes": diff.notes(found),
+        "compare": found.compare,
+        "builds": found.builds,
+        "more": found.counts.get("builds", 0) - len(found.builds),
+        "rollback": found.rollback,
+        "empty": found.empty,
     }
