@@ -6,6 +6,7 @@ installed, these tests are skipped, and pytest's summary says why.
 """
 
 import asyncio
+import base64
 import os
 import tempfile
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.delivery import Story
-from tests.devsupport import execute, manual, pipeline, start_dev
+from tests.devsupport import execute, manual, pipeline, release_story, start_dev
 from tests.waiting import wait_for_blocking
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -131,7 +132,7 @@ async def test_the_value_stream_map_of_one_build(dev, browser):
     steps = [line.split(" at ")[0] for line in journey.splitlines()]
     assert steps == ["pushed to main", "CI green", "live in pasty", "live in baklava"]
     assert "(after 5m)" in journey
-    assert "build.created" in await look(text_of, browser, "main")
+    assert "octocat pushed build #1." in await look(text_of, browser, "main")
 
 
 def insights_story(path: Path, config: Any, now: float) -> None:
@@ -176,3 +177,48 @@ async def test_a_person_reads_the_insights_page_and_its_charts(
     await look(browser.save_screenshot, str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     await look(browser.set_window_size, 1280, 900)
+
+
+def screenshot(browser: Any, name: str, tmp_path: Path) -> Path:
+    """Save the whole page as a PNG (in $PROMOBOT_SCREENSHOTS when set, for people to look at)."""
+    width, height = browser.execute_script(
+        "return [document.body.scrollWidth, document.body.scrollHeight]"
+    )
+    clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    folder = Path(os.environ.get("PROMOBOT_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+async def test_screens_show_names_waiting_reasons_rollbacks_and_the_diff(dev, browser, tmp_path):
+    await release_story(dev)
+    await look(browser.get, dev.url + "/")
+    dumpling = await look(text_of, browser, '[data-stage="dumpling"]')
+    assert "Locked by bob: rolled back from #2" in dumpling  # names, not U0DEVBOB
+    assert "#3 waits for approval (promotion 4, asked by ada)" in dumpling
+    row2 = await look(text_of, browser, 'tr[data-build="2"]')
+    assert "↩" in row2 and "rolled back" in row2
+    row1 = await look(text_of, browser, 'tr[data-build="1"]')
+    assert "waited" in row1 and "approval 5m" in row1 and "live now" in row1
+    assert "left" in await look(text_of, browser, 'tr[data-build="2"] td:nth-child(3)')
+    row3 = await look(text_of, browser, 'tr[data-build="3"]')
+    assert "✗ 1 failed deployment" in row3 and "‖ waits for approval" in row3
+    legend = await look(text_of, browser, ".legend")
+    assert "rolled back out of the stage" in legend and "was live there" in legend
+    assert (await look(screenshot, browser, "dashboard", tmp_path)).stat().st_size > 10_000
+    await look(browser.get, dev.url + "/builds/Codertocat/Hello-World/4")
+    page = await look(text_of, browser, "main")
+    assert "3 builds, 5 commits by 4 people since #1 in dumpling" in page
+    assert "Merge pull request #102 from grace/escape — grace" in page
+    assert "Release notes (#104) — ada" in page
+    await look(browser.get, dev.url + "/builds/Codertocat/Hello-World/1")
+    events = await look(text_of, browser, "table.events")
+    assert "ada asked to promote #1 into dumpling (promotion 1)." in events
+    assert "bob approved #1 for dumpling (promotion 1)." in events
+    await look(browser.get, dev.url + "/builds/Codertocat/Hello-World/4")
+    assert (await look(screenshot, browser, "build", tmp_path)).stat().st_size > 10_000

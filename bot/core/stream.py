@@ -15,8 +15,8 @@ LEGEND = (
     ("✓", "done", "arrived (live there now: green edge)"),
     ("☑", "was-live", "was live there, since replaced by a newer build"),
     ("↩", "rolled-back", "rolled back out of the stage"),
-    ("⏳", "running", "deploying (or CI running)"),
-    ("⏸", "waiting", "waiting: for approval, or queued for the stage"),
+    ("◔", "running", "deploying (or CI running)"),
+    ("‖", "waiting", "waiting: for approval, or queued for the stage"),
     ("✗", "failed", "a deployment failed (retried ones are counted)"),
 )
 
