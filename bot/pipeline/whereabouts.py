@@ -71,7 +71,7 @@ def holds(tx: Tx, build: dict[str, Any], stop: where.Stop) -> tuple[str, ...]:
     carrier = build
     if previous is not None:
         there = pipeline.current(tx.db, repo_id, previous.name)
-        carrier = builds.build(tx.db, there["build_id"]) if there else build
+        carrier = (builds.build(tx.db, there["build_id"]) if there else None) or build
     checks = gates.evaluate(deployments.facts(tx, carrier, stage, "promobot", None), tx.now)
     reasons += [f"❌ {g.name}: {g.reason}" for g in checks if not g.ok and g.name != "promoter"]
     if not reasons:
