@@ -124,3 +124,24 @@ def test_promoting_the_live_build_changes_nothing():
     live = {"number": 5, "sha": "5" * 40}
     same = diff.assemble("pasty", live, live, [], {}, {"builds": 0}, REPO_URL)
     assert diff.mrkdwn(same) == "*#5 is already live in pasty: nothing changes*"
+
+
+async def test_status_shows_what_each_stage_lacks(bot, clock):
+    await in_production(bot, clock)
+    await three_ahead(bot)
+    compare = f"<{REPO_URL}/compare/{sha(1)[:12]}...{sha(4)[:12]}|compare>"
+    first = (await bot.ship("status")).split("*Undeployed*\n")[1].splitlines()
+    assert first == [
+        f"• *pasty* ← #4: 3 builds, 7 commits by 4 people since #1 in pasty · {compare}"
+    ]
+    await bot.report("pasty", "success")  # #2, then #4 (queued behind it) goes in
+    await bot.report("pasty", "success")
+    clock.advance(16 * 60)
+    await bot.ship("promote #4 to baklava", user="U111")
+    await bot.report("baklava", "success")
+    status = (await bot.ship("status")).split("*Undeployed*\n")[1].splitlines()
+    assert status[0] == (
+        f"• *dumpling* ← #4: 3 builds, 7 commits by 4 people since #1 in dumpling · {compare}"
+    )
+    assert [line.split("*")[1] for line in status if line.startswith("• *#")] == ["#4", "#3", "#2"]
+    assert "    ◦ Speed up the cache (#120) — ada" in status

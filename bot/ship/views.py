@@ -7,9 +7,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.config import Config
-from bot.core import story
+from bot.core import diff, story
 from bot.core.gates import duration, escape
 from bot.core.render import first_line, plain
+from bot.core.text import link
+from bot.pipeline import diffs
 from storage import builds, pipeline
 from storage import dashboard as dashboard_q
 
@@ -17,6 +19,7 @@ SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
 LINK = r"<@\1>"
 STORY_LINES = 40
+DELTA_BUDGET = 1200  # characters of /ship status spent on what production lacks
 
 
 def who(actor: str) -> str:
@@ -73,7 +76,28 @@ def status(db: Database, config: Config, repo: dict[str, Any], now: float) -> st
         first, last_number = newest[0]["number"] - ahead + 1, newest[0]["number"]
         span = f"#{first}" if ahead == 1 else f"#{first} to #{last_number}"
         lines.append(f"Not yet in {stages[-1]}: {ahead} build(s)" + (f" ({span})" if ahead else ""))
+        lines += undeployed(db, config, newest[0])
     return "\n".join(lines)
+
+
+def undeployed(db: Database, config: Config, newest: dict[str, Any]) -> list[str]:
+    """Say, per stage, what the stage before it (main, for the first) has that it has not."""
+    lines: list[str] = []
+    upstream: dict[str, Any] | None = newest
+    stages = config.pipeline.stages
+    for stage in stages:
+        there = pipeline.current(db, newest["repo_id"], stage.name)
+        live = builds.build(db, there["build_id"]) if there else None
+        if upstream and (live is None or upstream["number"] > live["number"]):
+            found = diffs.between(db, upstream, live, stage.name)
+            compare = f" · {link(found.compare, 'compare')}" if found.compare else ""
+            lines.append(
+                f"• *{stage.name}* ← #{upstream['number']}: {diff.headline(found)}{compare}"
+            )
+            if stage is stages[-1]:  # what production lacks, in full (within a budget)
+                lines += diff.mrkdwn(found, budget=DELTA_BUDGET).splitlines()[1:]
+        upstream = live
+    return ["*Undeployed*", *lines] if lines else []
 
 
 def history_reason(action: str, reason: str) -> str:
