@@ -18,7 +18,7 @@ from bot.core.clock import Clock
 from bot.dev import demo
 from bot.dev.client import DEV_TEAM
 from bot.dev.console import Console, console_senders
-from bot.dev.mode import Deployer, DevMode, DevRuntime, recorder_senders
+from bot.dev.mode import PEOPLE, Deployer, DevMode, DevRuntime, recorder_senders
 from bot.engine import logs, scheduler
 from bot.engine.github import GitHubClient, github_senders
 from bot.engine.names import Names
@@ -186,14 +186,14 @@ async def name_the_server(request: web.Request, response: web.StreamResponse) ->
 
 def start_dev(services: Services, mode: DevMode) -> None:
     """Swap Slack and GitHub for the console and the recorder; start the deployer (and demo)."""
-    console = Console(mode.write)
+    console = Console(mode.write, names=PEOPLE)
     services.dev = DevRuntime(mode, console)
     now = services.clock.now
     services.relay.senders.update(console_senders(console, services.store, now))
     services.relay.senders.update(
         recorder_senders(registry.github_recorders(), now, mode.deploy_delay)
     )
-    deployer = Deployer(services.store, services.secrets, mode, now)
+    deployer = Deployer(services.store, services.secrets, mode, now, services.dev.fail_next)
     services.supervisor.start("dev-deployer", deployer.run)
     if mode.demo:
         story = demo.Demo(services, mode)

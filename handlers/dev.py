@@ -75,7 +75,7 @@ async def _show(
 ) -> str:
     console = services.dev.console  # type: ignore[union-attr]
     text = str(body.get("text") or "")
-    console.show(heading, render(text, blocks))
+    console.show(heading, render(text, blocks, console.names))
     ts, now = console.ts(), services.clock.now()
     await services.store.write(
         lambda db: devstore.add_message(
@@ -121,8 +121,24 @@ async def github_api(request: web.Request) -> web.Response:
     return web.json_response(answer, status=200 if request.method == "GET" else 201)
 
 
+async def fail_next(request: web.Request) -> web.Response:
+    """Make the deployer fail the next deployment into a stage (`promobot fail-next <stage>`)."""
+    services = _dev(request)
+    stage = str((await _body(request)).get("stage", "")).strip().lower()
+    known = [s.name for s in services.config.pipeline.stages]
+    if stage not in known:
+        return web.Response(
+            status=400, text=f"{stage or 'nothing'} is not a stage ({', '.join(known)})"
+        )
+    services.dev.fail_next.add(stage)  # type: ignore[union-attr]
+    text = f"the next deployment into {stage} will fail"
+    services.dev.console.show("dev deployer", [text])  # type: ignore[union-attr]
+    return web.Response(text=text)
+
+
 def add_routes(app: web.Application) -> None:
     """Mount the stand-ins; each answers 404 unless the service runs with --dev."""
     app.router.add_post("/dev/slack/respond", respond)
     app.router.add_post("/dev/slack/api/{method}", slack_api)
     app.router.add_route("*", "/dev/github/{tail:.*}", github_api)
+    app.router.add_post("/dev/fail-next", fail_next)

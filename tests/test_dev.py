@@ -138,10 +138,10 @@ async def test_send_signs_a_slash_command_for_the_dev_server(dev, capsys):
     argv = ["send", "--url", dev.url, "--secret", secret, "/ship", "help"]
     assert await asyncio.to_thread(cli.main, argv) == 0
     out = capsys.readouterr().out
-    assert out.startswith("HTTP 200") and "/ship status" in out
+    assert out.startswith("*promobot* carries") and "/ship status" in out
     argv = ["send", "--url", dev.url, "--secret", "wrong", "/ship", "help"]
     assert await asyncio.to_thread(cli.main, argv) == 1
-    assert "HTTP 401" in capsys.readouterr().out
+    assert "HTTP 401" in capsys.readouterr().err
 
 
 async def test_user_groups_and_responses_are_local(dev):

@@ -9,12 +9,14 @@ import time
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.app import Inbound, create_app
 from bot.cli import deliveries as deliveries_cli
+from bot.cli import devcommands
 from bot.cli import digest as digest_cli
 from bot.cli import metrics as metrics_cli
 from bot.config import (
@@ -76,6 +78,19 @@ def parser() -> argparse.ArgumentParser:
         default="separate",
         help="apply deliveries and send the outbox in a child process (default) or in this one",
     )
+    serve.add_argument(
+        "--deploy-failures", type=rate, default=0.0, metavar="RATE",
+        help="--dev: the share of deployments the deployer fails, 0 to 1",
+    )  # fmt: skip
+    click = sub.add_parser("click", help="click Approve or Reject on a --dev approval message")
+    click.add_argument("action", choices=("approve", "reject"))
+    click.add_argument("promotion", help="the promotion's number")
+    click.add_argument("reason", nargs="*", help="why (reject)")
+    fail_next = sub.add_parser("fail-next", help="--dev: fail the next deployment into a stage")
+    fail_next.add_argument("stage")
+    for dev_command in (click, fail_next):
+        dev_command.add_argument("--as", dest="user", default="U0DEVBOB", help="Slack user ID")
+        dev_command.add_argument("--state", default=dev.STATE_FILE)
     send = sub.add_parser("send", help="sign and send a slash command to a --dev server")
     send.add_argument("words", nargs=argparse.REMAINDER, help="/ship status, /promote #3 baklava")
     send.add_argument("--as", dest="user", default="U012ABC", help="Slack user ID of the sender")
@@ -90,7 +105,8 @@ def parser() -> argparse.ArgumentParser:
     manifest.add_argument("--url", default=None)
     digest = sub.add_parser("digest", help="build the daily digest now; print it or post it")
     digest.add_argument("--config", default=config_default)
-    digest.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
+    digest.add_argument("--db", default=os.environ.get("PROMOBOT_DB"), help="default: promobot.db,"
+                        " else the database `make run` made")  # fmt: skip
     digest.add_argument("--dry-run", action="store_true", help="print it; post nothing")
     deliveries = sub.add_parser(
         "deliveries", help="what GitHub sent against what promobot stored; retry or drop one"
@@ -195,14 +211,30 @@ def serve_dev(args: argparse.Namespace) -> int:
     url = f"http://{host}:{args.port}"
     secrets = dev.dev_secrets(url)
     config = dev.scale_soaks(original, DEV_SOAK_SCALE)
-    mode = dev.DevMode(url=url, deploy_delay=args.deploy_delay, demo=not args.no_demo)
-    db = args.db or "promobot-dev.db"
+    mode = dev.DevMode(
+        url=url,
+        deploy_delay=args.deploy_delay,
+        deploy_failures=args.deploy_failures,
+        demo=not args.no_demo,
+    )
+    db = args.db or dev.DEV_DB
     logs.setup(secrets=(secrets.github_private_key, secrets.slack_bot_token))
     print(dev.banner(config, original, secrets, mode, db), flush=True)
-    dev.write_state(dev.STATE_FILE, secrets, url)
+    dev.write_state(dev.STATE_FILE, secrets, url, db)
     app = create_app(config, secrets, db_path=db, inbound=load_inbound(), dev=mode)
     web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
     return 0
+
+
+def rate(text: str) -> float:
+    """Read a rate between 0 and 1 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate between 0 and 1 (like 0.3)")
+    return value
 
 
 def send(args: argparse.Namespace) -> int:
@@ -231,10 +263,18 @@ def send(args: argparse.Namespace) -> int:
     except aiohttp.ClientError as exc:
         print(f"cannot reach {url}: {exc}", file=sys.stderr)
         return 1
-    text = str(json.loads(body).get("text") or "") if body.startswith("{") else body
-    text = "\n".join(devslack.render(text, None)) if text else ""
-    print(f"HTTP {status}" + (f"\n{text}" if text.strip() else ""))
-    return 0 if status == 200 else 1
+    return show_answer(status, body)
+
+
+def show_answer(status: int, body: str) -> int:
+    """Print an answer as Slack shows it (text and blocks); say the status only when it failed."""
+    if status != 200:
+        print(f"HTTP {status}: {body.strip()}", file=sys.stderr)
+        return 1
+    answer: dict[str, Any] = json.loads(body) if body.startswith("{") else {"text": body}
+    lines = devslack.render(str(answer.get("text") or ""), answer.get("blocks"), dev.PEOPLE)
+    print("\n".join(lines).rstrip())
+    return 0
 
 
 async def _post(url: str, secret: str, form: dict[str, str]) -> tuple[int, str]:
@@ -258,11 +298,18 @@ def deliveries(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the promobot command line."""
-    args = parser().parse_args(argv)
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    if extra and args.command != "click":  # only a click's reason may follow its options
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.reason = [*args.reason, *extra]
     if args.command == "serve":
         return serve(args)
     if args.command == "send":
         return send(args)
+    if args.command in ("click", "fail-next"):
+        return devcommands.click(args) if args.command == "click" else devcommands.fail_next(args)
     if args.command == "deliveries":
         return deliveries(args)
     try:
@@ -270,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         return fail(error)
     if args.command == "digest":
+        args.db = devcommands.digest_db(args.db)
         if args.dry_run:
             return digest_cli.dry_run(config, args.db, time.time())
         return digest_cli.post(config, args.db)

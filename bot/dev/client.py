@@ -207,3 +207,43 @@ def status_body(sha: str, context: str, state: str, description: str, at: float)
         "sender": {"login": "ci-bot", "id": 77, "type": "Bot"},
         "installation": {"id": REPO["installation"]},
     }
+
+
+def view_submission_form(*, user: str, user_name: str, view: dict[str, Any], reason: str) -> dict:
+    """Return the form of a modal submitted with `reason` typed into its `reason` input."""
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T0DEV", "domain": "promobot-dev"},
+        "user": {"id": user, "username": user_name, "name": user_name, "team_id": "T0DEV"},
+        "api_app_id": "A0DEV",
+        "token": "dev-verification-token",
+        "trigger_id": f"{int(time.time())}.1.{uuid.uuid4().hex[:16]}",
+        "view": {
+            "id": "VDEV",
+            "team_id": "T0DEV",
+            "type": "modal",
+            "callback_id": view["callback_id"],
+            "private_metadata": view.get("private_metadata", ""),
+            "state": {
+                "values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
+            },
+            "hash": f"{int(time.time())}.dev",
+        },
+        "response_urls": [],
+    }
+    return {"payload": json.dumps(payload)}
+
+
+def button_forms(
+    action: str, promotion: str, *, user: str, user_name: str, channel_id: str, url: str
+) -> dict[str, str]:
+    """Return the form of a click on an approval message's Approve or Reject button."""
+    return block_actions_form(
+        user=user,
+        user_name=user_name,
+        channel_id=channel_id,
+        message={"ts": f"{time.time():.6f}", "text": f"Promotion {promotion}"},
+        action={"action_id": f"promotion.{action}", "value": promotion},
+        block_id=f"promotion:{promotion}",
+        response_url=url.rstrip("/") + "/dev/slack/respond",
+    )

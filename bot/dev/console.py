@@ -10,7 +10,7 @@ import html
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlite_utils import Database
@@ -44,49 +44,52 @@ SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
 RULE = "─"
 
 
-def plain(mrkdwn: str) -> str:
-    """Turn Slack mrkdwn into console text: links show their label, entities are decoded."""
+def plain(mrkdwn: str, names: Mapping[str, str] | None = None) -> str:
+    """Turn Slack mrkdwn into console text: links show their label, people their name."""
 
     def label(match: re.Match[str]) -> str:
         if match.group(2):
             return match.group(2)
         target = match.group(3)
         if target.startswith(("@", "!subteam^")):
-            return "@" + target.rpartition("^")[2].lstrip("@")
+            who = target.rpartition("^")[2].lstrip("@")
+            return "@" + (names or {}).get(who, who)
         return "@" + target[1:] if target.startswith("!") else target.lstrip("#")
 
     text = SHORTCODE.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), LINK.sub(label, mrkdwn))
     return html.unescape(text)
 
 
-def _text(obj: Any) -> str:
-    return plain(obj.get("text", "")) if isinstance(obj, dict) else ""
-
-
-def block_lines(block: dict[str, Any]) -> list[str]:
+def block_lines(block: dict[str, Any], names: Mapping[str, str] | None = None) -> list[str]:
     """Render one Block Kit block as console lines."""
+
+    def text_of(obj: Any) -> str:
+        return plain(obj.get("text", ""), names) if isinstance(obj, dict) else ""
+
     kind = block.get("type")
     if kind == "divider":
         return [RULE * 20]
     if kind == "actions":
-        return ["  ".join(f"[{_text(e.get('text'))}]" for e in block.get("elements", []))]
+        return ["  ".join(f"[{text_of(e.get('text'))}]" for e in block.get("elements", []))]
     if kind == "context":
-        return [" · ".join(_text(e) for e in block.get("elements", []) if _text(e))]
-    lines = _text(block.get("text")).splitlines()
-    lines += [_text(f) for f in block.get("fields") or []]
+        return [" · ".join(text_of(e) for e in block.get("elements", []) if text_of(e))]
+    lines = text_of(block.get("text")).splitlines()
+    lines += [text_of(f) for f in block.get("fields") or []]
     accessory = block.get("accessory") or {}
     if accessory.get("type") == "button":
-        lines.append(f"[{_text(accessory.get('text'))}]")
+        lines.append(f"[{text_of(accessory.get('text'))}]")
     return lines
 
 
-def render(text: str, blocks: list[dict[str, Any]] | None) -> list[str]:
-    """Render a message as Slack would show it: its blocks, else its text."""
+def render(
+    text: str, blocks: list[dict[str, Any]] | None, names: Mapping[str, str] | None = None
+) -> list[str]:
+    """Render a message as Slack would show it: its blocks, else its text; people by name."""
     if blocks:
-        lines = [line for block in blocks for line in block_lines(block)]
+        lines = [line for block in blocks for line in block_lines(block, names)]
         if any(line.strip() for line in lines):
             return lines
-    return plain(text or "").splitlines() or [""]
+    return plain(text or "", names).splitlines() or [""]
 
 
 def fake_channel_id(channel: str) -> str:
@@ -99,8 +102,11 @@ def fake_channel_id(channel: str) -> str:
 class Console:
     """Prints messages readably and makes the fake timestamps Slack would have given."""
 
-    def __init__(self, write: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self, write: Callable[[str], Any] | None = None, names: Mapping[str, str] | None = None
+    ) -> None:
         self.write = write or _stdout
+        self.names = dict(names or {})  # people shown by name, not by Slack ID
         self._last_ts = 0.0
 
     def ts(self) -> str:
@@ -128,7 +134,7 @@ def console_senders(
     async def keyed_message(row: Row) -> Record:
         p = row.payload
         where = await store.read(lambda db: slackdb.message_ts(db, p["key"]))
-        lines, now = render(p["text"], p.get("blocks")), clock()
+        lines, now = render(p["text"], p.get("blocks"), console.names), clock()
         if where:
             console.show(f"{p['channel']} · edited ({p['key']})", lines)
             return _store(kind="edit", key=p["key"], channel=p["channel"], ts=where[1], p=p, at=now)
@@ -146,7 +152,7 @@ def console_senders(
         where = await thread_of(store, p["parent_key"])
         also = " (also sent to the channel)" if p.get("broadcast") else ""
         heading = f"↳ thread of {p['parent_key']}{also}"
-        console.show(heading, render(p["text"], p.get("blocks")), indent="    ")
+        console.show(heading, render(p["text"], p.get("blocks"), console.names), indent="    ")
         ts = console.ts()
         return _store(
             kind="reply", key=p["parent_key"], channel=where[0], ts=ts, p=p, at=clock(),
@@ -156,8 +162,10 @@ def console_senders(
     async def direct(row: Row) -> Record:
         p = row.payload
         kind = "ephemeral" if row.method == "chat.postEphemeral" else "plain"
-        who = f" · only {p.get('user')} sees this" if kind == "ephemeral" else ""
-        console.show(f"{p.get('channel')}{who}", render(p.get("text", ""), p.get("blocks")))
+        user = console.names.get(p.get("user") or "", p.get("user"))
+        who = f" · only {user} sees this" if kind == "ephemeral" else ""
+        shown = render(p.get("text", ""), p.get("blocks"), console.names)
+        console.show(f"{p.get('channel')}{who}", shown)
         return _store(
             kind=kind, key=None, channel=str(p.get("channel")), ts=console.ts(), p=p, at=clock(),
             thread_ts=p.get("thread_ts"), user_id=p.get("user"),

@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import random as random_numbers
 import re
 import secrets as random
 import time
@@ -39,6 +40,7 @@ from storage import dev as devstore
 
 log = logging.getLogger(__name__)
 STATE_FILE = ".promobot-dev.json"
+DEV_DB = "promobot-dev.db"  # where `make run` keeps its database
 # People of the demo workspace. S… user groups in app.yaml resolve to GROUP_MEMBERS in dev mode.
 PEOPLE = {"U012ABC": "ada", "U0DEVBOB": "bob", "U0DEVCAT": "cat"}
 GROUP_MEMBERS = ("U0DEVBOB", "U0DEVCAT")
@@ -52,6 +54,7 @@ class DevMode:
 
     url: str = "http://127.0.0.1:8080"
     deploy_delay: float = 2.0
+    deploy_failures: float = 0.0  # the share of deployments the deployer fails (0 to 1)
     demo: bool = False
     demo_patience: float = 15.0  # seconds a demo step waits for the pipeline before moving on
     write: Callable[[str], Any] | None = None  # the console; stdout when None
@@ -63,6 +66,8 @@ class DevRuntime:
 
     mode: DevMode
     console: Console
+    # Stages whose next deployment the deployer fails (`promobot fail-next <stage>`).
+    fail_next: set[str] = dataclasses.field(default_factory=set)
 
 
 def throwaway_key() -> str:
@@ -114,14 +119,16 @@ def banner(config: Config, original: Config, secrets: Secrets, mode: DevMode, db
             f"{secrets.slack_signing_secret}",
             f"  database          {db}; secrets also in {STATE_FILE}",
             f"  soak times scaled down for the demo: {soaks or 'none set'}",
-            f"  deployments answered by a local deployer after {mode.deploy_delay:g}s each",
+            f"  deployments answered by a local deployer after {mode.deploy_delay:g}s each"
+            + (f", {mode.deploy_failures:.0%} of them failing" if mode.deploy_failures else ""),
+            "  fail one on purpose: promobot fail-next <stage>",
             f"  Slack user groups contain the demo people {', '.join(GROUP_MEMBERS)}",
             "  try: promobot send /ship status",
         ]
     )
 
 
-def write_state(path: str | Path, secrets: Secrets, url: str) -> None:
+def write_state(path: str | Path, secrets: Secrets, url: str, db: str = DEV_DB) -> None:
     """Write the dev secrets where `promobot send` finds them (readable by this user only)."""
     path = Path(path)
     path.touch(mode=0o600)
@@ -130,6 +137,7 @@ def write_state(path: str | Path, secrets: Secrets, url: str) -> None:
         "url": url,
         "github_webhook_secret": secrets.github_webhook_secret,
         "slack_signing_secret": secrets.slack_signing_secret,
+        "db": str(Path(db).resolve()),
     }
     path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
@@ -256,12 +264,25 @@ class Deployer:
     """Completes every recorded deployment: in_progress, then success, each after a delay."""
 
     def __init__(
-        self, store: Store, secrets: Secrets, mode: DevMode, clock: Callable[[], float]
+        self,
+        store: Store,
+        secrets: Secrets,
+        mode: DevMode,
+        clock: Callable[[], float],
+        fail_next: set[str] | None = None,
     ) -> None:
         self.store = store
         self.secret = secrets.github_webhook_secret
         self.mode = mode
         self.clock = clock
+        self.fail_next = fail_next if fail_next is not None else set()
+        self.dice = random_numbers.Random()
+
+    def outcome(self, stage: str) -> str:
+        """Decide how a deployment into `stage` ends: failed on request or by chance, or fine."""
+        if stage in self.fail_next:  # taken off once GitHub-as-us accepted the failure
+            return "failure"
+        return "failure" if self.dice.random() < self.mode.deploy_failures else "success"
 
     async def run(self) -> None:
         """Play due steps until cancelled."""
@@ -274,7 +295,8 @@ class Deployer:
 
     async def step(self, session: aiohttp.ClientSession, call: dict[str, Any]) -> None:
         """Send the next deployment_status of one deployment; try again later if refused."""
-        state = "in_progress" if call["deploy_step"] == 0 else "success"
+        stage = str((call.get("answer") or {}).get("environment") or "")
+        state = "in_progress" if call["deploy_step"] == 0 else self.outcome(stage)
         full_name = DEPLOYMENTS.match(call["path"]).group(1)  # type: ignore[union-attr]
         repo = await self.store.read(lambda db: builds.repository_by_name(db, full_name))
         body = deployment_status(call, state, repo, self.clock())
@@ -289,8 +311,9 @@ class Deployer:
             log.warning("dev deployer: %s of %s refused (%s %s)", state, full_name, status, text)
             step = call["deploy_step"]
         else:
-            stage = body["deployment"]["environment"]
             log.info("dev deployer: %s %s → %s", full_name, stage, state)
+            if state == "failure":
+                self.fail_next.discard(stage)
         done = step >= 2
         await self.store.write(
             lambda db: devstore.advance_deployment(db, call["id"], step, None if done else due)
