@@ -24,7 +24,7 @@ async def into_baklava(bot: Pipeline, clock: FakeClock, user: str) -> str:
     return await bot.ship("promote #1 to baklava", user=user)
 
 
-async def test_github_deployments_say_who_asked_by_name_and_slack_keeps_the_mention(bot, clock):
+async def test_github_says_who_asked_by_name_and_a_failure_pings_them_in_slack(bot, clock):
     bot.slack.users["U111"] = "Grace Hopper"
     answer = await into_baklava(bot, clock, "U111")
     assert ":rocket:" in answer
@@ -33,9 +33,12 @@ async def test_github_deployments_say_who_asked_by_name_and_slack_keeps_the_ment
     assert baklava["payload"]["requested_by"] == "U111"  # machines get the ID
     await bot.ship("status", user="U111")
     assert len(bot.slack.of("users.info")) == 1  # asked once, then kept
-    await bot.report("baklava", "success")
+    await bot.report("baklava", "failure")
     replies = [c.body["text"] for c in bot.slack.of("chat.postMessage") if c.body.get("thread_ts")]
-    assert any("<@U111>" in r for r in replies)  # inside Slack a mention, which Slack renders
+    # Inside Slack, a mention where it should notify: the deployment they asked for failed.
+    assert any(
+        r.startswith("❌ Deployment to *baklava* failed") and "<@U111>" in r for r in replies
+    )
 
 
 async def test_a_slow_or_failing_users_info_never_holds_up_the_answer(bot, clock):
@@ -48,3 +51,15 @@ async def test_a_slow_or_failing_users_info_never_holds_up_the_answer(bot, clock
     assert "*pasty*" in await bot.ship("status", user="U222")
     stored = bot.h.rows("SELECT user_id, name FROM people")
     assert stored == []  # nothing wrong is kept: both are asked for again next time
+
+
+async def test_news_of_a_persons_own_doing_names_them_without_a_ping(bot, clock):
+    bot.slack.users.update({"U111": "Grace Hopper", "U0GROUP": "Bob"})
+    bot.slack.usergroups["S0RELEASE"] = ["U0GROUP"]
+    await into_baklava(bot, clock, "U111")
+    await bot.ship('lock dumpling "db migration"', user="U0GROUP")
+    channel = [c.body["text"] for c in bot.slack.posts()]
+    assert ":lock: *Bob* locked *dumpling* until someone unlocks it: db migration" in channel
+    replies = [c.body["text"] for c in bot.slack.of("chat.postMessage") if c.body.get("thread_ts")]
+    assert "🚀 *Grace Hopper* promoted build #1 to *baklava*." in replies
+    assert not any("<@U111>" in r or "<@U0GROUP>" in r for r in [*channel, *replies])

@@ -115,10 +115,13 @@ def first_line(message: str) -> str:
     return next((line.strip() for line in message.splitlines() if line.strip()), "")
 
 
-def person(who: str | None) -> str:
-    """Mention a Slack user by ID; show anyone else (a GitHub login, 'promobot') as text."""
+def person(who: str | None, names: Mapping[str, str] | None = None) -> str:
+    """Name a Slack user by display name when known (no ping), else mention them by ID;
+    show anyone else (a GitHub login, 'promobot') as text."""
     if not who:
         return "someone"
+    if who in (names or {}):
+        return f"*{plain((names or {})[who], 80)}*"
     return f"<@{who}>" if SLACK_USER.match(who) else plain(who, 80)
 
 
@@ -221,10 +224,21 @@ def deployment_finished(
 
 
 def promotion_changed(
-    number: int, stage: str, state: str, by: str | None, *, reason: str = "", rollback: bool = False
+    number: int,
+    stage: str,
+    state: str,
+    by: str | None,
+    *,
+    reason: str = "",
+    rollback: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> tuple[str, list[dict]] | None:
-    """Say who asked for, approved, rejected or rolled back a promotion; None for no news."""
-    into, who = f"*{escape(stage)}*", person(by)
+    """Say who asked for, approved, rejected or rolled back a promotion; None for no news.
+
+    People are named, not mentioned, when their name is known: news of their own doing
+    should not ping them.
+    """
+    into, who = f"*{escape(stage)}*", person(by, names)
     why = f": {plain(reason, 500)}" if reason else ""
     if rollback and state in ("waiting", "approved"):
         return reply(f"↩️ {who} is rolling {into} back to build #{number}{why}.")

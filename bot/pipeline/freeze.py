@@ -8,6 +8,7 @@ from bot.config import Config
 from bot.core.commands import UNFOLLOWED
 from bot.core.text import MAX_REASON, escape, too_long
 from bot.engine.promoters import Promoters
+from bot.pipeline.naming import said
 from bot.pipeline.prcheck import when
 from bot.pipeline.tx import Change, Tx
 from bot.services import Services
@@ -42,7 +43,9 @@ def freeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str, reason: str) -
         tx.log(actor=user, action="freeze.started", repo_id=repo["id"], reason=reason)
         tx.emit(Change("freeze.changed", repo["id"], detail={"frozen": True}))
     names = ", ".join(escape(r["full_name"]) for r in frozen)
-    _announce(tx, frozen, f":snowflake: <@{user}> froze merges into {names}: {escape(reason)}")
+    _announce(
+        tx, frozen, f":snowflake: {said(tx.db, user)} froze merges into {names}: {escape(reason)}"
+    )
     return f":snowflake: merges into {names} are frozen: {escape(reason)}. PR checks now fail."
 
 
@@ -67,7 +70,7 @@ def unfreeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str) -> str:
     if not lifted:
         return ":sunny: merges are not frozen."
     names = ", ".join(escape(r["full_name"]) for r in lifted)
-    _announce(tx, lifted, f":sunny: <@{user}> lifted the merge freeze on {names}.")
+    _announce(tx, lifted, f":sunny: {said(tx.db, user)} lifted the merge freeze on {names}.")
     return f":sunny: the merge freeze on {names} is lifted."
 
 

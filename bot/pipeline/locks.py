@@ -5,6 +5,7 @@ from typing import Any
 from bot.config import Stage
 from bot.core import diff, gates
 from bot.pipeline import deployments, diffs
+from bot.pipeline.naming import said
 from bot.pipeline.promotions import announce, busy, summary
 from bot.pipeline.tx import Change, Tx
 from storage import builds, pipeline
@@ -38,7 +39,9 @@ def lock(
     add_lock(tx, repo_id, stage.name, person, reason, expires)
     until = f" for {gates.duration(seconds)}" if seconds else " until someone unlocks it"
     announce(
-        tx, repo_id, f":lock: <@{person}> locked *{stage.name}*{until}: {gates.escape(reason)}"
+        tx,
+        repo_id,
+        f":lock: {said(tx.db, person)} locked *{stage.name}*{until}: {gates.escape(reason)}",
     )
     return f":lock: {stage.name} is locked{until}."
 
@@ -83,7 +86,7 @@ def unlock(tx: Tx, repo_id: int, stage: Stage, person: str, promoter: bool | Non
         return f":information_source: {stage.name} is not locked."
     tx.log(actor=person, action="unlock", repo_id=repo_id, stage=stage.name)
     tx.emit(Change("lock.changed", repo_id, None, stage.name, detail={"locked": False}))
-    announce(tx, repo_id, f":unlock: <@{person}> unlocked *{stage.name}*.")
+    announce(tx, repo_id, f":unlock: {said(tx.db, person)} unlocked *{stage.name}*.")
     return f":unlock: {stage.name} is open again."
 
 
@@ -178,7 +181,8 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
     announce(
         tx,
         repo_id,
-        f":rewind: <@{person}> is rolling back *{stage.name}* from #{now_there['number']} to"
+        f":rewind: {said(tx.db, person)} is rolling back *{stage.name}* from"
+        f" #{now_there['number']} to"
         f" {summary(target, stage.name)}; {stage.name} is locked until someone unlocks it.",
     )
     return f":rewind: Rolling back {stage.name} to #{target['number']} and locking it.\n{carried}"

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from bot.core import ci, render
 from bot.pipeline.tx import Change, Tx
-from storage import builds, outbox, pipeline, progress
+from storage import builds, outbox, people, pipeline, progress
 
 BUILD_CHANGES = ("build.created", "ci.changed", "deployment.changed", "promotion.changed")
 
@@ -196,8 +196,9 @@ def promotion_news(tx: Tx, build: dict[str, Any], change: Change) -> list[News]:
     rollback = bool((row or {}).get("rollback") or detail.get("rollback"))
     if state == "approved" and row and not progress.has_approvals(tx.db, row["id"]):
         state, by = "promoted", row["requested_by"]  # no approval was needed: say who moved it
+    names = people.names_of(tx.db, [by]) if by else {}
     news = render.promotion_changed(
-        build["number"], stage, state, by, reason=reason, rollback=rollback
+        build["number"], stage, state, by, reason=reason, rollback=rollback, names=names
     )
     return [(*news, False)] if news else []
 

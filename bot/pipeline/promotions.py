@@ -10,6 +10,7 @@ from typing import Any
 from bot.config import Stage
 from bot.core import diff, gates
 from bot.pipeline import deployments, diffs
+from bot.pipeline.naming import said
 from bot.pipeline.tx import Change, Tx
 from storage import builds, pipeline
 
@@ -136,7 +137,7 @@ def request(
         announce(
             tx,
             build["repo_id"],
-            f":warning: <@{person}> forced {summary(build, stage.name)} through"
+            f":warning: {said(tx.db, person)} forced {summary(build, stage.name)} through"
             f" {', '.join(passed)}: {gates.escape(force or '')}",
         )
     changed(tx, promotion, promotion["state"])
@@ -182,7 +183,8 @@ def approval_message(
     """Return the approval message of a promotion: who asks, what, and the buttons while open."""
     what = summary(build, promotion["stage"])
     text = (
-        f"*Promotion {promotion['id']}*: <@{promotion['requested_by']}> asks to promote {what}."
+        f"*Promotion {promotion['id']}*: {said(tx.db, promotion['requested_by'])} asks to promote"
+        f" {what}."
         f"\n{footer}"
     )
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
