@@ -39,6 +39,8 @@ EMOJI = {
     ":+1:": "👍",
     ":thumbsup:": "👍",
     ":rotating_light:": "🚨",
+    ":mag:": "🔍",
+    ":sunny:": "☀️",
 }
 SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
 RULE = "─"
