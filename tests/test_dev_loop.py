@@ -86,6 +86,8 @@ async def waiting_in_dumpling(harness) -> int:
     answer = await ship(harness, "promote #1 dumpling")
     assert "waits for approval" in answer
     (row,) = harness.rows("SELECT id FROM promotions WHERE state = 'waiting'")
+    posted = "SELECT ts FROM slack_messages WHERE key = ?"
+    await harness.until(lambda: harness.rows(posted, [f"promotion:{row['id']}"]))
     return row["id"]
 
 

@@ -15,7 +15,7 @@ from bot.dev import client as devclient
 from bot.dev import console as devslack
 from bot.dev import mode as dev
 from bot.pipeline import approvals
-from storage import connect
+from storage import connect, pipeline
 from storage import dev as devstore
 
 ANSWER_WAIT = 5.0  # seconds to wait for the ephemeral answer a click gets
@@ -60,11 +60,14 @@ def click(args: argparse.Namespace) -> int:
 async def _click(state: dict, action: str, promotion: str, user: str, reason: str) -> int:
     url, secret = state["url"], state["slack_signing_secret"]
     name = dev.PEOPLE.get(user, user.lower())
-    channel = devslack.fake_channel_id("#releases")
-    since = _last_message(state)
+    where = _approval_message(state, promotion)
+    if where is None:
+        print(f"promotion {promotion} has no approval message to click", file=sys.stderr)
+        return 2
+    channel, since = where[0], _last_message(state)
     async with aiohttp.ClientSession() as session:
         form = devclient.button_forms(
-            action, promotion, user=user, user_name=name, channel_id=channel, url=url
+            action, promotion, user=user, user_name=name, where=where, url=url
         )
         status, body = await devclient.post_slack(session, url, secret, form)
         if status == 200 and action == "reject":
@@ -79,6 +82,18 @@ async def _click(state: dict, action: str, promotion: str, user: str, reason: st
     answer = await _answer(state, user, since)
     print(answer or "(clicked; no answer came back yet: see the server's console)")
     return 0
+
+
+def _approval_message(state: dict, promotion: str) -> tuple[str, str] | None:
+    """Return (channel ID, ts) of a promotion's approval message in the dev database."""
+    path = state.get("db")
+    if not promotion.isdigit() or not path or not Path(path).exists():
+        return None
+    db = connect(path, readonly=True)
+    try:
+        return pipeline.approval_message(db, int(promotion))
+    finally:
+        db.close()
 
 
 def _last_message(state: dict) -> int:

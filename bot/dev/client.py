@@ -235,14 +235,14 @@ def view_submission_form(*, user: str, user_name: str, view: dict[str, Any], rea
 
 
 def button_forms(
-    action: str, promotion: str, *, user: str, user_name: str, channel_id: str, url: str
+    action: str, promotion: str, *, user: str, user_name: str, where: tuple[str, str], url: str
 ) -> dict[str, str]:
-    """Return the form of a click on an approval message's Approve or Reject button."""
+    """Return the form of a click on a button of an approval message at (channel ID, ts)."""
     return block_actions_form(
         user=user,
         user_name=user_name,
-        channel_id=channel_id,
-        message={"ts": f"{time.time():.6f}", "text": f"Promotion {promotion}"},
+        channel_id=where[0],
+        message={"ts": where[1], "text": f"Promotion {promotion}"},
         action={"action_id": f"promotion.{action}", "value": promotion},
         block_id=f"promotion:{promotion}",
         response_url=url.rstrip("/") + "/dev/slack/respond",
