@@ -223,8 +223,12 @@ class Relay:
         try:
             if sender is None:
                 raise Permanent(f"no sender for {row.method}")
-            self._last_call[(row.lane, pace_key)] = time.monotonic()
-            record = await sender(row)
+            try:
+                record = await sender(row)
+            finally:
+                # Pace from the end of the call: the remote counts arrivals, and its answer
+                # comes after our request arrived, so the next one lands a full interval later.
+                self._last_call[(row.lane, pace_key)] = time.monotonic()
         except RetryAfter as exc:
             if exc.lane_wide:
                 self._paused_until[row.lane] = time.monotonic() + exc.seconds
