@@ -1,6 +1,7 @@
 """POST /github/webhooks: verified, durable, deduplicated, processed in order."""
 
 import json
+import sqlite3
 
 from tests.conftest import SHA, fixture, push_payload, sign_github, status_payload
 
@@ -178,7 +179,7 @@ async def test_a_failing_delivery_is_retried_with_backoff_then_kept_with_its_err
     def flaky(tx, change):
         if change.kind == "build.created" and failures["left"]:
             failures["left"] -= 1
-            raise RuntimeError("the database hiccuped")
+            raise sqlite3.OperationalError("the database hiccuped")  # transient: retried
 
     clock = FakeClock(1_795_000_000)
     harness = await make_harness(clock=clock, reactions=(flaky,))

@@ -13,7 +13,7 @@ from sqlite_utils import Database
 from bot.config import Config
 from bot.core.clock import Clock
 from bot.core.text import load_json
-from bot.pipeline.tx import Reaction, Tx
+from bot.pipeline.tx import Reaction, Tx, transient
 from storage import Store, inbox, savepoint
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,14 @@ class UnitOfWork:
 
 class Unreadable(Exception):
     """A delivery whose body the handlers could not turn into steps."""
+
+
+class Poison(Exception):
+    """A delivery whose change was kept without the reactions that failed on it."""
+
+    def __init__(self, error: BaseException, skipped: list[str]) -> None:
+        what = "; ".join(skipped) or f"{type(error).__name__}: {error}"
+        super().__init__(f"kept without what failed on it ({what})")
 
 
 def backoff(attempt: int) -> float:
@@ -136,32 +144,44 @@ class Worker:
 
     def _apply(self, db: Database, planned: list[tuple[dict, UnitOfWork | BaseException]]) -> None:
         now = self.clock.now()
-        tx = Tx(db, self.config, now, self.reactions)
         blocked: set[str] = set()
         for delivery, work in planned:
             if delivery["repo_key"] in blocked:
-                continue  # an earlier one of this repository failed: keep the order
-            error = work if isinstance(work, BaseException) else None
+                continue  # an earlier one of this repository waits for a retry: keep the order
+            if isinstance(work, BaseException):
+                self._defer(db, delivery, work, now)  # unreadable: poison, kept at once
+                continue
+            error = self._steps(db, work, Tx(db, self.config, now, self.reactions))
+            if error is not None and not transient(error):
+                # Poison: keep it as failed now, and keep what it changed without the
+                # reaction that broke (its build is not lost), if that much holds.
+                isolated = Tx(db, self.config, now, self.reactions, isolate=True)
+                if self._steps(db, work, isolated) is None:
+                    error = Poison(error, isolated.skipped) if isolated.skipped else None
             if error is None:
-                try:
-                    with savepoint(db, "delivery"):
-                        for step in work.steps:  # type: ignore[union-attr]
-                            step(tx)
-                except Exception as exc:
-                    if not db.conn.in_transaction:
-                        raise  # the database refused the whole batch (a full disk): retry it all
-                    error = exc
-            if error is None:
-                state = "done" if work.steps else "ignored"  # type: ignore[union-attr]
+                state = "done" if work.steps else "ignored"
                 inbox.finish_delivery(db, delivery["id"], state=state, now=now)
                 continue
-            blocked.add(delivery["repo_key"])
+            if transient(error):
+                blocked.add(delivery["repo_key"])  # retried later, and its repository waits
             self._defer(db, delivery, error, now)
+
+    def _steps(self, db: Database, work: UnitOfWork, tx: Tx) -> Exception | None:
+        """Apply a delivery's steps in a savepoint; return the error that undid them, or None."""
+        try:
+            with savepoint(db, "delivery"):
+                for step in work.steps:
+                    step(tx)
+        except Exception as exc:
+            if not db.conn.in_transaction:
+                raise  # the database refused the whole batch (a full disk): retry it all
+            return exc
+        return None
 
     def _defer(self, db: Database, delivery: dict, error: BaseException, now: float) -> None:
         attempt = delivery["attempts"] + 1
-        # Text that cannot be decoded or stored fails the same way every time: keep it at once.
-        give_up = attempt >= MAX_ATTEMPTS or isinstance(error, Unreadable | UnicodeError)
+        # Only the database's own trouble is worth a retry; a poison body is kept at once.
+        give_up = attempt >= MAX_ATTEMPTS or not transient(error)
         text = "".join(traceback.format_exception_only(type(error), error)).strip()
         text = text.encode("utf-8", "backslashreplace").decode()  # storable, whatever it quotes
         log.warning(

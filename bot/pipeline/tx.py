@@ -1,5 +1,6 @@
 """The unit of work: state changes, their reactions and their outbox rows in one transaction."""
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -8,7 +9,7 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.core.render import fit
-from storage import audit, outbox
+from storage import audit, outbox, savepoint
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,17 @@ class Change:
 Reaction = Callable[["Tx", Change], None]
 
 
+def transient(error: BaseException) -> bool:
+    """Say whether an error may pass on a retry: the database's trouble, not the body's.
+
+    A locked database, a full disk or an I/O error (sqlite3.OperationalError) clear
+    up; anything else a handler, a step or a reaction raises on a delivery's body
+    (KeyError, TypeError, a constraint, an integer too large) fails the same way on
+    every try: that delivery is poison.
+    """
+    return isinstance(error, sqlite3.OperationalError)
+
+
 @dataclass
 class Tx:
     """What a workflow step sees: the open transaction, the config, the time, the reactions."""
@@ -37,11 +49,25 @@ class Tx:
     config: Config
     now: float
     reactions: Sequence[Reaction] = ()
+    # When set, a reaction that fails for good is undone and named in `skipped`, and the
+    # change itself stands: a poison delivery then still records its build.
+    isolate: bool = False
+    skipped: list[str] = field(default_factory=list)
 
     def emit(self, change: Change) -> None:
         """Let every reaction act on `change` inside this transaction."""
         for reaction in self.reactions:
-            reaction(self, change)
+            if not self.isolate:
+                reaction(self, change)
+                continue
+            try:
+                with savepoint(self.db, "reaction"):
+                    reaction(self, change)
+            except Exception as exc:
+                if transient(exc) or not self.db.conn.in_transaction:
+                    raise
+                name = getattr(reaction, "__name__", type(reaction).__name__)
+                self.skipped.append(f"{name} on {change.kind}: {type(exc).__name__}: {exc}")
 
     def log(self, **entry: Any) -> int:
         """Append to the event log at this transaction's time."""
