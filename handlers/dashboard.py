@@ -121,13 +121,14 @@ async def insights_page(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     given = request.query.get("weeks", str(measured.DEFAULT_WEEKS))
-    if not (given.isascii() and given.isdigit()) or not 1 <= int(given) <= measured.MAX_WEEKS:
+    weeks = text.number(given)  # int() of ² or of 5,000 digits raises: a 500 before
+    if weeks is None or not 1 <= weeks <= measured.MAX_WEEKS:
         return web.Response(
             status=400, text=f"weeks must be a whole number from 1 to {measured.MAX_WEEKS}"
         )
     now = services.clock.now()
     data = await services.store.read(
-        partial(insights.page, config=services.config, weeks=int(given), now=now)
+        partial(insights.page, config=services.config, weeks=weeks, now=now)
     )
     # The metrics change slowly and cost more to compute than the pipeline view.
     every = refresh(request) if "refresh" in request.query else INSIGHTS_REFRESH
