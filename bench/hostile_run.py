@@ -305,6 +305,7 @@ def main() -> int:
                 result = asyncio.run(attack(base, state, args.seconds, args.seed, args.slow))
                 before = log_path.stat().st_size
                 slow = asyncio.run(slow_bodies(base, args.slow, args.hold))
+                time.sleep(2)  # the server logs what it makes of the hang-ups after they happen
                 grown = log_path.stat().st_size - before
                 alive = server.poll() is None
             finally:

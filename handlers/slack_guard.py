@@ -54,6 +54,9 @@ class Replays:
         self.limit = limit
         self._seen: OrderedDict[str, float] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._seen)
+
     def first(self, stamp: str, signature: str, now: float) -> bool:
         """Record a verified request; return False when it was already answered."""
         while self._seen and next(iter(self._seen.values())) < now - WINDOW:
@@ -96,6 +99,16 @@ def team_of(form: dict[str, Any]) -> str:
         user_team = user.get("team_id") if isinstance(user, dict) else None
         return str(team_id or user_team or "")
     return str(form.get("team_id") or "")
+
+
+def ssl_check(body: bytes) -> bool:
+    """Say whether `body` is Slack's ssl_check probe, which may come unsigned and asks nothing."""
+    if len(body) > 512 or b"ssl_check=1" not in body:
+        return False
+    try:
+        return read_form(body).get("ssl_check") == "1"
+    except Rejected:  # not UTF-8: no probe of Slack's, and the signature check refuses it
+        return False
 
 
 def check(body: bytes, headers: Any, secret: str, team: str | None, replays: Replays) -> dict:

@@ -252,3 +252,22 @@ async def test_a_button_value_of_a_superscript_two_is_not_a_promotion(harness, c
     said = harness.slack.of("chat.postEphemeral")[-1].body["text"]
     assert said == ":warning: This button is not bound to a promotion."
     assert "Traceback" not in caplog.text
+
+
+async def test_slacks_ssl_check_is_answered_unsigned_and_changes_nothing(harness):
+    response = await harness.client.post("/slack/events", data=b"ssl_check=1&token=x")
+    assert response.status == 200
+    odd = await harness.client.post("/slack/events", data=b"ssl_check=1&\xff")
+    assert odd.status == 401
+    assert harness.rows("SELECT count(*) AS n FROM event_log") == [{"n": 0}]
+
+
+def test_replays_are_remembered_for_the_window_within_a_bound():
+    from handlers.slack_guard import WINDOW, Replays
+
+    seen = Replays(limit=3)
+    assert seen.first("100", "v0=a", 100.0) and not seen.first("100", "v0=a", 101.0)
+    assert seen.first("100", "v0=a", 100.0 + WINDOW + 1)  # stale by then anyway: forgotten
+    for n in range(5):  # a flood of valid requests keeps the newest `limit`
+        assert seen.first(str(n), "v0=b", 500.0)
+    assert len(seen) == 3
