@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bot.web.dashboard import duration
+from bot.web.dashboard import templates
 from tests.devsupport import execute, manual, pipeline
 
 TOKEN = "dashboard-test-token"
@@ -24,6 +24,7 @@ def secrets(secrets):
 
 
 def test_durations_read_like_people_write_them():
+    duration = templates().filters["duration"]
     cases = {None: "", 5: "5s", 125: "2m 5s", 900: "15m", 3900: "1h 5m", 90000: "1d 1h"}
     assert {k: duration(k) for k in cases} == cases
 

@@ -134,18 +134,6 @@ def test_a_refusal_renders_every_gate():
     assert "✅ *soak*" in text
 
 
-def test_durations_read_like_people_write_them():
-    assert [gates.duration(s) for s in (0, 45, 60, 61, 3600, 5400, 3 * 86400)] == [
-        "0s",
-        "45s",
-        "1m",
-        "2m",
-        "1h",
-        "1h 30m",
-        "3d",
-    ]
-
-
 def test_a_rollback_out_of_the_previous_stage_voids_the_soak():
     history = [deployed(1, "success", NOW - 3600)]
     assert verdicts(facts(previous_deployments=history, rolled_back_at=NOW - 60))["soak"] == (

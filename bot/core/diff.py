@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.render import cut, escape, first_line, plain
-from bot.core.text import link
+from bot.core.render import cut, plain
+from bot.core.text import escape, first_line, link
 
 PUSH_CAP = 2048  # GitHub puts at most this many commits in one push payload
 TITLE_LIMIT = 150

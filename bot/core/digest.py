@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.core.text import escape, link
+from bot.core.text import duration, escape, link, when
 from bot.pipeline.prcheck import red_since
 
 DAY = 86_400.0
@@ -37,22 +37,6 @@ class Digest:
     summary: str
     sections: tuple[Section, ...]
     quiet: bool
-
-
-def duration(seconds: float) -> str:
-    """Say a duration the short way: '3d 2h', '2h 15m', '12m', 'under a minute'."""
-    minutes = int(seconds // 60)
-    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {mins}m" if mins else f"{hours}h"
-    return f"{mins}m" if mins else "under a minute"
-
-
-def local(at: float, tz: str) -> str:
-    """Format a time of the last days in the digest's zone: 'Mon 14:05'."""
-    return datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(tz)).strftime("%a %H:%M")
 
 
 def ref(build: Mapping[str, Any]) -> str:
@@ -147,7 +131,7 @@ def red_now(rec: Mapping[str, Any], branch: str, now: float, tz: str) -> list[st
         return []
     start = _failed_at(rec["ci_events"]).get(first["id"], first["ci_changed_at"])
     return [
-        f":red_circle: {escape(branch)} is red since {ref(first)}, {local(start, tz)}"
+        f":red_circle: {escape(branch)} is red since {ref(first)}, {when(start, tz, short=True)}"
         f" ({duration(now - start)} ago)"
     ]
 
@@ -190,13 +174,15 @@ def _pending(rec: Mapping[str, Any], now: float, tz: str) -> tuple[list[str], li
         for p in rec["promotions"]
     ]
     held = [
-        f"• :lock: {lk['stage']} locked by <@{lk['locked_by']}> since {local(lk['created_at'], tz)}"
+        f"• :lock: {lk['stage']} locked by <@{lk['locked_by']}>"
+        f" since {when(lk['created_at'], tz, short=True)}"
         f": {escape(lk['reason'])}"
-        + (f" (until {local(lk['expires_at'], tz)})" if lk.get("expires_at") else "")
+        + (f" (until {when(lk['expires_at'], tz, short=True)})" if lk.get("expires_at") else "")
         for lk in rec["locks"]
     ]
     held += [
-        f"• :snowflake: merges frozen by <@{f['frozen_by']}> since {local(f['started_at'], tz)}:"
+        f"• :snowflake: merges frozen by <@{f['frozen_by']}>"
+        f" since {when(f['started_at'], tz, short=True)}:"
         f" {escape(f['reason'])}"
         for f in rec["freezes"]
     ]
@@ -211,7 +197,8 @@ def deployed(rec: Mapping[str, Any], stage: str, since: float, tz: str) -> list[
         key=lambda d: d["finished_at"] or d["updated_at"],
     )
     return [
-        f"• {ref(numbers[d['build_id']])} at {local(d['finished_at'] or d['updated_at'], tz)}"
+        f"• {ref(numbers[d['build_id']])}"
+        f" at {when(d['finished_at'] or d['updated_at'], tz, short=True)}"
         for d in rows
         if (d["finished_at"] or d["updated_at"]) >= since
     ]

@@ -10,31 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Stage
+from bot.core.text import duration, escape
 
 FAILED = ("failure", "error")
 # The gates `--force "reason"` may pass. Never the promoter gate (force is for promoters)
 # and never approvals.
 OVERRIDABLE = ("order", "ci", "soak", "lock")
-
-
-def escape(text: str) -> str:
-    """Escape text that did not come from us for Slack mrkdwn (& < >)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def duration(seconds: float) -> str:
-    """Say a duration the way people write it: 45s, 7m, 1h 5m, 2d 3h."""
-    seconds = max(0, math.ceil(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = math.ceil(seconds / 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
 
 
 @dataclass(frozen=True)

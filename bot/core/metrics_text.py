@@ -6,7 +6,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bot.core.gates import duration, escape
 from bot.core.report import (
     CFR_CLUSTERS,
     REPORT_YEAR,
@@ -16,6 +15,7 @@ from bot.core.report import (
     lead_band,
     recovery_band,
 )
+from bot.core.text import duration, escape
 
 CSV_COLUMNS = (
     "repository",

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.text import link
+from bot.core.text import duration, escape, first_line, link, mention
 
 MAX_SECTION = 3000  # characters in one section block's text (Slack: invalid_blocks beyond)
 MAX_TEXT = 3000  # the notification fallback; Slack cuts far later, people earlier
@@ -54,11 +54,6 @@ NOTHING = "·"
 LOCKED = "🔒"
 FAILED = ("failure", "error")
 FINISHED = ("success", *FAILED)
-
-
-def escape(text: str) -> str:
-    """Escape &, < and > so Slack shows text as written and never parses links or pings."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def cut(text: str, limit: int) -> str:
@@ -110,31 +105,11 @@ def plain(text: str, limit: int = MAX_TITLE) -> str:
     return cut(escape(text), limit)
 
 
-def first_line(message: str) -> str:
-    """Return the first non-blank line of a commit message."""
-    return next((line.strip() for line in message.splitlines() if line.strip()), "")
-
-
 def person(who: str | None, names: Mapping[str, str] | None = None) -> str:
-    """Name a Slack user by display name when known (no ping), else mention them by ID;
-    show anyone else (a GitHub login, 'promobot') as text."""
-    if not who:
-        return "someone"
-    if who in (names or {}):
+    """Name a Slack user by display name when known (no ping), else mention them."""
+    if who and who in (names or {}):
         return f"*{plain((names or {})[who], 80)}*"
-    return f"<@{who}>" if SLACK_USER.match(who) else plain(who, 80)
-
-
-def duration(seconds: float | None) -> str:
-    """Say how long something took, like 45s, 3m 12s or 1h 05m."""
-    if seconds is None or seconds < 0:
-        return "an unknown time"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+    return mention(who)
 
 
 def stage_strip(
@@ -216,11 +191,12 @@ def deployment_finished(
     stage: str, state: str, seconds: float | None, by: str | None
 ) -> tuple[str, list[dict]]:
     """Say how a deployment into `stage` ended and how long it took."""
-    who = f" (by {person(by)})" if by else ""
+    who = f" (by {mention(by)})" if by else ""
+    took = "an unknown time" if seconds is None or seconds < 0 else duration(seconds)
     if state == "success":
-        return reply(f"✅ Deployed to *{escape(stage)}* in {duration(seconds)}{who}.")
+        return reply(f"✅ Deployed to *{escape(stage)}* in {took}{who}.")
     verb = "failed" if state == "failure" else "errored"
-    return reply(f"❌ Deployment to *{escape(stage)}* {verb} after {duration(seconds)}{who}.")
+    return reply(f"❌ Deployment to *{escape(stage)}* {verb} after {took}{who}.")
 
 
 def promotion_changed(

@@ -1,14 +1,69 @@
-"""Text for Slack: escape what people and GitHub wrote before it goes into mrkdwn."""
+"""Text for people: escaping, mentions, links, first lines, durations and times of day.
+
+The one home of each: Slack messages, /ship answers, the digest and the dashboard
+all say a duration or a time the same way.
+"""
 
 import hmac
 import json
+import math
 import re
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+MAX_NAME = 80  # a name that is not a Slack ID (a GitHub login), shown as text
 
 
 def escape(text: str) -> str:
     """Escape &, < and > so nobody's text can ping <!channel> or forge a link."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(who: str | None) -> str:
+    """Mention a Slack user or user group by ID; show anyone else (a login) as plain text."""
+    if not who:
+        return "someone"
+    if SLACK_USER.match(who):
+        return f"<@{who}>"
+    if SLACK_GROUP.match(who):
+        return f"<!subteam^{who}>"
+    shown = escape(who)
+    return shown if len(shown) <= MAX_NAME else shown[: MAX_NAME - 1] + "…"
+
+
+def first_line(text: str | None) -> str:
+    """Return the first non-blank line of a commit message, stripped."""
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+
+
+def duration(seconds: float) -> str:
+    """Say a duration the way people write it: 45s, 2m 5s, 12m, 3h 5m, 2d 4h.
+
+    Seconds count up to ten minutes; a part still running is rounded up, so
+    what is left is never said as 0s.
+    """
+    total = max(0, math.ceil(seconds))
+    minutes, secs = divmod(total, 60)
+    hours, mins = divmod(minutes, 60)
+    days, hrs = divmod(hours, 24)
+    if total < 60:
+        return f"{secs}s"
+    if minutes < 10:
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
+    if hours < 1:
+        return f"{minutes}m"
+    if days < 1:
+        return f"{hours}h {mins}m" if mins else f"{hours}h"
+    return f"{days}d {hrs}h" if hrs else f"{days}d"
+
+
+def when(at: float, timezone: str = "UTC", *, short: bool = False) -> str:
+    """Say a moment in `timezone`: '2026-11-24 09:00 GMT', or 'Tue 09:00' when `short`."""
+    local = datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(timezone))
+    return local.strftime("%a %H:%M" if short else "%Y-%m-%d %H:%M %Z")
 
 
 # A JSON escape of a UTF-16 surrogate: the only way a lone one gets into decoded text.

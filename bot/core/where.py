@@ -8,7 +8,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.render import duration, escape, first_line, plain
+from bot.core.render import plain
+from bot.core.text import duration, escape, first_line
 
 SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 BUILD = re.compile(r"^#(\d+)$")

@@ -30,11 +30,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlite_utils import Database
 
 from bot.config import Config, Secrets
+from bot.core.text import duration
 from bot.dev.client import post_webhook
 from bot.dev.console import Console
 from bot.engine.github import GitHubRecord
 from bot.engine.relay import Permanent, Record, Row, Sender
-from bot.web.dashboard import duration
 from storage import Store, builds
 from storage import dev as devstore
 

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from bot.core import gates
+from bot.core.text import escape
 from bot.pipeline import deployments
 from bot.pipeline.deployments import facts
 from bot.pipeline.promotions import busy, changed, send_approval, summary
@@ -143,9 +144,7 @@ def reject(tx: Tx, promotion_id: int, person: str, promoter: bool | None, reason
         detail={"promotion": promotion_id},
         **where(promotion),
     )
-    send_approval(
-        tx, promotion, f":x: Rejected by <@{person}>: {gates.escape(reason)}", open_=False
-    )
+    send_approval(tx, promotion, f":x: Rejected by <@{person}>: {escape(reason)}", open_=False)
     changed(tx, promotion, "rejected")
     return f":x: Promotion {promotion_id} rejected."
 

@@ -6,10 +6,9 @@ from typing import Any
 
 from bot.config import Config
 from bot.core.commands import UNFOLLOWED
-from bot.core.text import MAX_REASON, escape, too_long
+from bot.core.text import MAX_REASON, escape, too_long, when
 from bot.engine.promoters import Promoters
 from bot.pipeline.naming import said
-from bot.pipeline.prcheck import when
 from bot.pipeline.tx import Change, Tx
 from bot.services import Services
 from storage import builds, prs

@@ -3,7 +3,8 @@
 from typing import Any
 
 from bot.config import Stage
-from bot.core import diff, gates
+from bot.core import diff
+from bot.core.text import duration, escape
 from bot.pipeline import deployments, diffs
 from bot.pipeline.naming import said
 from bot.pipeline.promotions import announce, busy, summary
@@ -37,11 +38,11 @@ def lock(
         return refusal
     expires = tx.now + seconds if seconds else None
     add_lock(tx, repo_id, stage.name, person, reason, expires)
-    until = f" for {gates.duration(seconds)}" if seconds else " until someone unlocks it"
+    until = f" for {duration(seconds)}" if seconds else " until someone unlocks it"
     announce(
         tx,
         repo_id,
-        f":lock: {said(tx.db, person)} locked *{stage.name}*{until}: {gates.escape(reason)}",
+        f":lock: {said(tx.db, person)} locked *{stage.name}*{until}: {escape(reason)}",
     )
     return f":lock: {stage.name} is locked{until}."
 

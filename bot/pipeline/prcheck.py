@@ -7,13 +7,11 @@ POST replaces the previous verdict for the same (sha, context).
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.core import ci
-from bot.core.text import safe_url
+from bot.core.text import safe_url, when
 from bot.pipeline.tx import Change, Tx
 from storage import builds, people, prs
 
@@ -45,13 +43,6 @@ class Branch:
 def cut(text: str, limit: int = MAX_DESCRIPTION) -> str:
     """Shorten `text` to `limit` characters, marking the cut with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def when(at: float, timezone: str) -> str:
-    """Format a time for people: '2026-11-24 09:00 GMT' in the digest's time zone."""
-    return (
-        datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
-    )
 
 
 def red_since(run: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.config import Stage
 from bot.core import diff, gates
+from bot.core.text import escape, mention
 from bot.pipeline import deployments, diffs
 from bot.pipeline.naming import said
 from bot.pipeline.tx import Change, Tx
@@ -65,9 +66,7 @@ def changed(tx: Tx, promotion: dict[str, Any], state: str) -> None:
 def summary(build: dict[str, Any], stage: str) -> str:
     """Name a build going into a stage, in mrkdwn."""
     first_line = (
-        gates.escape((build.get("message") or "").splitlines()[0][:80])
-        if build.get("message")
-        else ""
+        escape((build.get("message") or "").splitlines()[0][:80]) if build.get("message") else ""
     )
     return f"*#{build['number']}* `{build['sha'][:7]}` {first_line} into *{stage}*".rstrip()
 
@@ -138,7 +137,7 @@ def request(
             tx,
             build["repo_id"],
             f":warning: {said(tx.db, person)} forced {summary(build, stage.name)} through"
-            f" {', '.join(passed)}: {gates.escape(force or '')}",
+            f" {', '.join(passed)}: {escape(force or '')}",
         )
     changed(tx, promotion, promotion["state"])
     return proceed_or_wait(tx, promotion, build, stage, checks)
@@ -235,11 +234,9 @@ def post_approval(
     tx: Tx, promotion: dict, build: dict, stage: Stage, checks: list[gates.Gate]
 ) -> None:
     """Ask the channel to approve a waiting promotion."""
-    who = " or ".join(
-        f"<@{p}>" if p.startswith("U") else f"<!subteam^{p}>" for p in stage.promoters
-    )
+    who = " or ".join(mention(p) for p in stage.promoters)
     need = f"{stage.approvals} approval(s) from {who or 'anyone'}, not the requester"
     forced = promotion.get("forced_reason")
-    note = f"\n:warning: Forced past the ❌ gates: {gates.escape(forced)}" if forced else ""
+    note = f"\n:warning: Forced past the ❌ gates: {escape(forced)}" if forced else ""
     footer = f"{gates.render(checks)}{note}\nNeeds {need}. Expires in 24h."
     send_approval(tx, promotion, footer, open_=True)

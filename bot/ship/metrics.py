@@ -4,7 +4,7 @@ from typing import Any
 
 from bot.core import metrics_text
 from bot.core.commands import USAGE, Command, CommandError
-from bot.core.gates import escape
+from bot.core.text import escape
 from bot.pipeline import metrics as measured
 from bot.pipeline.tx import Tx
 from bot.ship.verbs import Context, repository

@@ -18,8 +18,7 @@ from typing import Any
 from bot.config import Stage, parse_duration
 from bot.core import where as wherein
 from bot.core.commands import UNFOLLOWED, USAGE, Command, CommandError, did_you_mean, echo
-from bot.core.gates import escape
-from bot.core.text import MAX_REASON, MAX_REF, number, too_long
+from bot.core.text import MAX_REASON, MAX_REF, escape, number, too_long
 from bot.engine.promoters import Promoters
 from bot.pipeline import approvals, locks, promotions, whereabouts
 from bot.pipeline.tx import Tx

@@ -8,9 +8,8 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.core import diff, story
-from bot.core.gates import duration, escape
-from bot.core.render import first_line, plain
-from bot.core.text import link
+from bot.core.render import plain
+from bot.core.text import duration, escape, first_line, link, mention, when
 from bot.pipeline import diffs
 from storage import builds, pipeline
 from storage import dashboard as dashboard_q
@@ -20,11 +19,6 @@ MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
 LINK = r"<@\1>"
 STORY_LINES = 40
 DELTA_BUDGET = 1200  # characters of /ship status spent on what production lacks
-
-
-def who(actor: str) -> str:
-    """Mention a Slack user; show anyone else (a GitHub login, promobot) by name."""
-    return f"<@{actor}>" if SLACK_USER.match(actor) else escape(actor)
 
 
 def stage_line(db: Database, repo_id: int, stage: str, now: float) -> str:
@@ -41,7 +35,9 @@ def stage_line(db: Database, repo_id: int, stage: str, now: float) -> str:
     lock = pipeline.open_lock(db, repo_id, stage, now)
     if lock:
         until = f" for {duration(lock['expires_at'] - now)}" if lock["expires_at"] else ""
-        parts.append(f":lock: locked by {who(lock['locked_by'])}{until}: {escape(lock['reason'])}")
+        parts.append(
+            f":lock: locked by {mention(lock['locked_by'])}{until}: {escape(lock['reason'])}"
+        )
     return f"• *{stage}*: " + " — ".join(parts)
 
 
@@ -53,7 +49,8 @@ def waiting_lines(db: Database, repo_id: int, now: float) -> list[str]:
         if p["state"] == "waiting":
             left = duration((p["expires_at"] or now) - now)
             lines.append(
-                f"• promotion {p['id']}: #{number} into {p['stage']} for {who(p['requested_by'])},"
+                f"• promotion {p['id']}: #{number} into {p['stage']}"
+                f" for {mention(p['requested_by'])},"
                 f" waiting for approval (expires in {left})"
             )
         else:
@@ -120,12 +117,13 @@ def history(db: Database, repo: dict[str, Any], stage: str | None) -> str:
         return f"{title}\nNothing yet."
     lines = [title]
     for e in entries:
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e["at"]))
         build = f" #{e['number']}" if e["number"] else ""
         where = f" {e['stage']}" if e["stage"] and not stage else ""
         forced = " :warning: forced" if e["forced"] else ""
         reason = f" — {history_reason(e['action'], e['reason'])}" if e["reason"] else ""
-        lines.append(f"• {when} UTC {who(e['actor'])} {e['action']}{build}{where}{forced}{reason}")
+        lines.append(
+            f"• {when(e['at'])} {mention(e['actor'])} {e['action']}{build}{where}{forced}{reason}"
+        )
     return "\n".join(lines)
 
 
@@ -136,7 +134,7 @@ def build_story(db: Database, build: dict[str, Any]) -> str:
     lines = [f"*Build #{build['number']}* `{build['sha'][:7]}` {title}"]
     for e in events[-STORY_LINES:]:
         when = time.strftime("%m-%d %H:%M", time.gmtime(e["at"]))
-        lines.append(f"• {when} {story.sentence(e, build['number'], who, escape)}")
+        lines.append(f"• {when} {story.sentence(e, build['number'], mention, escape)}")
     if len(events) > STORY_LINES:
         lines.insert(
             1, f"_{len(events) - STORY_LINES} earlier entries on the dashboard's build page_"

@@ -14,26 +14,11 @@ from sqlite_utils import Database
 from bot.config import Config
 from bot.core import diff, story
 from bot.core import stream as cells
-from bot.core.text import safe_url
+from bot.core.text import duration, first_line, safe_url
 from bot.pipeline import diffs
 from bot.web.stream import stream
 from storage import builds, commits
 from storage import dashboard as q
-
-
-def duration(seconds: float | None) -> str:
-    """Say how long, for people: 45s, 12m, 3h 5m, 2d 4h."""
-    if seconds is None:
-        return ""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, hours = seconds // 60, seconds // 3600
-    if seconds < 3600:
-        return f"{minutes}m {seconds % 60}s" if minutes < 10 and seconds % 60 else f"{minutes}m"
-    if seconds < 86400:
-        return f"{hours}h {minutes % 60}m" if minutes % 60 else f"{hours}h"
-    return f"{hours // 24}d {hours % 24}h" if hours % 24 else f"{hours // 24}d"
 
 
 def clock(at: float | None) -> str:
@@ -84,11 +69,6 @@ def who(context: Any, value: str | None) -> str:
     return ", ".join(names.get(v.strip(), v.strip()) for v in (value or "").split(","))
 
 
-def first_line(text: str | None) -> str:
-    """Return the first line of a commit message."""
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-
-
 @functools.cache
 def templates() -> jinja2.Environment:
     """Return the template environment (autoescaped HTML)."""
@@ -100,7 +80,7 @@ def templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(
-        duration=duration,
+        duration=lambda s: "" if s is None else duration(s),
         clock=clock,
         stamp=stamp,
         first_line=first_line,

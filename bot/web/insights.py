@@ -8,8 +8,8 @@ from sqlite_utils import Database
 from bot.config import Config
 from bot.core import charts as c
 from bot.core import metrics_text
-from bot.core.gates import duration
 from bot.core.report import Report
+from bot.core.text import duration
 from bot.pipeline.metrics import reports
 
 
