@@ -40,6 +40,26 @@ SHUTDOWN_GRACE = 3.0  # seconds; with aiohttp's 5 s for requests, SIGTERM exits 
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How long a client may take: slow and idle connections are closed, not kept forever."""
+
+    # A connection must send a request's complete headers within this many seconds of
+    # connecting or of its previous answer (aiohttp's keep-alive timer covers both).
+    headers: float = 15.0
+    # A body must arrive within this: GitHub gives up on a delivery after 10 s anyway.
+    body: float = 10.0
+    # After refusing a body, read and drop what still comes for at most this long.
+    lingering: float = 2.0
+
+    def server_options(self) -> dict[str, float]:
+        """Return the aiohttp server settings `promobot serve` uses (for a test's runner)."""
+        return {"keepalive_timeout": self.headers, "lingering_time": self.lingering}
+
+
+LIMITS = web.AppKey("limits", Limits)
+
+
+@dataclass(frozen=True)
 class Inbound:
     """What the inbound adapters (handlers/) contribute: the event router and the HTTP routes."""
 
@@ -60,6 +80,7 @@ def create_app(
     redeliver: bool = True,
     dev: DevMode | None = None,
     processing: Processing | None = None,
+    limits: Limits | None = None,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it.
 
@@ -84,6 +105,7 @@ def create_app(
     )
     app = web.Application()
     app.on_response_prepare.append(name_the_server)
+    app[LIMITS] = limits or Limits()
     clock = clock or Clock()
     reactions = registry.reactions() if reactions is None else reactions
 

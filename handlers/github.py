@@ -1,12 +1,14 @@
 """GitHub: the webhook route (verify, store, 202) and the router the worker dispatches through."""
 
+import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from gidgethub.routing import Router
 
-from bot.app import SERVICES
+from bot.app import LIMITS, SERVICES
 from bot.config import Config
 from bot.core import ci, diff
 from bot.engine.ingest import Refused, accept, parse_delivery, verify_signature
@@ -19,14 +21,21 @@ MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
 
 async def read_body(request: web.Request) -> bytes:
-    """Read the raw body, refusing more than GitHub would ever send."""
+    """Read the raw body within the body deadline, refusing more than GitHub would ever send."""
     if (request.content_length or 0) > MAX_BODY:
         raise Refused(413, "the body is larger than GitHub's 25 MB cap")
+    deadline = request.app[LIMITS].body
     body = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise Refused(413, "the body is larger than GitHub's 25 MB cap")
+    try:
+        async with asyncio.timeout(deadline):
+            async for chunk in request.content.iter_chunked(1 << 16):
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise Refused(413, "the body is larger than GitHub's 25 MB cap")
+    except TimeoutError:
+        raise Refused(408, f"the body did not arrive within {deadline:g} s") from None
+    except (ConnectionError, aiohttp.ClientPayloadError):
+        raise Refused(400, "the connection closed before the body was complete") from None
     return bytes(body)
 
 
@@ -50,7 +59,10 @@ async def webhook(request: web.Request) -> web.Response:
             exc.reason,
             extra={"delivery_id": request.headers.get("X-GitHub-Delivery")},
         )
-        return web.json_response({"error": exc.reason}, status=exc.status)
+        response = web.json_response({"error": exc.reason}, status=exc.status)
+        if exc.status == 408:
+            response.force_close()  # a client that slow gets no second request on this connection
+        return response
     new = await accept(services, delivery)
     return web.json_response(
         {"delivery": delivery.delivery_id, "stored": "new" if new else "already stored"},

@@ -1,9 +1,11 @@
 """Slack: Bolt mounted in our own route, and the /ship and /promote listeners."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -12,7 +14,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import SERVICES
+from bot.app import LIMITS, SERVICES
 from bot.core import commands
 from bot.core.text import MAX_COMMAND, too_long
 from bot.engine.promoters import Promoters
@@ -243,7 +245,20 @@ async def events(request: web.Request) -> web.Response:
     """Verify a Slack request on its raw bytes, then hand it to Bolt to run the listener."""
     if (request.content_length or 0) > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
-    body = await request.read()  # aiohttp answers 413 past client_max_size (1 MB, = MAX_BODY)
+    deadline = request.app[LIMITS].body
+    try:
+        async with asyncio.timeout(deadline):
+            body = await request.read()  # aiohttp answers 413 past client_max_size (1 MB)
+    except TimeoutError:
+        too_slow = refused(
+            slack_guard.Rejected(408, f"the body did not arrive within {deadline:g} s")
+        )
+        too_slow.force_close()  # a client that slow gets no second request on this connection
+        return too_slow
+    except (ConnectionError, aiohttp.ClientPayloadError):
+        return refused(
+            slack_guard.Rejected(400, "the connection closed before the body was complete")
+        )
     services = request.app[SERVICES]
     if slack_guard.ssl_check(body):  # answered as Bolt would, before any signature
         return web.Response(status=200)

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.app import Inbound, create_app
+from bot.app import LIMITS, Inbound, create_app
 from bot.cli import deliveries as deliveries_cli
 from bot.cli import devcommands
 from bot.cli import digest as digest_cli
@@ -172,7 +172,7 @@ def serve(args: argparse.Namespace) -> int:
     # --dev keeps everything in one process: its console and deployer live beside the relay.
     processing = Processing(args.config, db) if args.processing == "separate" else None
     app = create_app(config, secrets, db_path=db, inbound=load_inbound(), processing=processing)
-    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
+    run(app, args)
     return 0
 
 
@@ -222,7 +222,7 @@ def serve_dev(args: argparse.Namespace) -> int:
     print(dev.banner(config, original, secrets, mode, db), flush=True)
     dev.write_state(dev.STATE_FILE, secrets, url, db)
     app = create_app(config, secrets, db_path=db, inbound=load_inbound(), dev=mode)
-    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
+    run(app, args)
     return 0
 
 
@@ -235,6 +235,20 @@ def rate(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a rate between 0 and 1 (like 0.3)")
     return value
+
+
+def run(app: web.Application, args: argparse.Namespace) -> None:
+    """Serve `app` until SIGTERM, closing slow and idle connections as its limits say."""
+    limits = app[LIMITS]
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        shutdown_timeout=5,
+        print=None,
+        keepalive_timeout=limits.headers,
+        lingering_time=limits.lingering,
+    )
 
 
 def send(args: argparse.Namespace) -> int:
