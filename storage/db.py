@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 import queue
+import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +63,72 @@ def migrate(path: str | Path) -> None:
         db.close()
 
 
+# SQLite result codes (low byte) that mean "no writes now", and the words /healthz uses.
+FAULT_CODES = {
+    5: "database locked",  # SQLITE_BUSY
+    6: "database locked",  # SQLITE_LOCKED
+    8: "read-only database",  # SQLITE_READONLY
+    10: "disk I/O error",  # SQLITE_IOERR
+    13: "disk full",  # SQLITE_FULL
+    14: "cannot open the database file",  # SQLITE_CANTOPEN
+}
+FAULT_TEXTS = (
+    ("disk is full", "disk full"),
+    ("is locked", "database locked"),
+    ("readonly database", "read-only database"),
+    ("disk i/o error", "disk I/O error"),
+    ("unable to open", "cannot open the database file"),
+)
+# Below this much free space next to the database, a probe says the disk is still full.
+MIN_FREE_BYTES = 1 << 20
+PROBE_BYTES = 64 << 10
+
+
+class Unavailable(sqlite3.OperationalError):
+    """The database cannot take writes now (disk full, locked …); `cause` says which."""
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(f"storage unavailable: {cause} ({detail})")
+        self.cause = cause
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Why writes fail now, and since when (epoch seconds)."""
+
+    cause: str
+    detail: str
+    since: float
+
+
+def fault_of(exc: BaseException) -> str | None:
+    """Name the storage fault `exc` shows (disk full, locked …), or None for any other error."""
+    if isinstance(exc, Unavailable):
+        return exc.cause
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in FAULT_CODES:
+        return FAULT_CODES[code & 0xFF]
+    text = str(exc).lower()
+    return next((cause for needle, cause in FAULT_TEXTS if needle in text), None)
+
+
+def _probe(db: Database, directory: Path) -> None:
+    """Take the write lock and room for a delivery, then give both back (rolled back)."""
+    if shutil.disk_usage(directory).free < MIN_FREE_BYTES:
+        raise Unavailable("disk full", f"less than {MIN_FREE_BYTES} bytes free in {directory}")
+    db.conn.execute("SAVEPOINT probe")
+    try:
+        db.conn.execute("CREATE TABLE promobot_probe (pad BLOB)")
+        db.conn.execute("INSERT INTO promobot_probe VALUES (zeroblob(?))", [PROBE_BYTES])
+    finally:
+        if db.conn.in_transaction:  # else SQLite already rolled it all back
+            db.conn.execute("ROLLBACK TO probe")
+            db.conn.execute("RELEASE probe")
+
+
 class Store:
     """The database as the async code sees it: `await write(fn)`, `await read(fn)`.
 
@@ -73,6 +141,9 @@ class Store:
     def __init__(self, path: str | Path, *, checkpoints: bool = True) -> None:
         self.path = Path(path)
         self.checkpoints = checkpoints
+        # Set when a write meets disk full, a lock …; cleared only by a probe that succeeds.
+        self.fault: Fault | None = None
+        self._probing: asyncio.Future | None = None
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._local = threading.local()
@@ -106,6 +177,18 @@ class Store:
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put((fn, loop, future))
         return await future
+
+    async def health(self) -> Fault | None:
+        """Return the storage fault in force; while there is one, probe whether it cleared."""
+        if self.fault is None:
+            return None
+        if self._probing is None or self._probing.done():
+            directory = self.path.resolve().parent
+            self._probing = asyncio.ensure_future(self.write(lambda db: _probe(db, directory)))
+        with contextlib.suppress(Unavailable):
+            await asyncio.shield(self._probing)
+            self._clear()
+        return self.fault
 
     async def read(self, fn: Callable[[Database], T]) -> T:
         """Run `fn(db)` on a read-only connection off the event loop."""
@@ -157,21 +240,44 @@ class Store:
                 except Exception as exc:  # the job's own error goes back to its caller
                     if not db.conn.in_transaction:
                         raise  # SQLite gave up the whole transaction (a full disk): all fail
-                    outcomes.append((False, exc))
+                    outcomes.append((False, self._fault(exc)))
             db.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            # One line, not a traceback: a full disk or a held lock fails every group
-            # until it clears, and each caller logs what it makes of the refusal.
-            log.error("group commit failed; %d writes refused: %s", len(group), exc)
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
-            outcomes = [(False, exc)] * len(group)
+            if fault_of(exc) is None:  # a fault of the machine is logged once, by _fault
+                log.error("group commit failed; %d writes refused: %s", len(group), exc)
+            with contextlib.suppress(sqlite3.Error):
+                if db.conn.in_transaction:
+                    db.conn.execute("ROLLBACK")
+            outcomes = [(False, self._fault(exc))] * len(group)
         # One wake-up of each event loop per group, not one per job.
         settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
         for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
             settled.setdefault(loop, []).append((future, ok, value))
         for loop, results in settled.items():
             loop.call_soon_threadsafe(_settle, results)
+
+    def _fault(self, exc: Exception) -> Exception:
+        """Return the error a caller sees: Unavailable for a storage fault (noted once)."""
+        cause = fault_of(exc)
+        if cause is None:
+            return exc
+        fault = exc if isinstance(exc, Unavailable) else Unavailable(cause, str(exc))
+        if self.fault is None or self.fault.cause != cause:
+            log.error(
+                "storage unavailable: %s (%s); writes answer 503 until it clears",
+                cause,
+                fault.detail,
+                extra={"fault": cause},
+            )
+            self.fault = Fault(cause, fault.detail, time.time())
+        return fault
+
+    def _clear(self) -> None:
+        fault, self.fault = self.fault, None
+        if fault is not None:
+            log.warning(
+                "storage available again after %.0f s of %s", time.time() - fault.since, fault.cause
+            )
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from bot.core.clock import Clock
 from bot.core.text import load_json
 from bot.pipeline.tx import Reaction, Tx, transient
 from storage import Store, inbox, savepoint
+from storage.db import Unavailable, fault_of
 
 log = logging.getLogger(__name__)
 Step = Callable[[Tx], None]
@@ -22,6 +23,8 @@ MAX_ATTEMPTS = 5
 # Processed bodies are kept this long (GitHub redelivers within 3 days), then dropped.
 KEEP_BODIES = 7 * 24 * 3600.0
 PRUNE_EVERY = 3600.0
+# How long the worker and the relay wait when the database takes no writes (disk full …).
+FAULT_PAUSE = 5.0
 
 
 class UnitOfWork:
@@ -75,6 +78,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._pruned_at = 0.0
+        self.fault_pause = FAULT_PAUSE  # per instance, so a test may hurry its own worker
 
     def wake(self) -> None:
         """Tell the worker that a delivery was stored."""
@@ -89,8 +93,12 @@ class Worker:
         """
         while True:
             self._wake.clear()
-            if await self.drain_once():
-                self.beat()
+            try:
+                if await self.drain_once():
+                    self.beat()
+                    continue
+            except Unavailable:  # the store logged it once; the deliveries wait, still pending
+                await asyncio.sleep(self.fault_pause)
                 continue
             if self._stopping:
                 return
@@ -173,8 +181,8 @@ class Worker:
                 for step in work.steps:
                     step(tx)
         except Exception as exc:
-            if not db.conn.in_transaction:
-                raise  # the database refused the whole batch (a full disk): retry it all
+            if not db.conn.in_transaction or fault_of(exc):
+                raise  # the disk, not the delivery (full, locked): no attempt counts, all wait
             return exc
         return None
 
