@@ -21,11 +21,12 @@ from bot.dev.console import Console, console_senders
 from bot.dev.mode import PEOPLE, Deployer, DevMode, DevRuntime, recorder_senders
 from bot.engine import logs, scheduler
 from bot.engine.github import GitHubClient, github_senders
+from bot.engine.metrics import Metrics
 from bot.engine.names import Names
 from bot.engine.processor import Processing
 from bot.engine.redeliver import Sweeper, redeliver_senders
 from bot.engine.relay import Relay, Sender
-from bot.engine.slack import slack_senders
+from bot.engine.slack import observe_calls, slack_senders
 from bot.engine.supervisor import Supervisor
 from bot.engine.worker import Worker
 from bot.pipeline import digest_post, registry
@@ -100,12 +101,14 @@ def create_app(
             secrets.slack_bot_token,
             secrets.github_private_key,
             secrets.dashboard_token,
+            secrets.metrics_token,
             *secrets.retired_webhook_secrets,
         )
     )
     app = web.Application()
     app.on_response_prepare.append(name_the_server)
     app[LIMITS] = limits or Limits()
+    metrics = Metrics()
     clock = clock or Clock()
     reactions = registry.reactions() if reactions is None else reactions
 
@@ -125,7 +128,9 @@ def create_app(
             clock=clock.now,
         )
         supervisor = Supervisor()
-        relay = Relay(store, {}, clock=clock.now, supervisor=supervisor)
+        github.on_call = partial(metrics.call, "github")
+        observe_calls(slack, partial(metrics.call, "slack"))
+        relay = Relay(store, {}, clock=clock.now, supervisor=supervisor, metrics=metrics)
         worker = Worker(
             store,
             inbound.router,
@@ -135,7 +140,10 @@ def create_app(
             on_commit=relay.wake,
             beat=partial(supervisor.beat, "worker"),
         )
-        services = Services(config, secrets, store, clock, worker, relay, github, slack, supervisor)
+        worker.metrics = metrics
+        services = Services(
+            config, secrets, store, clock, worker, relay, github, slack, supervisor, metrics
+        )
         services.names = Names(slack, clock.now, store)
         relay.senders.update(slack_senders(slack, store))
         relay.senders.update(github_senders(github, registry.github_recorders()))

@@ -341,6 +341,9 @@ class Secrets:
     github_api_url: str = "https://api.github.com"
     slack_api_url: str = "https://slack.com/api/"
     dashboard_token: str = ""
+    # GET /metrics: off unless PROMOBOT_METRICS=1 (open) or PROMOBOT_METRICS_TOKEN (Bearer).
+    metrics: bool = False
+    metrics_token: str = ""
     dev: bool = False
     # Secrets that signed deliveries before a rotation; refused as stale.
     retired_webhook_secrets: tuple[str, ...] = field(default=())
@@ -410,4 +413,6 @@ def load_secrets(env: Mapping[str, str], required: tuple[str, ...] = REQUIRED_SE
         github_api_url=env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
         slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
         dashboard_token=env.get("PROMOBOT_DASHBOARD_TOKEN", ""),
+        metrics=env.get("PROMOBOT_METRICS", "").strip() == "1",
+        metrics_token=env.get("PROMOBOT_METRICS_TOKEN", ""),
     )

@@ -1,12 +1,13 @@
 """The services one running promobot is made of, built once by the app factory."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config, Secrets
 from bot.core.clock import Clock
+from bot.engine.metrics import Metrics
 from bot.engine.supervisor import Supervisor
 from storage import Store
 
@@ -31,5 +32,6 @@ class Services:
     github: "GitHubClient"
     slack: AsyncWebClient
     supervisor: Supervisor
+    metrics: Metrics = field(default_factory=Metrics)
     dev: "DevRuntime | None" = None  # set only by `promobot serve --dev`
     names: "Names | None" = None  # Slack display names; the app factory sets it

@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from bot.app import Inbound
-from handlers import dashboard, dev, github, health, setup, slack
+from handlers import dashboard, dev, github, health, metrics, setup, slack
 
 
 def add_routes(app: web.Application) -> None:
@@ -12,6 +12,7 @@ def add_routes(app: web.Application) -> None:
     setup.add_routes(app)
     slack.add_routes(app)
     health.add_routes(app)
+    metrics.add_routes(app)
     dev.add_routes(app)
     dashboard.add_routes(app)
 

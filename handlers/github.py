@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -43,6 +44,7 @@ async def webhook(request: web.Request) -> web.Response:
     """Verify a delivery, store it durably, and only then answer 202."""
     services = request.app[SERVICES]
     secrets = services.secrets
+    arrived = time.monotonic()
     try:
         body = await read_body(request)
         verify_signature(
@@ -57,13 +59,18 @@ async def webhook(request: web.Request) -> web.Response:
             "delivery refused (%d): %s",
             exc.status,
             exc.reason,
-            extra={"delivery_id": request.headers.get("X-GitHub-Delivery")},
+            extra={
+                "delivery_id": request.headers.get("X-GitHub-Delivery"),
+                "event": request.headers.get("X-GitHub-Event"),
+                "refusal": exc.reason,
+            },
         )
         response = web.json_response({"error": exc.reason}, status=exc.status)
         if exc.status == 408:
             response.force_close()  # a client that slow gets no second request on this connection
         return response
     new = await accept(services, delivery)
+    services.metrics.ack_seconds.observe(time.monotonic() - arrived)
     return web.json_response(
         {"delivery": delivery.delivery_id, "stored": "new" if new else "already stored"},
         status=202,

@@ -82,6 +82,12 @@ def parser() -> argparse.ArgumentParser:
         "--deploy-failures", type=rate, default=0.0, metavar="RATE",
         help="--dev: the share of deployments the deployer fails, 0 to 1",
     )  # fmt: skip
+    serve.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("PROMOBOT_LOG_FORMAT") or "text",
+        help="text lines, or one JSON object per line (env PROMOBOT_LOG_FORMAT)",
+    )
     click = sub.add_parser("click", help="click Approve or Reject on a --dev approval message")
     click.add_argument("action", choices=("approve", "reject"))
     click.add_argument("promotion", help="the promotion's number")
@@ -167,7 +173,7 @@ def serve(args: argparse.Namespace) -> int:
         if args.dev is False and any("environment" in p for p in error.problems):
             print("promobot serve needs these secrets (or try --dev):", file=sys.stderr)
         return fail(error)
-    setup_logs(secrets)
+    setup_logs(secrets, args.log_format)
     db = args.db or "promobot.db"
     # --dev keeps everything in one process: its console and deployer live beside the relay.
     processing = Processing(args.config, db) if args.processing == "separate" else None
@@ -176,7 +182,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def setup_logs(secrets: Secrets) -> None:
+def setup_logs(secrets: Secrets, fmt: str = "text") -> None:
     """Log to stderr with every secret redacted."""
     logs.setup(
         secrets=(
@@ -184,7 +190,8 @@ def setup_logs(secrets: Secrets) -> None:
             secrets.slack_signing_secret,
             secrets.slack_bot_token,
             secrets.github_private_key,
-        )
+        ),
+        fmt=fmt,
     )
 
 
@@ -218,7 +225,7 @@ def serve_dev(args: argparse.Namespace) -> int:
         demo=not args.no_demo,
     )
     db = args.db or dev.DEV_DB
-    logs.setup(secrets=(secrets.github_private_key, secrets.slack_bot_token))
+    logs.setup(secrets=(secrets.github_private_key, secrets.slack_bot_token), fmt=args.log_format)
     print(dev.banner(config, original, secrets, mode, db), flush=True)
     dev.write_state(dev.STATE_FILE, secrets, url, db)
     app = create_app(config, secrets, db_path=db, inbound=load_inbound(), dev=mode)
@@ -319,6 +326,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         args.reason = [*args.reason, *extra]
     if args.command == "serve":
+        if args.log_format not in logs.FORMATS:  # argparse checks the flag, not the environment
+            print(
+                f"error: PROMOBOT_LOG_FORMAT must be one of {', '.join(logs.FORMATS)}",
+                file=sys.stderr,
+            )
+            return 2
         return serve(args)
     if args.command == "send":
         return send(args)

@@ -3,6 +3,7 @@
 import asyncio
 import calendar
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,6 +41,23 @@ def wait_from_headers(headers: Any, now: float) -> float | None:
     return None
 
 
+# A call's route, not its values: few label values for the metrics, nothing private.
+ROUTE_PARTS = (
+    (re.compile(r"\?.*$"), ""),
+    (re.compile(r"^/repos/[^/]+/[^/]+"), "/repos/{owner}/{repo}"),
+    (re.compile(r"/[0-9a-fA-F]{40}(?=/|$)"), "/{sha}"),
+    (re.compile(r"/\d+(?=/|$)"), "/{id}"),
+    (re.compile(r"/app-manifests/[^/]+"), "/app-manifests/{code}"),
+)
+
+
+def route(method: str, path: str) -> str:
+    """Return `POST /repos/{owner}/{repo}/statuses/{sha}` for a call's method and path."""
+    for pattern, replacement in ROUTE_PARTS:
+        path = pattern.sub(replacement, path)
+    return f"{method} {path}"
+
+
 class GitHubClient:
     """Calls GitHub's REST API as the App's installation, caching each installation token."""
 
@@ -61,6 +79,8 @@ class GitHubClient:
         self.clock = clock
         self._tokens: dict[int, tuple[str, float]] = {}
         self._token_locks: dict[int, asyncio.Lock] = {}
+        # Told of every call (method and route, status): the metrics.
+        self.on_call: Callable[[str, str], None] = lambda route, status: None
 
     async def installation_token(self, installation_id: int) -> str:
         """Return a valid token for the installation, minting one only when needed."""
@@ -139,7 +159,9 @@ class GitHubClient:
                 answer_headers = response.headers.copy()
                 wait = wait_from_headers(response.headers, self.clock())
         except (aiohttp.ClientError, TimeoutError) as exc:
+            self.on_call(route(method, path), type(exc).__name__)
             raise Transient(f"{method} {path}: {type(exc).__name__}") from None
+        self.on_call(route(method, path), str(status))
         if status in (403, 429) and (wait is not None or "rate limit" in text.lower()):
             raise RetryAfter(wait if wait is not None else 60.0, f"GitHub {status} on {path}")
         if status >= 500:

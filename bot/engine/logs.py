@@ -1,7 +1,10 @@
 """Logging set-up: one line per record, with secrets scrubbed whatever their source."""
 
+import json
 import logging
 import re
+import time
+from typing import Any
 
 TOKEN = re.compile(
     r"(xox[abposr]-[\w-]+|gh[psuor]_[A-Za-z0-9]{10,}|-----BEGIN[^-]*PRIVATE KEY-----[\s\S]*?"
@@ -58,11 +61,58 @@ def redact_everywhere(secrets: tuple[str, ...] = ()) -> None:
     logging.setLogRecordFactory(make)
 
 
-def setup(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
-    """Send logs to stderr, scrubbed of secrets."""
+# What a JSON line may carry beside its message, when the code that logged it knew it.
+FIELDS = (
+    "delivery_id",
+    "repo",
+    "event",
+    "promotion",
+    "stage",
+    "outcome",
+    "refusal",
+    "target",
+    "method",
+    "status",
+    "outbox",
+    "lane",
+    "fault",
+)
+FORMATS = ("text", "json")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the known fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render `record` as one line of JSON, every string scrubbed of secrets."""
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = _REDACTOR.scrub(value) if isinstance(value, str) else value
+        if record.exc_info and record.exc_info[1] is not None:
+            line["error"] = _REDACTOR.scrub(self.formatException(record.exc_info))
+        elif record.exc_text:
+            line["error"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def setup(level: str = "INFO", secrets: tuple[str, ...] = (), fmt: str = "text") -> None:
+    """Send logs to stderr, scrubbed of secrets: lines of text, or one JSON object per line."""
     redact_everywhere(secrets)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(Redactor(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

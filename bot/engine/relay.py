@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot.engine.metrics import Metrics
 from bot.engine.supervisor import Supervisor
 from storage import Store, outbox
 from storage.db import Unavailable
@@ -123,9 +124,11 @@ class Relay:
         senders: dict[str, Sender],
         clock: Callable[[], float] = time.time,
         supervisor: Supervisor | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.supervisor = supervisor or Supervisor()
+        self.metrics = metrics or Metrics()
         self.senders = senders
         self.clock = clock
         self._wake = asyncio.Event()
@@ -228,7 +231,7 @@ class Relay:
     async def _send(self, row: Row) -> None:
         sender = self.senders.get(row.method)
         pace_key = row.method if row.method in self.pace else row.target
-        extra = {"outbox": row.id, "lane": row.lane}
+        extra = {"outbox": row.id, "lane": row.lane, "target": row.target, "method": row.method}
         try:
             if sender is None:
                 raise Permanent(f"no sender for {row.method}")
@@ -243,6 +246,8 @@ class Relay:
                 self._paused_until[row.lane] = time.monotonic() + exc.seconds
             if not exc.held:
                 log.warning("%s %s: %s", row.target, row.method, exc, extra=extra)
+                self.metrics.rate_limit_waits.labels(row.target, row.method).inc()
+                self.metrics.rate_limit_seconds.labels(row.target).inc(exc.seconds)
             await self._retry(row, exc.seconds, exc, count=False)
         except Waiting as exc:
             await self._retry(row, 1.0, exc, count=False)

@@ -87,6 +87,23 @@ def pauses(client: AsyncWebClient) -> MethodPauses:
     return found
 
 
+# Who hears of every call a client makes (method, status): the metrics, per client.
+_OBSERVERS: "weakref.WeakKeyDictionary[AsyncWebClient, Callable[[str, str], None]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def observe_calls(client: AsyncWebClient, observer: Callable[[str, str], None]) -> None:
+    """Tell `observer(method, status)` of every call made through `call` with `client`."""
+    _OBSERVERS[client] = observer
+
+
+def _observed(client: AsyncWebClient, method: str, status: str) -> None:
+    observer = _OBSERVERS.get(client)
+    if observer is not None:
+        observer(method, status)
+
+
 async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, Any]:
     """Call a Web API method; map Slack's answers onto relay outcomes."""
     held = pauses(client).left(method)
@@ -96,6 +113,7 @@ async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, An
         answer = await client.api_call(method, json=args)
     except SlackApiError as exc:
         answer = exc.response
+        _observed(client, method, str(answer.get("error") or answer.status_code))
         if answer.status_code == 429 or answer.get("error") == "ratelimited":
             seconds = retry_after_seconds(answer.headers.get("Retry-After"))
             pauses(client).pause(method, seconds)
@@ -107,7 +125,9 @@ async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, An
             raise Permanent(f"Slack {method}: {error}") from None
         raise Transient(f"Slack {method}: {error}") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
+        _observed(client, method, type(exc).__name__)
         raise Transient(f"Slack {method}: {type(exc).__name__}") from None
+    _observed(client, method, "ok")
     return dict(answer.data)  # type: ignore[arg-type]
 
 

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 from bot.config import Config
 from bot.core.clock import Clock
 from bot.core.text import load_json
+from bot.engine.metrics import Metrics
 from bot.pipeline.tx import Reaction, Tx, transient
 from storage import Store, inbox, savepoint
 from storage.db import Unavailable, fault_of
@@ -25,6 +26,31 @@ KEEP_BODIES = 7 * 24 * 3600.0
 PRUNE_EVERY = 3600.0
 # How long the worker and the relay wait when the database takes no writes (disk full …).
 FAULT_PAUSE = 5.0
+
+
+def about(data: Any) -> dict[str, Any]:
+    """Return what a delivery's log lines say of it: repository, promotion, stage."""
+    if not isinstance(data, dict):
+        return {}
+    repo = data.get("repository")
+    deployment = data.get("deployment")
+    payload = deployment.get("payload") if isinstance(deployment, dict) else None
+    found = {
+        "repo": repo.get("full_name") if isinstance(repo, dict) else None,
+        "stage": deployment.get("environment") if isinstance(deployment, dict) else None,
+        "promotion": payload.get("promotion") if isinstance(payload, dict) else None,
+    }
+    return {k: v for k, v in found.items() if isinstance(v, str | int)}
+
+
+def facts(delivery: dict[str, Any]) -> dict[str, Any]:
+    """Return the structured-log fields of a delivery being processed."""
+    return {
+        "delivery_id": delivery["delivery_id"],
+        "event": delivery["event"],
+        "repo": delivery["repo_key"],
+        **delivery.get("facts", {}),
+    }
 
 
 class UnitOfWork:
@@ -79,6 +105,7 @@ class Worker:
         self._stopping = False
         self._pruned_at = 0.0
         self.fault_pause = FAULT_PAUSE  # per instance, so a test may hurry its own worker
+        self.metrics = Metrics()  # the app's own replaces it
 
     def wake(self) -> None:
         """Tell the worker that a delivery was stored."""
@@ -133,14 +160,19 @@ class Worker:
         if not batch:
             return 0
         planned = [(d, await self._plan(d)) for d in batch]
-        await self.store.write(lambda db: self._apply(db, planned))
+        outcomes = await self.store.write(lambda db: self._apply(db, planned))
         self.on_commit()
+        for delivery, outcome in outcomes:
+            self.metrics.deliveries.labels(delivery["event"], outcome).inc()
+            log.info("delivery %s", outcome, extra={**facts(delivery), "outcome": outcome})
         return len(batch)
 
     async def _plan(self, delivery: dict[str, Any]) -> UnitOfWork | BaseException:
         try:
+            data = load_json(delivery["body"])
+            delivery["facts"] = about(data)
             event = sansio.Event(
-                load_json(delivery["body"]),
+                data,
                 event=delivery["event"],
                 delivery_id=delivery["delivery_id"],
             )
@@ -150,14 +182,18 @@ class Worker:
         except Exception as exc:  # a body the handlers cannot read: retrying will not help
             return Unreadable(f"{type(exc).__name__}: {exc}")
 
-    def _apply(self, db: Database, planned: list[tuple[dict, UnitOfWork | BaseException]]) -> None:
+    def _apply(
+        self, db: Database, planned: list[tuple[dict, UnitOfWork | BaseException]]
+    ) -> list[tuple[dict, str]]:
         now = self.clock.now()
+        outcomes: list[tuple[dict, str]] = []
         blocked: set[str] = set()
         for delivery, work in planned:
             if delivery["repo_key"] in blocked:
                 continue  # an earlier one of this repository waits for a retry: keep the order
             if isinstance(work, BaseException):
-                self._defer(db, delivery, work, now)  # unreadable: poison, kept at once
+                outcome = self._defer(db, delivery, work, now)  # unreadable: poison, kept at once
+                outcomes.append((delivery, outcome))
                 continue
             error = self._steps(db, work, Tx(db, self.config, now, self.reactions))
             if error is not None and not transient(error):
@@ -169,10 +205,12 @@ class Worker:
             if error is None:
                 state = "done" if work.steps else "ignored"
                 inbox.finish_delivery(db, delivery["id"], state=state, now=now)
+                outcomes.append((delivery, state))
                 continue
             if transient(error):
                 blocked.add(delivery["repo_key"])  # retried later, and its repository waits
-            self._defer(db, delivery, error, now)
+            outcomes.append((delivery, self._defer(db, delivery, error, now)))
+        return outcomes
 
     def _steps(self, db: Database, work: UnitOfWork, tx: Tx) -> Exception | None:
         """Apply a delivery's steps in a savepoint; return the error that undid them, or None."""
@@ -186,7 +224,7 @@ class Worker:
             return exc
         return None
 
-    def _defer(self, db: Database, delivery: dict, error: BaseException, now: float) -> None:
+    def _defer(self, db: Database, delivery: dict, error: BaseException, now: float) -> str:
         attempt = delivery["attempts"] + 1
         # Only the database's own trouble is worth a retry; a poison body is kept at once.
         give_up = attempt >= MAX_ATTEMPTS or not transient(error)
@@ -199,7 +237,7 @@ class Worker:
             attempt,
             "; kept as failed" if give_up else "",
             text,
-            extra={"delivery_id": delivery["delivery_id"], "repo": delivery["repo_key"]},
+            extra=facts(delivery),
         )
         inbox.defer_delivery(
             db,
@@ -209,3 +247,4 @@ class Worker:
             give_up=give_up,
             now=now,
         )
+        return "failed" if give_up else "retry"
