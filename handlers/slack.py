@@ -11,6 +11,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,6 +24,8 @@ from bot.services import Services
 from bot.ship import metrics as ship_metrics
 from bot.ship import verbs as ship
 from handlers import slack_guard
+from handlers.health import RETRY_AFTER
+from storage.db import Unavailable
 
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
@@ -89,6 +92,20 @@ def bolt_logger() -> logging.Logger:
     return logger
 
 
+async def listener_error(error: Exception, logger: logging.Logger) -> BoltResponse | None:
+    """Answer a storage fault with 503 and one line; any other error as Bolt would (traced)."""
+    if isinstance(error, Unavailable):
+        reason = f"storage unavailable: {error.cause}"
+        log.info("slack request refused (503): %s", reason, extra={"refusal": reason})
+        return BoltResponse(
+            status=503,
+            body=f"promobot cannot take this now ({reason}); try again in a minute",
+            headers={"Retry-After": str(RETRY_AFTER)},
+        )
+    logger.exception("Failed to run listener function (error: %s)", error)
+    return None
+
+
 def build_bolt(services: Services) -> AsyncApp:
     """Build the Bolt app: signatures verified; before an ack only cached group lookups."""
 
@@ -111,6 +128,7 @@ def build_bolt(services: Services) -> AsyncApp:
         ssl_check_enabled=True,
         url_verification_enabled=True,
     )
+    bolt.error(listener_error)
     listeners = Listeners(services, Promoters(services.slack, services.clock.now))
     bolt.command("/ship")(listeners.ship_command)
     bolt.command("/promote")(listeners.ship_command)

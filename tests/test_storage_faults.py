@@ -45,12 +45,15 @@ async def test_disk_full_answers_503_logs_once_and_recovers_by_itself(harness, c
     assert any("storage available again" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_locked_database_answers_503_and_recovers_when_the_lock_goes(harness, caplog):
+async def test_a_locked_database_answers_503_and_recovers_when_the_lock_goes(
+    harness, caplog, monkeypatch
+):
+    import storage.db
+
     caplog.set_level(logging.INFO)
-    store = harness.services.store
     await harness.deliver("push", push_payload("a" * 40))
     await harness.settle()  # the start-up writes are done
-    await store.write(lambda db: db.execute("PRAGMA busy_timeout = 50"))  # fail fast in a test
+    monkeypatch.setattr(storage.db, "BUSY_SECONDS", 0.05)  # give up on the lock quickly
     other = connect(harness.db_path)  # another process holding the write lock
     other.conn.execute("BEGIN IMMEDIATE")
     try:
@@ -87,3 +90,24 @@ async def test_a_delivery_met_by_a_full_disk_waits_without_using_up_its_attempts
     assert harness.rows("SELECT state, attempts, error FROM deliveries") == [
         {"state": "done", "attempts": 1, "error": None}
     ]
+
+
+async def test_a_slash_command_while_the_database_is_locked_gets_503_not_a_traceback(
+    harness, caplog, monkeypatch
+):
+    import storage.db
+
+    caplog.set_level(logging.INFO)
+    await harness.deliver("push", push_payload())
+    await harness.settle()
+    monkeypatch.setattr(storage.db, "BUSY_SECONDS", 0.05)  # give up on the lock quickly
+    other = connect(harness.db_path)  # another process holding the write lock
+    other.conn.execute("BEGIN IMMEDIATE")
+    try:
+        response = await harness.slash('lock pasty "release day"')
+    finally:
+        other.conn.execute("ROLLBACK")
+        other.close()
+    assert response.status == 503 and response.headers["Retry-After"] == "30"
+    assert "storage unavailable: database locked" in await response.text()
+    assert tracebacks(caplog) == []
