@@ -30,8 +30,8 @@ async def healthz(request: web.Request) -> web.Response:
         now = services.clock.now()
         oldest = await services.store.read(partial(inbox.oldest_unprocessed, now=now))
     except sqlite3.Error as exc:
-        body = {"ok": False, "database": str(exc), "problems": [f"database: {exc}"]}
-        return web.json_response(body, status=503)
+        broken = {"ok": False, "database": str(exc), "problems": [f"database: {exc}"]}
+        return web.json_response(broken, status=503)
     problems = _problems(services, backlog, None if oldest is None else now - oldest)
     body: dict[str, Any] = {"ok": not problems, "database": "reachable", "backlog": backlog}
     headers = {}

@@ -56,7 +56,7 @@ async def test_a_line_per_delivery_refusal_and_failed_call(harness, json_lines, 
     assert [x["refusal"] for x in refusals if x["logger"] == "handlers.github"] == [
         "X-Hub-Signature-256 does not match the body"
     ]
-    (command,) = [x for x in refusals if x["logger"] == "bot.ship"]
+    (command,) = [x for x in refusals if x["logger"] == "bot.ship.verbs"]
     assert "secret words" not in json.dumps(command)
     (failed,) = [x for x in lines if x.get("target") == "slack" and x["level"] == "WARNING"]
     assert failed["method"] == "slack.message" and "HTTP 500" in failed["message"]

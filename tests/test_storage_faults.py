@@ -76,14 +76,13 @@ async def test_a_locked_database_answers_503_and_recovers_when_the_lock_goes(
 async def test_a_delivery_met_by_a_full_disk_waits_without_using_up_its_attempts(make_harness):
     import sqlite3
 
-    faults = [sqlite3.OperationalError("database or disk is full")] * 3
+    faults = [sqlite3.OperationalError("database or disk is full")] * 2
 
-    def full_disk(tx, change):  # the writer meets a full disk three times, then space returns
+    def full_disk(tx, change):  # the writer meets a full disk twice, then space returns
         if faults:
             raise faults.pop()
 
     harness = await make_harness(reactions=[full_disk])
-    harness.services.worker.fault_pause = 0.05
     assert (await harness.deliver("push", push_payload())).status == 202
     await harness.settle()
     assert faults == []

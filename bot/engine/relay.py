@@ -25,7 +25,6 @@ from sqlite_utils import Database
 from bot.engine.metrics import Metrics
 from bot.engine.supervisor import Supervisor
 from storage import Store, outbox
-from storage.db import Unavailable
 
 log = logging.getLogger(__name__)
 Record = Callable[[Database], None]
@@ -33,7 +32,6 @@ Sender = Callable[["Row"], Awaitable[Record | None]]
 MAX_BACKOFF = 300.0
 # Longer than any one call may take (the clients time out at 30 s).
 LEASE = 90.0
-FAULT_PAUSE = 5.0  # seconds a lane rests when the database takes no writes
 
 
 # When a 429 names no usable wait (missing, garbled, absurd), wait this long: safe, not stuck.
@@ -195,13 +193,6 @@ class Relay:
             self.supervisor.beat(name)
 
     async def _serve(self, lane: str) -> None:
-        try:
-            await self._serve_rows(lane)
-        except Unavailable:  # the store logged it; the row stays pending for the next round
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), timeout=FAULT_PAUSE)
-
-    async def _serve_rows(self, lane: str) -> None:
         while not self._stopping:
             now = self.clock()
             row = await self.store.read(partial(_next_row, lane=lane, owner=self.owner, now=now))

@@ -16,7 +16,7 @@ from bot.core.text import load_json
 from bot.engine.metrics import Metrics
 from bot.pipeline.tx import Reaction, Tx, transient
 from storage import Store, inbox, savepoint
-from storage.db import Unavailable, fault_of
+from storage.db import fault_of
 
 log = logging.getLogger(__name__)
 Step = Callable[[Tx], None]
@@ -24,8 +24,6 @@ MAX_ATTEMPTS = 5
 # Processed bodies are kept this long (GitHub redelivers within 3 days), then dropped.
 KEEP_BODIES = 7 * 24 * 3600.0
 PRUNE_EVERY = 3600.0
-# How long the worker and the relay wait when the database takes no writes (disk full …).
-FAULT_PAUSE = 5.0
 
 
 def about(data: Any) -> dict[str, Any]:
@@ -104,7 +102,6 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._pruned_at = 0.0
-        self.fault_pause = FAULT_PAUSE  # per instance, so a test may hurry its own worker
         self.metrics = Metrics()  # the app's own replaces it
 
     def wake(self) -> None:
@@ -120,12 +117,8 @@ class Worker:
         """
         while True:
             self._wake.clear()
-            try:
-                if await self.drain_once():
-                    self.beat()
-                    continue
-            except Unavailable:  # the store logged it once; the deliveries wait, still pending
-                await asyncio.sleep(self.fault_pause)
+            if await self.drain_once():
+                self.beat()
                 continue
             if self._stopping:
                 return
