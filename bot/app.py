@@ -26,7 +26,8 @@ from bot.engine.names import Names
 from bot.engine.processor import Processing
 from bot.engine.redeliver import Sweeper, redeliver_senders
 from bot.engine.relay import Relay, Sender
-from bot.engine.slack import observe_calls, slack_senders
+from bot.engine.slack import slack_senders
+from bot.engine.slack_api import observe_calls
 from bot.engine.supervisor import Supervisor
 from bot.engine.worker import Worker
 from bot.pipeline import digest_post, registry

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.engine.slack import call
+from bot.engine.slack_api import call
 from tests.outbox import queue, slack_message
 from tests.waiting import wait_for
 

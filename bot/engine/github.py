@@ -12,12 +12,11 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from gidgethub import apps
 
+from bot.core.retry_after import DEFAULT_RETRY_AFTER, retry_after_seconds
 from bot.engine.relay import (
-    DEFAULT_RETRY_AFTER,
     Permanent,
     RetryAfter,
     Transient,
-    retry_after_seconds,
 )
 
 # Renew an installation token this long before GitHub expires it (it lives 1 h).

@@ -8,7 +8,6 @@ whatever the answer taught us (a message's ts, a deployment's id).
 
 import asyncio
 import contextlib
-import email.utils
 import json
 import logging
 import os
@@ -34,11 +33,6 @@ MAX_BACKOFF = 300.0
 LEASE = 90.0
 
 
-# When a 429 names no usable wait (missing, garbled, absurd), wait this long: safe, not stuck.
-DEFAULT_RETRY_AFTER = 30.0
-MAX_RETRY_AFTER = 3600.0
-
-
 class RetryAfter(Exception):
     """The remote asked us to wait (HTTP 429, or GitHub's secondary limit).
 
@@ -59,25 +53,6 @@ class RetryAfter(Exception):
         self.seconds = seconds
         self.lane_wide = lane_wide
         self.held = held
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float:
-    """Read a Retry-After header (seconds or an HTTP date); fall back to a safe default."""
-    text = (value or "").strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = _seconds_until(text, time.time() if now is None else now)
-    if seconds != seconds or seconds < 0 or seconds > MAX_RETRY_AFTER:  # NaN, negative, absurd
-        return DEFAULT_RETRY_AFTER
-    return seconds
-
-
-def _seconds_until(date: str, now: float) -> float:
-    try:
-        return email.utils.parsedate_to_datetime(date).timestamp() - now
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return -1.0
 
 
 class Transient(Exception):

@@ -3,50 +3,18 @@
 import logging
 import re
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
-from bot.engine.relay import (
-    Permanent,
-    Record,
-    RetryAfter,
-    Row,
-    Sender,
-    Transient,
-    Waiting,
-    retry_after_seconds,
-)
+from bot.engine.relay import Permanent, Record, Row, Sender, Waiting
+from bot.engine.slack_api import call
 from storage import Store, outbox
 from storage import slack as slackdb
 
 log = logging.getLogger(__name__)
-
-# Errors that retrying cannot fix; anything else Slack says is retried with backoff.
-PERMANENT = {
-    "channel_not_found",
-    "not_in_channel",
-    "is_archived",
-    "invalid_blocks",
-    "msg_too_long",
-    "no_text",
-    "invalid_auth",
-    "not_authed",
-    "account_inactive",
-    "token_revoked",
-    "missing_scope",
-    "cant_update_message",
-    "message_not_found",
-    "edit_window_closed",
-    "invalid_arguments",
-    "user_not_in_channel",
-    "restricted_action",
-}
 
 
 async def thread_of(store: Store, key: str) -> tuple[str, str]:
@@ -57,78 +25,6 @@ async def thread_of(store: Store, key: str) -> tuple[str, str]:
     if await store.read(lambda db: outbox.pending_under_key(db, "slack.message", key)):
         raise Waiting(f"{key} is not posted yet")
     raise Permanent(f"{key} was never posted; the reply has no thread")
-
-
-class MethodPauses:
-    """Slack's 429s: each names a Web API method, paused workspace-wide until Retry-After ends."""
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-
-    def left(self, method: str) -> float:
-        """Return the seconds `method` must still wait (0 when it may go)."""
-        return max(0.0, self._until.get(method, 0.0) - time.monotonic())
-
-    def pause(self, method: str, seconds: float) -> None:
-        """Hold back every call of `method` for `seconds`, whichever channel it is for."""
-        until = time.monotonic() + seconds
-        self._until[method] = max(until, self._until.get(method, 0.0))
-
-
-# One set of pauses per Web API client, shared by every sender and lane that uses it.
-_PAUSES: "weakref.WeakKeyDictionary[AsyncWebClient, MethodPauses]" = weakref.WeakKeyDictionary()
-
-
-def pauses(client: AsyncWebClient) -> MethodPauses:
-    """Return the method pauses of `client`."""
-    found = _PAUSES.get(client)
-    if found is None:
-        found = _PAUSES[client] = MethodPauses()
-    return found
-
-
-# Who hears of every call a client makes (method, status): the metrics, per client.
-_OBSERVERS: "weakref.WeakKeyDictionary[AsyncWebClient, Callable[[str, str], None]]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def observe_calls(client: AsyncWebClient, observer: Callable[[str, str], None]) -> None:
-    """Tell `observer(method, status)` of every call made through `call` with `client`."""
-    _OBSERVERS[client] = observer
-
-
-def _observed(client: AsyncWebClient, method: str, status: str) -> None:
-    observer = _OBSERVERS.get(client)
-    if observer is not None:
-        observer(method, status)
-
-
-async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, Any]:
-    """Call a Web API method; map Slack's answers onto relay outcomes."""
-    held = pauses(client).left(method)
-    if held > 0:  # checked right before the call, so no lane can slip past a fresh 429
-        raise RetryAfter(held, f"Slack {method} paused", lane_wide=False, held=True)
-    try:
-        answer = await client.api_call(method, json=args)
-    except SlackApiError as exc:
-        answer = exc.response
-        _observed(client, method, str(answer.get("error") or answer.status_code))
-        if answer.status_code == 429 or answer.get("error") == "ratelimited":
-            seconds = retry_after_seconds(answer.headers.get("Retry-After"))
-            pauses(client).pause(method, seconds)
-            raise RetryAfter(seconds, f"Slack {method}", lane_wide=False) from None
-        if answer.status_code >= 500:
-            raise Transient(f"Slack {method}: HTTP {answer.status_code}") from None
-        error = answer.get("error", f"HTTP {answer.status_code}")
-        if error in PERMANENT or answer.status_code in (400, 401, 403, 404):
-            raise Permanent(f"Slack {method}: {error}") from None
-        raise Transient(f"Slack {method}: {error}") from None
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        _observed(client, method, type(exc).__name__)
-        raise Transient(f"Slack {method}: {type(exc).__name__}") from None
-    _observed(client, method, "ok")
-    return dict(answer.data)  # type: ignore[arg-type]
 
 
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
