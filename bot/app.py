@@ -38,6 +38,7 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
+METRICS_EVERY = 5.0  # seconds between the processing child's saves of its counters
 SHUTDOWN_GRACE = 3.0  # seconds; with aiohttp's 5 s for requests, SIGTERM exits within 10 s
 
 
@@ -82,6 +83,7 @@ def create_app(
     redeliver: bool = True,
     dev: DevMode | None = None,
     processing: Processing | None = None,
+    metrics_file: Path | None = None,
     limits: Limits | None = None,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it.
@@ -109,7 +111,8 @@ def create_app(
     app = web.Application()
     app.on_response_prepare.append(name_the_server)
     app[LIMITS] = limits or Limits()
-    metrics = Metrics()
+    # Under a processing child, its counters come from the file it saves (see Metrics).
+    metrics = Metrics(child=processing.metrics_file if processing is not None else None)
     clock = clock or Clock()
     reactions = registry.reactions() if reactions is None else reactions
 
@@ -161,6 +164,8 @@ def create_app(
             supervisor.elsewhere["processing"] = processing.problems
         else:
             start_processing(services, sweeper, digest_schedule, redeliver, dev)
+        if metrics_file is not None:  # the processing child: tell the serving process
+            supervisor.start("metrics-file", partial(save_metrics, metrics, metrics_file))
         log.info("promobot ready: database %s", db_path)
         try:
             yield
@@ -175,12 +180,21 @@ def create_app(
                     processing.stop()
 
             await supervisor.stop(SHUTDOWN_GRACE, before=finish)
+            if metrics_file is not None:
+                metrics.save(metrics_file)  # the last figures, for the next scrape
             await session.close()
             await asyncio.get_running_loop().run_in_executor(None, store.close)
 
     app.cleanup_ctx.append(lifecycle)
     inbound.add_routes(app)
     return app
+
+
+async def save_metrics(metrics: Metrics, path: Path) -> None:
+    """Save the worker's and relay's counters for GET /metrics every few seconds."""
+    while True:
+        await asyncio.to_thread(metrics.save, path)
+        await asyncio.sleep(METRICS_EVERY)
 
 
 def start_processing(

@@ -111,3 +111,17 @@ async def test_each_app_counts_on_its_own_registry(start):
     counted = 'promobot_deliveries_total{event="push",outcome="done"} 1.0'
     assert counted in first.services.metrics.exposition({}).decode()
     assert "promobot_deliveries_total{" not in Metrics().exposition({}).decode()
+
+
+def test_the_serving_process_shows_what_its_processing_child_saved(tmp_path):
+    child, serving = Metrics(), Metrics(child=tmp_path / "promobot.db.processing-metrics")
+    assert "promobot_deliveries_total" not in serving.exposition({}).decode()  # not saved yet
+    child.deliveries.labels("push", "done").inc(3)
+    child.call("slack", "chat.postMessage", "ok")
+    child.save(tmp_path / "promobot.db.processing-metrics")
+    serving.ack_seconds.observe(0.004)
+    families = {f.name: f for f in text_string_to_metric_families(serving.exposition({}).decode())}
+    (done,) = families["promobot_deliveries"].samples[:1]
+    assert done.labels == {"event": "push", "outcome": "done"} and done.value == 3
+    assert families["promobot_ack_seconds"].samples[-2].value == 1  # the serving side's count
+    assert "promobot_remote_calls" in families and "promobot_backlog_items" in families

@@ -176,7 +176,8 @@ def serve(args: argparse.Namespace) -> int:
     setup_logs(secrets, args.log_format)
     db = args.db or "promobot.db"
     # --dev keeps everything in one process: its console and deployer live beside the relay.
-    processing = Processing(args.config, db) if args.processing == "separate" else None
+    separate = args.processing == "separate"
+    processing = Processing(args.config, db, args.log_format) if separate else None
     app = create_app(config, secrets, db_path=db, inbound=load_inbound(), processing=processing)
     run(app, args)
     return 0

@@ -4,9 +4,15 @@ Counters that only the running process sees (deliveries processed, calls made,
 rate-limit waits, redelivery requests) are counted where they happen; what the
 database knows for good (backlogs, promotions, deployments and their durations)
 is read from it at each scrape, so those figures survive restarts.
+
+Under `promobot serve` the worker and the relay run in the processing child: it
+writes its counters' exposition to a file every few seconds (`save`), and the
+serving process answers GET /metrics with its own figures followed by that file.
 """
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -21,9 +27,11 @@ DEPLOY_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 class Metrics:
     """Every metric promobot exports; one instance (and registry) per app, so tests share none."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
+    def __init__(self, child: Path | None = None) -> None:
+        self.registry = CollectorRegistry()  # what this process serves: acks, stored figures
+        self.processing = CollectorRegistry()  # what the worker and relay count
+        self.child = child  # the processing child's saved counters, when it has them
+        r = self.processing
         self.deliveries = Counter(
             "promobot_deliveries",
             "GitHub deliveries processed, by event and outcome (done, ignored, retry, failed).",
@@ -34,7 +42,7 @@ class Metrics:
             "promobot_ack_seconds",
             "Seconds from a webhook's arrival to its answer, the delivery committed.",
             buckets=ACK_BUCKETS,
-            registry=r,
+            registry=self.registry,
         )
         self.calls = Counter(
             "promobot_remote_calls",
@@ -61,7 +69,7 @@ class Metrics:
             registry=r,
         )
         self.stored = StoredFigures()
-        r.register(self.stored)
+        self.registry.register(self.stored)
 
     def call(self, target: str, method: str, status: str) -> None:
         """Count one call to Slack or GitHub."""
@@ -70,7 +78,21 @@ class Metrics:
     def exposition(self, snapshot: Mapping[str, Any]) -> bytes:
         """Return the Prometheus text of every metric, with the database's figures `snapshot`."""
         self.stored.snapshot = snapshot
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + self._processing_text()
+
+    def _processing_text(self) -> bytes:
+        if self.child is None:
+            return generate_latest(self.processing)
+        try:
+            return self.child.read_bytes()
+        except FileNotFoundError:  # the child has not saved yet: its figures are not known
+            return b""
+
+    def save(self, path: Path) -> None:
+        """Write the worker's and relay's counters for the serving process (atomically)."""
+        part = path.with_name(path.name + ".part")
+        part.write_bytes(generate_latest(self.processing))
+        os.replace(part, path)
 
 
 class StoredFigures(Collector):

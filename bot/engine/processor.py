@@ -43,8 +43,10 @@ class ChildDied(Exception):
 class Processing:
     """The parent's handle on its processing child: start it, keep it running, nudge it."""
 
-    def __init__(self, config_path: str, db_path: str) -> None:
-        self.config_path, self.db_path = config_path, db_path
+    def __init__(self, config_path: str, db_path: str, log_format: str = "text") -> None:
+        self.config_path, self.db_path, self.log_format = config_path, db_path, log_format
+        # Where the child saves its counters for GET /metrics (the serving process reads it).
+        self.metrics_file = Path(f"{db_path}.processing-metrics")
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)
         # The child's supervisor is in another process: it reports on a pipe of its own.
@@ -121,6 +123,7 @@ class Processing:
         cmd = [sys.executable, "-m", "bot.engine.processor", "--config", self.config_path]
         cmd += ["--db", self.db_path, "--wake-fd", str(self._read), "--parent", str(os.getpid())]
         cmd += ["--status-fd", str(self._status_write)]
+        cmd += ["--log-format", self.log_format, "--metrics-file", str(self.metrics_file)]
         return subprocess.Popen(cmd, pass_fds=(self._read, self._status_write))
 
 
@@ -187,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wake-fd", type=int, required=True)
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--status-fd", type=int, help="where to report the tasks' health")
+    parser.add_argument("--log-format", default="text")
+    parser.add_argument("--metrics-file", type=Path, default=None)
     args = parser.parse_args(argv)
     die_with(args.parent)
     stopped: list[int] = []  # a SIGTERM before the loop runs must not kill it mid-start
@@ -199,8 +204,14 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config(args.config)
     secrets = serve_secrets(config)
-    setup_logs(secrets)
-    app = create_app(config, secrets, db_path=Path(args.db), inbound=load_inbound())
+    setup_logs(secrets, args.log_format)
+    app = create_app(
+        config,
+        secrets,
+        db_path=Path(args.db),
+        inbound=load_inbound(),
+        metrics_file=args.metrics_file,
+    )
     asyncio.run(process(app, args.wake_fd, stopped, args.status_fd))
     return 0
 
