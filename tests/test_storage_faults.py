@@ -73,24 +73,6 @@ async def test_a_locked_database_answers_503_and_recovers_when_the_lock_goes(
     ]
 
 
-async def test_a_delivery_met_by_a_full_disk_waits_without_using_up_its_attempts(make_harness):
-    import sqlite3
-
-    faults = [sqlite3.OperationalError("database or disk is full")] * 2
-
-    def full_disk(tx, change):  # the writer meets a full disk twice, then space returns
-        if faults:
-            raise faults.pop()
-
-    harness = await make_harness(reactions=[full_disk])
-    assert (await harness.deliver("push", push_payload())).status == 202
-    await harness.settle()
-    assert faults == []
-    assert harness.rows("SELECT state, attempts, error FROM deliveries") == [
-        {"state": "done", "attempts": 1, "error": None}
-    ]
-
-
 async def test_a_slash_command_while_the_database_is_locked_gets_503_not_a_traceback(
     harness, caplog, monkeypatch
 ):

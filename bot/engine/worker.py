@@ -16,7 +16,6 @@ from bot.core.text import load_json
 from bot.engine.metrics import Metrics
 from bot.pipeline.tx import Reaction, Tx, transient
 from storage import Store, inbox, savepoint
-from storage.db import fault_of
 
 log = logging.getLogger(__name__)
 Step = Callable[[Tx], None]
@@ -212,8 +211,8 @@ class Worker:
                 for step in work.steps:
                     step(tx)
         except Exception as exc:
-            if not db.conn.in_transaction or fault_of(exc):
-                raise  # the disk, not the delivery (full, locked): no attempt counts, all wait
+            if not db.conn.in_transaction:
+                raise  # the database refused the whole batch (a full disk): retry it all
             return exc
         return None
 
