@@ -143,6 +143,7 @@ def create_app(
             reactions,
             on_commit=relay.wake,
             beat=partial(supervisor.beat, "worker"),
+            nudge=partial(supervisor.nudge, "worker"),
         )
         worker.metrics = metrics
         services = Services(

@@ -208,3 +208,23 @@ async def test_a_delivery_kept_as_failed_makes_healthz_unhealthy(harness):
     status, body = await health(harness)
     assert status == 503
     assert body["problems"] == ["inbox: 1 delivery(ies) kept as failed"]
+
+
+async def test_a_new_delivery_cuts_a_long_backoff_short(harness, monkeypatch):
+    real = inbox.ready_deliveries
+    broken = {"on": True}
+
+    def failing(db, **kwargs):
+        if broken["on"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(db, **kwargs)
+
+    monkeypatch.setattr(inbox, "ready_deliveries", failing)
+    supervisor = harness.services.supervisor
+    harness.services.worker.wake()
+    await wait_for(lambda: supervisor.health["worker"].failures >= 1)
+    supervisor.health["worker"].failures = 6  # as if failing for a while: the next wait is 30 s
+    await wait_for(lambda: supervisor.health["worker"].failures >= 7)
+    broken["on"] = False  # space is back
+    await deliver_pushes(harness, SHAS[:1])  # its wake-up ends the 30 s wait
+    await wait_for(lambda: processed(harness) == 1, timeout=10)

@@ -44,6 +44,7 @@ class Supervisor:
         self.clock = clock
         self.health: dict[str, Health] = {}
         self.tasks: dict[str, asyncio.Task] = {}
+        self._nudges: dict[str, asyncio.Event] = {}
         # Tasks that run elsewhere (the processing process) and report through these.
         self.elsewhere: dict[str, Callable[[], list[str]]] = {}
 
@@ -68,11 +69,27 @@ class Supervisor:
             except Exception as exc:
                 delay = self.failed(name, exc)
                 if restart:
-                    await asyncio.sleep(delay)
+                    await self._back_off(name, delay)
                     continue
                 return  # a one-off (the demo story): its failure stays shown
             self.health[name].finished = True
             return
+
+    async def _back_off(self, name: str, delay: float) -> None:
+        # New work (a stored delivery) cuts a long backoff short: the fault may be gone,
+        # and the first try after it should not wait up to 30 s. The first half second
+        # always passes, so a fault that lasts is not retried once per delivery.
+        nudged = self._nudges.setdefault(name, asyncio.Event())
+        nudged.clear()
+        await asyncio.sleep(min(delay, FIRST_BACKOFF))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(nudged.wait(), timeout=max(0.0, delay - FIRST_BACKOFF))
+
+    def nudge(self, name: str) -> None:
+        """Say that task `name` has new work: a restart waiting out its backoff goes now."""
+        event = self._nudges.get(name)
+        if event is not None:
+            event.set()
 
     def beat(self, name: str) -> None:
         """Record that task `name` made progress (and so has recovered from any failure)."""

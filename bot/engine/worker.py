@@ -90,6 +90,7 @@ class Worker:
         reactions: Sequence[Reaction] = (),
         on_commit: Callable[[], None] = lambda: None,
         beat: Callable[[], None] = lambda: None,
+        nudge: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.router = router
@@ -98,6 +99,7 @@ class Worker:
         self.reactions = reactions
         self.on_commit = on_commit  # wakes the outbox relay
         self.beat = beat  # tells the supervisor the worker is making progress
+        self.nudge = nudge  # cuts the supervisor's backoff short when new work arrives
         self._wake = asyncio.Event()
         self._stopping = False
         self._pruned_at = 0.0
@@ -106,6 +108,7 @@ class Worker:
     def wake(self) -> None:
         """Tell the worker that a delivery was stored."""
         self._wake.set()
+        self.nudge()
 
     async def run(self) -> None:
         """Process deliveries until stopped, sleeping until woken or a retry is due.
