@@ -16,6 +16,7 @@ from bot.app import SERVICES
 from bot.dev.client import DEV_TEAM
 from bot.dev.console import fake_channel_id, render
 from bot.dev.mode import GROUP_MEMBERS, PEOPLE, github_answer
+from bot.pipeline.outbox import GitHubRequest
 from bot.services import Services
 from storage import dev as devstore
 
@@ -103,8 +104,8 @@ async def github_api(request: web.Request) -> web.Response:
     text = await request.text()
     body = json.loads(text) if text else None
     now = services.clock.now()
-    payload = {"method": request.method, "path": path, "body": body}
-    answer = github_answer(int(now * 1000) % 10**6, payload, now)
+    call = GitHubRequest(request.method, path, body or {}, None)
+    answer = github_answer(int(now * 1000) % 10**6, call, now)
     if request.method != "GET":
         await services.store.write(
             lambda db: devstore.add_github_call(

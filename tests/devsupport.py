@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer, unused_port
 from bot.app import SERVICES, create_app
 from bot.config import Config
 from bot.dev.mode import DevMode, dev_secrets
+from bot.pipeline.outbox import Outbound
 from bot.pipeline.tx import Tx
 from handlers import inbound
 from storage import connect
@@ -35,13 +36,11 @@ class DevHarness(Harness):
         kwargs.setdefault("secret", self.secrets.github_webhook_secret)
         return await super().deliver(event, payload, **kwargs)
 
-    async def queue(self, method: str, payload: dict, *, lane: str, target: str = "slack") -> None:
+    async def queue(self, row: Outbound) -> None:
         """Queue an outbox row as a feature would, and wake the relay."""
         services = self.services
         now = services.clock.now()
-        await services.store.write(
-            lambda db: Tx(db, services.config, now).send(target, method, payload, lane=lane)
-        )
+        await services.store.write(lambda db: Tx(db, services.config, now).send(row))
         services.relay.wake()
 
     async def until(self, probe: Callable[[], Any], timeout: float = 15.0) -> Any:

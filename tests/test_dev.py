@@ -11,6 +11,7 @@ from bot.config import Config
 from bot.dev.console import render
 from bot.dev.mode import DevMode, banner, dev_secrets, scale_soaks
 from bot.pipeline import registry
+from bot.pipeline.outbox import GitHubRequest, KeyedMessage, ThreadReply
 from handlers import inbound
 from tests.conftest import fixture, push_payload
 from tests.devsupport import start_dev
@@ -58,11 +59,10 @@ def test_messages_render_readably():
 
 
 async def test_keyed_message_is_printed_then_edited_and_its_thread_follows(dev):
-    first = {"key": "build:1", "channel": "#releases", "text": "#1 CI ⏳", "blocks": None}
-    await dev.queue("slack.message", first, lane="#releases")
-    await dev.queue("slack.message", {**first, "text": "#1 CI ✅ → pasty ⏳"}, lane="#releases")
-    reply = {"parent_key": "build:1", "text": "ci/test passed", "broadcast": False}
-    await dev.queue("slack.reply", reply, lane="#releases")
+    await dev.queue(KeyedMessage("build:1", "#releases", "#1 CI ⏳"))
+    await dev.settle()  # posted before the next version is queued: that one is an edit
+    await dev.queue(KeyedMessage("build:1", "#releases", "#1 CI ✅ → pasty ⏳"))
+    await dev.queue(ThreadReply("build:1", "#releases", "ci/test passed"))
     await dev.settle()
     shown = "".join(dev.console)
     assert "#releases · new message (build:1)" in shown and "  #1 CI ⏳" in shown
@@ -99,14 +99,8 @@ async def test_deployment_is_recorded_answered_and_completed_by_signed_webhooks(
         "required_contexts": [],
         "payload": {"build": 1, "promotion": None, "requested_by": "promobot"},
     }
-    request = {
-        "method": "POST",
-        "path": "/repos/Codertocat/Hello-World/deployments",
-        "body": body,
-        "installation_id": 957387,
-        "record": "deployment",
-    }
-    await dev.queue("github.request", request, lane="installation:957387", target="github")
+    path = "/repos/Codertocat/Hello-World/deployments"
+    await dev.queue(GitHubRequest("POST", path, body, 957387, record="deployment"))
     sql = "SELECT body FROM deliveries WHERE event = 'deployment_status' ORDER BY id"
     statuses = await dev.until(lambda: len(dev.rows(sql)) == 2 and dev.rows(sql))
     (call,) = dev.rows("SELECT method, path, body, answer, deploy_step FROM dev_github_calls")

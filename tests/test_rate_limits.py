@@ -3,18 +3,14 @@
 import pytest
 
 from bot.engine.slack_api import call
+from bot.pipeline.outbox import Ephemeral
 from tests.outbox import queue, slack_message
 from tests.waiting import wait_for
 
 
-def ephemeral(channel: str, text: str) -> tuple[str, str, dict, str]:
+def ephemeral(channel: str, text: str) -> Ephemeral:
     """An ephemeral answer row (its own method, its own lane)."""
-    return (
-        "slack",
-        "chat.postEphemeral",
-        {"channel": channel, "user": "U1", "text": text},
-        channel,
-    )
+    return Ephemeral(channel, "U1", text)
 
 
 async def until(probe, timeout: float = 10.0):

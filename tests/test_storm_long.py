@@ -7,6 +7,7 @@ import tracemalloc
 
 import pytest
 
+from bot.pipeline.outbox import Ephemeral
 from tests.conftest import status_payload
 from tests.outbox import github_status, queue
 from tests.test_storm import STATUSES
@@ -26,9 +27,8 @@ async def ingest_median(harness, count: int = 80) -> float:
     return statistics.median(took)
 
 
-def ephemeral(i: int) -> tuple[str, str, dict, str]:
-    payload = {"channel": "#releases", "user": "U111", "text": f"note {i}"}
-    return ("slack", "chat.postEphemeral", payload, "#releases")
+def ephemeral(i: int) -> Ephemeral:
+    return Ephemeral("#releases", "U111", f"note {i}")
 
 
 async def test_a_storm_is_waited_out_without_slowing_ingest(harness):

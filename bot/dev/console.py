@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from bot.engine.relay import Record, Row, Sender
 from bot.engine.slack import thread_of
+from bot.pipeline.outbox import Announcement, Ephemeral, KeyedMessage, ThreadReply
 from storage import Store
 from storage import dev as devstore
 from storage import slack as slackdb
@@ -134,60 +135,61 @@ def console_senders(
     """Build the relay's Slack senders that print and store instead of calling Slack."""
 
     async def keyed_message(row: Row) -> Record:
-        p = row.payload
-        where = await store.read(lambda db: slackdb.message_ts(db, p["key"]))
-        lines, now = render(p["text"], p.get("blocks"), console.names), clock()
+        m = KeyedMessage.from_row(row.payload)
+        where = await store.read(lambda db: slackdb.message_ts(db, m.key))
+        lines, now = render(m.text, m.blocks, console.names), clock()
         if where:
-            console.show(f"{p['channel']} · edited ({p['key']})", lines)
-            return _store(kind="edit", key=p["key"], channel=p["channel"], ts=where[1], p=p, at=now)
-        ts, channel_id = console.ts(), fake_channel_id(p["channel"])
-        console.show(f"{p['channel']} · new message ({p['key']})", lines)
+            console.show(f"{m.channel} · edited ({m.key})", lines)
+            return _store("edit", m.key, m.channel, where[1], m.text, m.blocks, at=now)
+        ts, channel_id = console.ts(), fake_channel_id(m.channel)
+        console.show(f"{m.channel} · new message ({m.key})", lines)
 
         def record(db: Database) -> None:
-            devstore.remember_keyed_message(db, key=p["key"], channel_id=channel_id, ts=ts, at=now)
-            _store(kind="post", key=p["key"], channel=p["channel"], ts=ts, p=p, at=now)(db)
+            devstore.remember_keyed_message(db, key=m.key, channel_id=channel_id, ts=ts, at=now)
+            _store("post", m.key, m.channel, ts, m.text, m.blocks, at=now)(db)
 
         return record
 
     async def thread_reply(row: Row) -> Record:
-        p = row.payload
-        where = await thread_of(store, p["parent_key"])
-        also = " (also sent to the channel)" if p.get("broadcast") else ""
-        heading = f"↳ thread of {p['parent_key']}{also}"
-        console.show(heading, render(p["text"], p.get("blocks"), console.names), indent="    ")
-        ts = console.ts()
+        r = ThreadReply.from_row(row.payload, row.lane)
+        where = await thread_of(store, r.parent_key)
+        also = " (also sent to the channel)" if r.broadcast else ""
+        heading = f"↳ thread of {r.parent_key}{also}"
+        console.show(heading, render(r.text, r.blocks, console.names), indent="    ")
         return _store(
-            kind="reply", key=p["parent_key"], channel=where[0], ts=ts, p=p, at=clock(),
+            "reply", r.parent_key, where[0], console.ts(), r.text, r.blocks, at=clock(),
             thread_ts=where[1],
         )  # fmt: skip
 
-    async def direct(row: Row) -> Record:
-        p = row.payload
-        kind = "ephemeral" if row.method == "chat.postEphemeral" else "plain"
-        user = console.names.get(p.get("user") or "", p.get("user"))
-        who = f" · only {user} sees this" if kind == "ephemeral" else ""
-        shown = render(p.get("text", ""), p.get("blocks"), console.names)
-        console.show(f"{p.get('channel')}{who}", shown)
+    async def announcement(row: Row) -> Record:
+        a = Announcement.from_row(row.payload)
+        console.show(a.channel, render(a.text, None, console.names))
+        return _store("plain", None, a.channel, console.ts(), a.text, None, at=clock())
+
+    async def ephemeral(row: Row) -> Record:
+        e = Ephemeral.from_row(row.payload)
+        user = console.names.get(e.user, e.user)
+        console.show(f"{e.channel} · only {user} sees this", render(e.text, None, console.names))
         return _store(
-            kind=kind, key=None, channel=str(p.get("channel")), ts=console.ts(), p=p, at=clock(),
-            thread_ts=p.get("thread_ts"), user_id=p.get("user"),
-        )  # fmt: skip
+            "ephemeral", None, e.channel, console.ts(), e.text, None, at=clock(), user_id=e.user
+        )
 
     return {
-        "slack.message": keyed_message,
-        "slack.reply": thread_reply,
-        "chat.postMessage": direct,
-        "chat.postEphemeral": direct,
+        KeyedMessage.method: keyed_message,
+        ThreadReply.method: thread_reply,
+        Announcement.method: announcement,
+        Ephemeral.method: ephemeral,
     }
 
 
 def _store(
-    *,
     kind: str,
     key: str | None,
     channel: str,
     ts: str,
-    p: dict[str, Any],
+    text: str,
+    blocks: list[dict[str, Any]] | None,
+    *,
     at: float,
     thread_ts: str | None = None,
     user_id: str | None = None,
@@ -202,8 +204,8 @@ def _store(
             ts=ts,
             thread_ts=thread_ts,
             user_id=user_id,
-            text=p.get("text") or "",
-            blocks=p.get("blocks"),
+            text=text,
+            blocks=blocks,
         )
 
     return record

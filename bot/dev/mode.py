@@ -35,6 +35,7 @@ from bot.dev.client import post_webhook
 from bot.dev.console import Console
 from bot.engine.github import GitHubRecord
 from bot.engine.relay import Permanent, Record, Row, Sender
+from bot.pipeline.outbox import GitHubRequest
 from storage import Store, builds
 from storage import dev as devstore
 
@@ -142,13 +143,13 @@ def write_state(path: str | Path, secrets: Secrets, url: str, db: str = DEV_DB) 
     path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
-def github_answer(row_id: int, payload: dict[str, Any], now: float) -> Any:
+def github_answer(row_id: int, call: GitHubRequest, now: float) -> Any:
     """Answer a GitHub write the way GitHub would (a deployment gets an id)."""
-    body, path = payload.get("body") or {}, payload["path"]
+    body, path = call.body, call.path
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     new_id = 4_000_000 + row_id  # one outbox row, one object: unique without a counter
     found = DEPLOYMENTS.match(path)
-    if found and payload["method"] == "POST":
+    if found and call.verb == "POST":
         api = f"https://api.github.com/repos/{found.group(1)}/deployments/{new_id}"
         return {
             "id": new_id,
@@ -170,7 +171,7 @@ def github_answer(row_id: int, payload: dict[str, Any], now: float) -> Any:
             "repository_url": f"https://api.github.com/repos/{found.group(1)}",
             "performed_via_github_app": None,
         }
-    if payload["method"] == "GET":
+    if call.verb == "GET":
         return {}
     return {"id": new_id, **body, "created_at": stamp, "updated_at": stamp}
 
@@ -181,24 +182,25 @@ def recorder_senders(
     """Build the relay's "github.request" sender that records the call instead of making it."""
 
     async def request(row: Row) -> Record:
-        p = row.payload
-        if p.get("installation_id") is None:
-            raise Permanent(f"no installation is known for {p['path']}")  # as the real sender
+        call = GitHubRequest.from_row(row.payload)
+        if call.installation_id is None:
+            raise Permanent(f"no installation is known for {call.path}")  # as the real sender
+        installation = int(call.installation_id)
         now = clock()
-        answer = github_answer(row.id, p, now)
-        deploy = DEPLOYMENTS.match(p["path"]) and p["method"] == "POST"
-        log.info("dev: recorded GitHub %s %s", p["method"], p["path"])
-        recorder = recorders.get(p.get("record") or "")
-        recorded = recorder(answer, p) if recorder else None
+        answer = github_answer(row.id, call, now)
+        deploy = DEPLOYMENTS.match(call.path) and call.verb == "POST"
+        log.info("dev: recorded GitHub %s %s", call.verb, call.path)
+        recorder = recorders.get(call.record or "")
+        recorded = recorder(answer, call) if recorder else None
 
         def record(db: Database) -> None:
             devstore.add_github_call(
                 db,
                 at=now,
-                method=p["method"],
-                path=p["path"],
-                installation_id=int(p["installation_id"]),
-                body=p.get("body"),
+                method=call.verb,
+                path=call.path,
+                installation_id=installation,
+                body=call.body,
                 answer=answer,
                 deploy_due=now + deploy_delay if deploy else None,
             )
@@ -207,7 +209,7 @@ def recorder_senders(
 
         return record
 
-    return {"github.request": request}
+    return {GitHubRequest.method: request}
 
 
 def deployment_status(

@@ -18,6 +18,7 @@ from bot.engine.relay import (
     RetryAfter,
     Transient,
 )
+from bot.pipeline.outbox import GitHubRequest
 
 # Renew an installation token this long before GitHub expires it (it lives 1 h).
 TOKEN_MARGIN = 300.0
@@ -190,7 +191,7 @@ def _json(text: str) -> Any:
     return json.loads(text) if text else None
 
 
-GitHubRecord = Callable[[Any, dict[str, Any]], Callable[[Any], None] | None]
+GitHubRecord = Callable[[Any, GitHubRequest], Callable[[Any], None] | None]
 
 
 def github_senders(
@@ -198,40 +199,40 @@ def github_senders(
 ) -> dict[str, Any]:
     """Build the relay's GitHub sender: one REST call, then its named recorder, if any.
 
-    payload: method, path, body, installation_id, and optionally `record`, the
-    name of a recorder that turns GitHub's answer into a database write (the
-    new deployment's id, say), committed with the row being marked sent.
+    A GitHubRequest's `record` names the recorder that turns GitHub's answer into
+    a database write (the new deployment's id, say), committed with the row
+    being marked sent.
     """
     recorders = recorders or {}
 
     async def request(row: Any) -> Callable[[Any], None] | None:
-        p = row.payload
-        installation = p.get("installation_id")
-        if installation is None:
-            raise Permanent(f"no installation is known for {p['path']}")
-        finder = FINDERS.get(p.get("record") or "")
+        call = GitHubRequest.from_row(row.payload)
+        if call.installation_id is None:
+            raise Permanent(f"no installation is known for {call.path}")
+        installation = int(call.installation_id)
+        finder = FINDERS.get(call.record or "")
         # An earlier attempt may have created it (a crash, a timeout or a 5xx after GitHub
         # acted): look for it first, as the Slack sender looks for its message by metadata.
-        answer = await finder(client, p, int(installation)) if finder and row.uncertain else None
+        answer = await finder(client, call, installation) if finder and row.uncertain else None
         if answer is None:
             answer = await client.request(
-                p["method"], p["path"], p.get("body"), installation_id=int(installation)
+                call.verb, call.path, call.body, installation_id=installation
             )
-        recorder = recorders.get(p.get("record") or "")
-        return recorder(answer, p) if recorder else None
+        recorder = recorders.get(call.record or "")
+        return recorder(answer, call) if recorder else None
 
-    return {"github.request": request}
+    return {GitHubRequest.method: request}
 
 
 async def find_deployment(
-    client: GitHubClient, payload: dict[str, Any], installation_id: int
+    client: GitHubClient, call: GitHubRequest, installation_id: int
 ) -> dict[str, Any] | None:
     """Return the Deployment this create call made earlier (same sha, environment, promotion)."""
-    body = payload.get("body") or {}
+    body = call.body
     wanted = (body.get("payload") or {}).get("promotion")
     query = urlencode({"sha": body["ref"], "environment": body["environment"], "per_page": 100})
     found = await client.request(
-        "GET", f"{payload['path']}?{query}", None, installation_id=installation_id
+        "GET", f"{call.path}?{query}", None, installation_id=installation_id
     )
     for deployment in found or []:
         extra = deployment.get("payload")
@@ -253,6 +254,6 @@ def _json_object(text: str) -> dict[str, Any] | None:
 # How each non-idempotent GitHub write finds what an earlier attempt of it created, by the
 # name of its recorder. Commit statuses need none: writing the same state for the same
 # (sha, context) again changes nothing a reader sees, so a repeat is harmless.
-FINDERS: dict[str, Callable[[GitHubClient, dict[str, Any], int], Awaitable[Any]]] = {
+FINDERS: dict[str, Callable[[GitHubClient, GitHubRequest, int], Awaitable[Any]]] = {
     "deployment.created": find_deployment,
 }

@@ -22,6 +22,7 @@ from bot.core.clock import Clock
 from bot.core.deliveries import Attempt, missed
 from bot.engine.github import GitHubClient, parse_expiry
 from bot.engine.relay import Permanent, RetryAfter, Row, Sender, Transient
+from bot.pipeline.outbox import Redelivery
 from bot.pipeline.tx import Tx
 from storage import Store, inbox, redeliveries
 
@@ -31,8 +32,6 @@ RETENTION = 3 * 86400.0  # GitHub keeps an App's deliveries for 3 days
 # sweep read the list is listed by the time of this one.
 MARGIN = 600.0
 # The App's own endpoints have their own rate limit: their own lane, paced like any GitHub write.
-LANE = "github:app"
-METHOD = "github.redeliver"
 
 
 def queue_requests(db: Database, attempts: list[Attempt], *, config: Config, now: float) -> int:
@@ -42,8 +41,7 @@ def queue_requests(db: Database, attempts: list[Attempt], *, config: Config, now
     tx = Tx(db, config, now)
     # Oldest first: the relay sends them in order, so a repository's events come back in order.
     for attempt in (a for a in wanted if a["guid"] in fresh):
-        payload = {"hook_delivery_id": int(attempt["id"]), "guid": attempt["guid"]}
-        outbox_id = tx.send("github", METHOD, payload, lane=LANE)
+        outbox_id = tx.send(Redelivery(int(attempt["id"]), str(attempt["guid"])))
         redeliveries.add_request(
             db,
             guid=attempt["guid"],
@@ -126,7 +124,7 @@ def redeliver_senders(client: GitHubClient, store: Store) -> dict[str, Sender]:
     """Build the relay's sender of redelivery requests (as the App, with its JWT)."""
 
     async def redelivered(row: Row) -> bool:
-        guid = row.payload["guid"]
+        guid = Redelivery.from_row(row.payload).guid
         if await store.read(partial(inbox.delivery, guid=guid)) is not None:
             return True  # it arrived after the sweep: nothing to ask for
         if not row.uncertain:
@@ -138,7 +136,7 @@ def redeliver_senders(client: GitHubClient, store: Store) -> dict[str, Sender]:
 
     async def redeliver(row: Row) -> Any:
         if not await redelivered(row):
-            await client.redeliver(int(row.payload["hook_delivery_id"]))
+            await client.redeliver(Redelivery.from_row(row.payload).hook_delivery_id)
         return None
 
-    return {METHOD: redeliver}
+    return {Redelivery.method: redeliver}

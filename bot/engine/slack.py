@@ -11,6 +11,7 @@ from sqlite_utils import Database
 
 from bot.engine.relay import Permanent, Record, Row, Sender, Waiting
 from bot.engine.slack_api import call
+from bot.pipeline.outbox import Announcement, Ephemeral, KeyedMessage, ThreadReply
 from storage import Store, outbox
 from storage import slack as slackdb
 
@@ -22,7 +23,7 @@ async def thread_of(store: Store, key: str) -> tuple[str, str]:
     where = await store.read(lambda db: slackdb.message_ts(db, key))
     if where is not None:
         return where
-    if await store.read(lambda db: outbox.pending_under_key(db, "slack.message", key)):
+    if await store.read(lambda db: outbox.pending_under_key(db, KeyedMessage.method, key)):
         raise Waiting(f"{key} is not posted yet")
     raise Permanent(f"{key} was never posted; the reply has no thread")
 
@@ -120,48 +121,42 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
         return await find_posted(client, where, key, row.created_at, thread)
 
     async def keyed_message(row: Row) -> Record:
-        # payload: key, channel, text, blocks — posted the first time, edited after.
-        p = row.payload
-        where = await store.read(lambda db: slackdb.message_ts(db, p["key"]))
+        # Posted the first time, edited after.
+        m = KeyedMessage.from_row(row.payload)
+        where = await store.read(lambda db: slackdb.message_ts(db, m.key))
         if where is None:
-            found = await already_posted(row, p["channel"], p["key"], None)
+            found = await already_posted(row, m.channel, m.key, None)
             if found:
-                cid = await store.read(lambda db: channel_id(db, p["channel"]))
+                cid = await store.read(lambda db: channel_id(db, m.channel))
                 seen = (str(cid), found)
-                await store.write(lambda db: _store_ts(db, p["key"], seen))
+                await store.write(lambda db: _store_ts(db, m.key, seen))
                 where = seen
         if where:
             await call(
-                client,
-                "chat.update",
-                channel=where[0],
-                ts=where[1],
-                text=p["text"],
-                blocks=p.get("blocks"),
+                client, "chat.update", channel=where[0], ts=where[1], text=m.text, blocks=m.blocks
             )
             return lambda db: None
         answer = await call(
             client,
             "chat.postMessage",
-            channel=p["channel"],
-            text=p["text"],
-            blocks=p.get("blocks"),
+            channel=m.channel,
+            text=m.text,
+            blocks=m.blocks,
             unfurl_links=False,
-            metadata=tag(p["key"]),
+            metadata=tag(m.key),
         )
-        remember = remember_channel(p["channel"], answer)
+        remember = remember_channel(m.channel, answer)
         posted = (answer["channel"], answer["ts"])
 
         def record(db: Database) -> None:
-            _store_ts(db, p["key"], posted)
+            _store_ts(db, m.key, posted)
             remember(db)
 
         return record
 
     async def thread_reply(row: Row) -> Record | None:
-        # payload: parent_key, text, blocks, broadcast
-        p = row.payload
-        where = await thread_of(store, p["parent_key"])
+        r = ThreadReply.from_row(row.payload, row.lane)
+        where = await thread_of(store, r.parent_key)
         key = f"outbox:{row.id}"
         if await already_posted(row, where[0], key, where[1]):
             return None
@@ -170,31 +165,35 @@ def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:
             "chat.postMessage",
             channel=where[0],
             thread_ts=where[1],
-            text=p["text"],
-            blocks=p.get("blocks"),
-            reply_broadcast=bool(p.get("broadcast")),
+            text=r.text,
+            blocks=r.blocks,
+            reply_broadcast=r.broadcast,
             unfurl_links=False,
             metadata=tag(key),
         )
         return None
 
     async def post(row: Row) -> Record | None:
+        a = Announcement.from_row(row.payload)
         key = f"outbox:{row.id}"
-        if await already_posted(row, row.payload["channel"], key, None):
+        if await already_posted(row, a.channel, key, None):
             return None
-        answer = await call(client, "chat.postMessage", **row.payload, metadata=tag(key))
-        return remember_channel(row.payload["channel"], answer)
+        answer = await call(
+            client, "chat.postMessage", channel=a.channel, text=a.text, metadata=tag(key)
+        )
+        return remember_channel(a.channel, answer)
 
     async def ephemeral(row: Row) -> Record | None:
         # An ephemeral answer posted twice is seen by one person, and only for a moment.
-        await call(client, "chat.postEphemeral", **row.payload)
+        e = Ephemeral.from_row(row.payload)
+        await call(client, "chat.postEphemeral", channel=e.channel, user=e.user, text=e.text)
         return None
 
     return {
-        "slack.message": keyed_message,
-        "slack.reply": thread_reply,
-        "chat.postMessage": post,
-        "chat.postEphemeral": ephemeral,
+        KeyedMessage.method: keyed_message,
+        ThreadReply.method: thread_reply,
+        Announcement.method: post,
+        Ephemeral.method: ephemeral,
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.config import Stage
 from bot.core import gates
+from bot.pipeline.outbox import GitHubRequest
 from bot.pipeline.tx import Change, Tx
 from storage import builds, people, pipeline
 
@@ -34,19 +35,10 @@ def start(tx: Tx, build: dict[str, Any], stage: Stage, promotion_id: int, reques
     body = github_body(
         build, stage, promotion_id, requested_by, people.name_of(tx.db, requested_by)
     )
-    installation = repo.get("installation_id")
     tx.send(
-        "github",
-        "github.request",
-        {
-            "method": "POST",
-            "path": f"/repos/{repo.get('full_name')}/deployments",
-            "body": body,
-            "installation_id": installation,
-            "record": "deployment.created",
-            "deployment_id": deployment_id,
-        },
-        lane=f"installation:{installation}",
+        GitHubRequest.deployment(
+            str(repo.get("full_name")), repo.get("installation_id"), body, deployment_id
+        )
     )
     tx.log(
         actor=requested_by,
@@ -86,9 +78,9 @@ def changed(tx: Tx, repo_id: int, build_id: int, stage: str, state: str, dep: in
     tx.emit(Change("deployment.changed", repo_id, build_id, stage, detail=detail))
 
 
-def record_created(answer: Any, payload: dict[str, Any]) -> Any:
+def record_created(answer: Any, request: GitHubRequest) -> Any:
     """Store the id GitHub gave the new Deployment on our deployments row."""
-    github_id, local_id = (answer or {}).get("id"), payload.get("deployment_id")
+    github_id, local_id = (answer or {}).get("id"), request.deployment_id
     if github_id is None or local_id is None:
         return None
     return lambda db: pipeline.set_deployment(db, int(local_id), github_id=int(github_id))

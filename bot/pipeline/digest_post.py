@@ -15,6 +15,7 @@ from bot.core.digest import Digest, compose
 from bot.core.render import cut_mrkdwn
 from bot.engine.scheduler import first_of_week
 from bot.pipeline import metrics
+from bot.pipeline.outbox import KeyedMessage, ThreadReply
 from bot.pipeline.tx import Tx
 from bot.services import Services
 from storage import builds, digests
@@ -142,14 +143,9 @@ def queue(tx: Tx, digest: Digest) -> bool:
         return True
     key = f"digest:{digest.channel}:{digest.day}"
     message, replies = render(digest)
-    tx.send(
-        "slack",
-        "slack.message",
-        {"key": key, "channel": digest.channel, **message},
-        lane=digest.channel,
-    )
+    tx.send(KeyedMessage(key, digest.channel, message["text"], message["blocks"]))
     for reply in replies:
-        tx.send("slack", "slack.reply", {"parent_key": key, **reply}, lane=digest.channel)
+        tx.send(ThreadReply(key, digest.channel, reply["text"], reply["blocks"]))
     return True
 
 

@@ -9,6 +9,7 @@ from bot.core.commands import UNFOLLOWED
 from bot.core.text import MAX_REASON, escape, too_long, when
 from bot.engine.promoters import Promoters
 from bot.pipeline.naming import said
+from bot.pipeline.outbox import Announcement
 from bot.pipeline.tx import Change, Tx
 from bot.services import Services
 from storage import builds, prs
@@ -25,7 +26,7 @@ def repos_for_channel(
 
 def _announce(tx: Tx, repos: Sequence[dict[str, Any]], text: str) -> None:
     for channel in sorted({tx.config.channel_for(r["full_name"]) for r in repos}):
-        tx.send("slack", "chat.postMessage", {"channel": channel, "text": text}, lane=channel)
+        tx.send(Announcement(channel, text))
 
 
 def freeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str, reason: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from bot.config import Config
 from bot.core import ci
 from bot.core.text import safe_url, when
+from bot.pipeline.outbox import GitHubRequest
 from bot.pipeline.tx import Change, Tx
 from storage import builds, people, prs
 
@@ -135,16 +136,13 @@ def publish(tx: Tx, pr: Mapping[str, Any], result: Verdict, *, only_flips: bool 
     # A commit status is idempotent by nature: posting it again after a lost answer only
     # repeats the newest state of (sha, context), so unlike a Deployment it needs no lookup.
     tx.send(
-        "github",
-        "github.request",
-        {
-            "method": "POST",
-            "path": f"/repos/{repo['full_name']}/statuses/{pr['head_sha']}",
-            "body": body,
-            "installation_id": repo["installation_id"],
-        },
-        lane=f"installation:{repo['installation_id']}",
-        coalesce_key=f"prstatus:{pr['repo_id']}:{pr['number']}",
+        GitHubRequest.commit_status(
+            repo["full_name"],
+            pr["head_sha"],
+            repo["installation_id"],
+            body,
+            key=f"prstatus:{pr['repo_id']}:{pr['number']}",
+        )
     )
     prs.remember_status(
         tx.db,

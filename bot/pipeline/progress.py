@@ -11,6 +11,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.core import ci, render
+from bot.pipeline.outbox import KeyedMessage, ThreadReply
 from bot.pipeline.tx import Change, Tx
 from storage import builds, outbox, people, pipeline, progress
 
@@ -124,10 +125,10 @@ def previous_live(tx: Tx, change: Change) -> int | None:
 
 def queue_message(tx: Tx, key: str, channel: str, text: str, blocks: list[dict]) -> bool:
     """Queue a keyed message (posted once, then edited) unless it would show nothing new."""
-    payload = {"key": key, "channel": channel, "text": text, "blocks": blocks}
-    if outbox.last_queued(tx.db, key) == payload:
+    message = KeyedMessage(key, channel, text, blocks)
+    if outbox.last_queued(tx.db, key) == message.to_row():
         return False
-    tx.send("slack", "slack.message", payload, lane=channel, coalesce_key=key)
+    tx.send(message)
     return True
 
 
@@ -135,8 +136,7 @@ def queue_reply(
     tx: Tx, parent_key: str, channel: str, text: str, blocks: list[dict], *, broadcast: bool
 ) -> None:
     """Queue a reply in the thread of a keyed message (in its lane, so after the parent)."""
-    payload = {"parent_key": parent_key, "text": text, "blocks": blocks, "broadcast": broadcast}
-    tx.send("slack", "slack.reply", payload, lane=channel)
+    tx.send(ThreadReply(parent_key, channel, text, blocks, broadcast))
 
 
 News = tuple[str, list[dict], bool]  # text, blocks, broadcast

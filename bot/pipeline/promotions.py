@@ -12,6 +12,7 @@ from bot.core import diff, gates
 from bot.core.text import escape, mention
 from bot.pipeline import deployments, diffs
 from bot.pipeline.naming import said
+from bot.pipeline.outbox import Announcement, KeyedMessage
 from bot.pipeline.tx import Change, Tx
 from storage import builds, pipeline
 
@@ -27,7 +28,7 @@ def channel_of(tx: Tx, repo_id: int) -> str:
 def announce(tx: Tx, repo_id: int, text: str) -> None:
     """Tell the repository's channel about something everyone should see."""
     channel = channel_of(tx, repo_id)
-    tx.send("slack", "chat.postMessage", {"channel": channel, "text": text}, lane=channel)
+    tx.send(Announcement(channel, text))
 
 
 def busy(tx: Tx, repo_id: int, stage: str, *, waiting_too: bool = True) -> str | None:
@@ -178,7 +179,7 @@ def button(action: str, label: str, style: str, promotion_id: int, question: str
 
 def approval_message(
     tx: Tx, promotion: dict, build: dict, footer: str, *, open_: bool
-) -> dict[str, Any]:
+) -> KeyedMessage:
     """Return the approval message of a promotion: who asks, what, and the buttons while open."""
     what = summary(build, promotion["stage"])
     text = (
@@ -209,25 +210,13 @@ def approval_message(
             }
         )
     channel = channel_of(tx, promotion["repo_id"])
-    return {
-        "key": f"promotion:{promotion['id']}",
-        "channel": channel,
-        "text": text,
-        "blocks": blocks,
-    }
+    return KeyedMessage(f"promotion:{promotion['id']}", channel, text, blocks)
 
 
 def send_approval(tx: Tx, promotion: dict, footer: str, *, open_: bool) -> None:
     """Post or edit a promotion's approval message."""
     build = builds.build(tx.db, promotion["build_id"]) or {}
-    message = approval_message(tx, promotion, build, footer, open_=open_)
-    tx.send(
-        "slack",
-        "slack.message",
-        message,
-        lane=message["channel"],
-        coalesce_key=message["key"],
-    )
+    tx.send(approval_message(tx, promotion, build, footer, open_=open_))
 
 
 def post_approval(

@@ -9,6 +9,7 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.core.render import fit
+from bot.pipeline.outbox import Outbound
 from storage import audit, outbox, savepoint
 
 
@@ -73,29 +74,22 @@ class Tx:
         """Append to the event log at this transaction's time."""
         return audit.log_event(self.db, at=self.now, **entry)
 
-    def send(
-        self,
-        target: str,
-        method: str,
-        payload: dict[str, Any],
-        *,
-        lane: str,
-        coalesce_key: str | None = None,
-    ) -> int:
-        """Queue an outbound call; it is sent after this transaction commits.
+    def send(self, row: Outbound) -> int:
+        """Queue an outbound call (a typed row of bot.pipeline.outbox); sent after commit.
 
-        A pending row with the same `coalesce_key` takes the new payload in
-        place: only the newest version of an edit is worth sending, and the row
-        keeps its place in the lane, so replies queued after it still follow it.
+        A pending row with the same coalesce key takes the new payload in place:
+        only the newest version of an edit is worth sending, and the row keeps
+        its place in the lane, so replies queued after it still follow it.
         """
-        if target == "slack":
+        payload = row.to_row()
+        if row.target == "slack":
             payload = fit(payload)  # the one place every Slack message passes before the outbox
         return outbox.queue(
             self.db,
-            target=target,
-            method=method,
-            lane=lane,
+            target=row.target,
+            method=row.method,
+            lane=row.lane,
             payload=payload,
             created_at=self.now,
-            coalesce_key=coalesce_key,
+            coalesce_key=row.coalesce_key,
         )

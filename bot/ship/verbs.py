@@ -22,6 +22,7 @@ from bot.core.commands import UNFOLLOWED, USAGE, Command, CommandError, did_you_
 from bot.core.text import MAX_REASON, MAX_REF, escape, number, too_long
 from bot.engine.promoters import Promoters
 from bot.pipeline import approvals, locks, promotions, whereabouts
+from bot.pipeline.outbox import Ephemeral
 from bot.pipeline.tx import Tx
 from bot.services import Services
 from bot.ship import views
@@ -102,8 +103,7 @@ async def tell(ctx: Context, channel: str, text: str) -> None:
 
     def job(db: Any) -> None:
         tx = Tx(db, ctx.services.config, ctx.services.clock.now())
-        payload = {"channel": channel, "user": ctx.user, "text": text}
-        tx.send("slack", "chat.postEphemeral", payload, lane=channel)
+        tx.send(Ephemeral(channel, ctx.user, text))
 
     await ctx.services.store.write(job)
     ctx.services.relay.wake()
