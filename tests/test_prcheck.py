@@ -1,6 +1,6 @@
 """The promobot/pipeline status on pull requests: passing, red main, freezes, re-evaluation."""
 
-from bot.pipeline.prcheck import Branch, verdict
+from bot.core.verdict import Branch, verdict
 from tests.conftest import fixture, push_payload, status_payload
 
 HEADS = {7: "a" * 40, 8: "b" * 40, 9: "c" * 40}

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.core.text import duration, escape, link, when
-from bot.pipeline.prcheck import red_since
+from bot.core.verdict import red_since
 
 DAY = 86_400.0
 Rows = Sequence[Mapping[str, Any]]

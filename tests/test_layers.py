@@ -1,0 +1,23 @@
+"""The layers: the pure core (bot/core) imports no storage, network, database or event loop."""
+
+import pkgutil
+import subprocess
+import sys
+
+import bot.core
+from tests.conftest import ROOT
+
+IMPURE = ("storage", "aiohttp", "slack_sdk", "sqlite3", "asyncio")
+
+
+def test_the_pure_core_imports_no_storage_network_database_or_event_loop():
+    modules = sorted(f"bot.core.{m.name}" for m in pkgutil.iter_modules(bot.core.__path__))
+    assert "bot.core.text" in modules and "bot.core.gates" in modules
+    # A fresh interpreter: this one has long imported everything.
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules)
+    code += f"print(sorted(m for m in {IMPURE!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
