@@ -152,7 +152,7 @@ def create_app(
         services.names = Names(slack, clock.now, store)
         relay.senders.update(slack_senders(slack, store))
         relay.senders.update(github_senders(github, registry.github_recorders()))
-        relay.senders.update(redeliver_senders(github, store))
+        relay.senders.update(redeliver_senders(github, store, metrics))
         sweeper = Sweeper(store, github, config, clock, relay.wake)
         if extra_senders:
             relay.senders.update(extra_senders(services))

@@ -60,6 +60,10 @@ async def test_only_the_missed_deliveries_are_redelivered_once_across_restarts(
     newest_of_retried = hooks.of(retried["guid"])[1]["id"]
     # Oldest first, so that a repository's events come back in the order they happened.
     assert hooks.redelivery_requests == [newest_of_retried, failed["id"]]
+    counted = first.services.metrics.processing.get_sample_value(
+        "promobot_redelivery_requests_total", {"outcome": "requested"}
+    )
+    assert counted == 2  # what GET /metrics shows an operator
     pages = fake_github.of("GET /app/hook/deliveries")
     assert len(pages) == 2  # 100, then the rest
     assert stored(first)[failed["guid"]] == "done" and retried["guid"] in stored(first)

@@ -21,6 +21,7 @@ from bot.config import Config
 from bot.core.clock import Clock
 from bot.core.deliveries import Attempt, missed
 from bot.engine.github import GitHubClient, parse_expiry
+from bot.engine.metrics import Metrics
 from bot.engine.relay import Permanent, RetryAfter, Row, Sender, Transient
 from bot.pipeline.outbox import Redelivery
 from bot.pipeline.tx import Tx
@@ -120,8 +121,11 @@ class Sweeper:
         return asked
 
 
-def redeliver_senders(client: GitHubClient, store: Store) -> dict[str, Sender]:
+def redeliver_senders(
+    client: GitHubClient, store: Store, metrics: Metrics | None = None
+) -> dict[str, Sender]:
     """Build the relay's sender of redelivery requests (as the App, with its JWT)."""
+    counted = metrics or Metrics()
 
     async def redelivered(row: Row) -> bool:
         guid = Redelivery.from_row(row.payload).guid
@@ -136,7 +140,12 @@ def redeliver_senders(client: GitHubClient, store: Store) -> dict[str, Sender]:
 
     async def redeliver(row: Row) -> Any:
         if not await redelivered(row):
-            await client.redeliver(Redelivery.from_row(row.payload).hook_delivery_id)
+            try:
+                await client.redeliver(Redelivery.from_row(row.payload).hook_delivery_id)
+            except Exception:
+                counted.redelivery_requests.labels("failed").inc()
+                raise
+            counted.redelivery_requests.labels("requested").inc()
         return None
 
     return {Redelivery.method: redeliver}
