@@ -52,8 +52,11 @@ async def test_fail_next_fails_one_deployment_into_the_stage(aiohttp_client, tmp
     await harness.until(lambda: outcomes(harness, "pasty") == ["failure"])
     await green(harness, 2)
     await harness.until(lambda: outcomes(harness, "pasty") == ["failure", "success"])
-    failed = harness.rows("SELECT state FROM deployments ORDER BY id")
-    assert failed == [{"state": "failure"}, {"state": "success"}]
+    # The deliveries are stored before the worker applies them: wait for the table too.
+    states = "SELECT state FROM deployments ORDER BY id"
+    await harness.until(
+        lambda: harness.rows(states) == [{"state": "failure"}, {"state": "success"}]
+    )
 
 
 async def test_deploy_failures_fail_that_share_of_deployments(aiohttp_client, tmp_path, config):
