@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot.engine import relay
-from storage import connect, migrate, outbox, pipeline
+from storage import connect, digests, migrate, outbox, pipeline
 from storage import dashboard as dash
 
 REPO = 186853002
@@ -105,3 +105,12 @@ def test_the_live_build_per_stage_and_the_one_in_flight_are_seeks(db):
     for plan in plans(db, statements + more):
         assert_no_walk(plan, "deployments")
         assert "deployments_live" in plan, plan
+    shown, statements = traced(db, lambda: dash.deployments_in_flight(db, REPO))
+    assert [(d["stage"], d["number"]) for d in shown] == [("pasty", 300)]
+    repo = {"id": REPO, "full_name": "o/r"}
+    day, more = traced(db, lambda: digests.repo_records(db, repo, since=1e9, now=1e9 + 400))
+    assert len(day["deployments"]) == 500 and day["deployments"][0]["build_id"] == 300
+    for plan in plans(db, statements + more):
+        if "deployments" in plan:
+            assert "deployments_state" in plan or "deployments_build" in plan, plan
+            assert "SCAN d " not in plan + " " and "SCAN deployments" not in plan, plan
