@@ -77,6 +77,21 @@ def start(kind: str, port: int, tmp: Path) -> subprocess.Popen:
     return proc
 
 
+def move_children(pid: int, cpu: str) -> bool:
+    """Pin the child processes of `pid` to `cpu` (unless 'same'); say whether any moved."""
+    if cpu == "same" or not Path("/usr/bin/taskset").exists():
+        return False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        if found.stdout.split():
+            for child in found.stdout.split():
+                subprocess.run(["taskset", "-pc", cpu, child], capture_output=True, check=True)
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def wrk(port: int, pool: Path, seconds: float, connections: int) -> dict[str, Any]:
     """Run wrk (closed loop, pinned to the client core) over the pool; return its figures."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
