@@ -35,6 +35,13 @@ SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
 
+def team_id() -> str:
+    """Return the Slack workspace app.yaml answers (slash commands from any other are refused)."""
+    import yaml
+
+    return str(yaml.safe_load((ROOT / "app.yaml").read_text())["slack"]["team_id"])
+
+
 def private_key() -> str:
     """Make a throwaway RSA key for the GitHub App secret."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

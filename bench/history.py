@@ -56,7 +56,7 @@ async def slash(session: aiohttp.ClientSession, port: int, text: str) -> tuple[f
     """Send a signed /ship command; return the seconds to its ack and the ack's text."""
     body = urlencode(
         {
-            "team_id": "T111",
+            "team_id": common.team_id(),
             "channel_id": "C0RELEASES",
             "user_id": "U111",
             "command": "/ship",

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ms, new_sha, percentile, sign, slack_headers, status_body
+from bench.common import ms, new_sha, percentile, sign, slack_headers, status_body, team_id
 
 
 def signed_bodies(count: int = 200) -> list[tuple[bytes, str]]:
@@ -71,7 +71,7 @@ def slash_request(text: str) -> tuple[str, bytes, dict]:
     body = urlencode(
         {
             "token": "x",
-            "team_id": "T111",
+            "team_id": team_id(),
             "channel_id": "C0RELEASES",
             "channel_name": "releases",
             "user_id": "U111",
