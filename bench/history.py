@@ -58,6 +58,7 @@ async def slash(session: aiohttp.ClientSession, port: int, text: str) -> tuple[f
         {
             "team_id": common.team_id(),
             "channel_id": "C0RELEASES",
+            "channel_name": "releases",
             "user_id": "U111",
             "command": "/ship",
             "text": text,
