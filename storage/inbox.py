@@ -28,21 +28,25 @@ def store_delivery(
     return cursor.rowcount == 1
 
 
+# Deliveries applied per transaction. The processing process of `promobot serve` takes fewer
+# (bot/engine/processor.py): there the write lock is shared with another process's acks.
+BATCH = 200
+
+
 def ready_deliveries(
-    db: Database, *, now: float, limit: int = 8, max_bytes: int = 32 << 20
+    db: Database, *, now: float, limit: int | None = None, max_bytes: int = 32 << 20
 ) -> list[dict[str, Any]]:
     """Return pending deliveries to process now, oldest first, never jumping a waiting one.
 
     A delivery waiting for a retry holds back the later ones of its repository,
     so each repository's events are applied in the order they arrived. Bodies
     can be 25 MB each, so a batch stops at `max_bytes` (but holds at least one).
-    A batch is applied in one transaction: `limit` keeps it to a few milliseconds,
-    so acknowledgements written by another process never wait long for the lock.
+    A batch is applied in one transaction: `limit` (default BATCH) bounds how long.
     """
     rows = db.conn.execute(
         "SELECT id, delivery_id, event, action, repo_key, attempts, not_before, length(body)"
         " FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT ?",
-        [limit],
+        [limit or BATCH],
     ).fetchall()
     held: set[str] = set()
     ready: list[dict[str, Any]] = []

@@ -27,10 +27,12 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.engine.supervisor import Supervisor
+from storage import inbox
 
 log = logging.getLogger(__name__)
 NICE = 10  # on a shared core, acknowledgements first; processing takes what they leave
 STOP_WAIT = 4.0
+SMALL_BATCH = 8
 # The child reports its tasks' health this often; three missed reports mean it is stuck.
 REPORT_EVERY = 2.0
 SILENT_AFTER = 10.0
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, _: stopped.append(number))
     os.nice(NICE)
+    # Small transactions: the write lock is shared with the acknowledgements of the parent,
+    # which must never wait long for it (a few milliseconds at most).
+    inbox.BATCH = SMALL_BATCH
     from bot.app import create_app
     from bot.cli import load_inbound, serve_secrets, setup_logs
     from bot.config import load_config
