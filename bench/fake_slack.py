@@ -1,12 +1,16 @@
 """A tiny fake Slack Web API for the benchmarks: answers ok and notes when each call arrived."""
 
+import asyncio
 import itertools
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from bench.common import free_port
 
 
 @dataclass
@@ -38,6 +42,9 @@ class FakeSlack:
         else:
             body = dict(await request.post())
         self.arrivals.append(Arrival(method, at, body))
+        if method == "users.info":
+            user = str(body.get("user") or "U0")
+            return web.json_response({"ok": True, "user": {"id": user, "name": user.lower()}})
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
         return web.json_response({"ok": True, "channel": "C0RELEASES", "ts": ts})
 
@@ -51,6 +58,15 @@ class FakeSlack:
             and not a.body.get("thread_ts")
             and needle in json.dumps(a.body, ensure_ascii=False)
         ]
+
+
+def start_in_thread() -> str:
+    """Serve a FakeSlack from a thread of its own; return its API URL (for a whole run)."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="fake-slack", daemon=True).start()
+    asyncio.run_coroutine_threadsafe(start(port), loop).result(timeout=10)
+    return f"http://127.0.0.1:{port}/api/"
 
 
 async def start(port: int) -> tuple[FakeSlack, web.AppRunner]:

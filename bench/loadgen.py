@@ -79,7 +79,7 @@ def slash_request(text: str) -> tuple[str, bytes, dict]:
             "command": "/ship",
             "text": text,
             "response_url": "http://127.0.0.1:9/response",
-            "trigger_id": "1.1.x",
+            "trigger_id": f"1.{uuid.uuid4().hex}",  # a new body each time: replays are refused
             "api_app_id": "A111",
         }
     )
