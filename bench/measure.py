@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, fake_slack
 
 PROBOT = common.BENCH / "probot"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -51,7 +51,9 @@ def start(kind: str, port: int, tmp: Path) -> subprocess.Popen:
     """Start one of the servers compared (pinned to the server core); wait until it listens."""
     log = (tmp / f"{kind}.log").open("ab")
     if kind == "promobot":
-        return common.serve(tmp / "promobot.db", port, common.env(), tmp / "promobot.log")
+        # A Slack that answers: /ship status names people (users.info), and the relay posts.
+        environ = common.env(slack_url=fake_slack.start_in_thread())
+        return common.serve(tmp / "promobot.db", port, environ, tmp / "promobot.log")
     if kind == "probot":
         install_probot()
         cmd = [str(PROBOT / "node_modules" / ".bin" / "probot"), "run", "./app.js"]
