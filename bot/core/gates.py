@@ -25,6 +25,7 @@ class Gate:
     name: str
     ok: bool
     reason: str
+    due: float | None = None  # when a failed gate clears by itself (a soak ending, a lock expiring)
 
     def line(self) -> str:
         """Return the gate as one mrkdwn line: ✅/❌ name: reason."""
@@ -84,6 +85,7 @@ def soak_gate(f: Facts, now: float) -> Gate:
         "soak",
         False,
         f"{duration(f.stage.soak)} needed in {f.previous.name}: {left} left",
+        due=last["succeeded_at"] + f.stage.soak,
     )
 
 
@@ -93,7 +95,8 @@ def lock_gate(f: Facts, now: float) -> Gate:
     if lock is None or lock.get("lifted_at") or (lock["expires_at"] or math.inf) <= now:
         return Gate("lock", True, f"{f.stage.name} is open")
     until = f" for {duration(lock['expires_at'] - now)} more" if lock["expires_at"] else ""
-    return Gate("lock", False, f"locked by <@{lock['locked_by']}>{until}: {escape(lock['reason'])}")
+    reason = f"locked by <@{lock['locked_by']}>{until}: {escape(lock['reason'])}"
+    return Gate("lock", False, reason, due=lock["expires_at"] or math.inf)
 
 
 def promoter_gate(f: Facts) -> Gate:
