@@ -60,6 +60,7 @@ VERBS: dict[str, ship.Verb] = {
     "promote": ship.promote,
     "approve": ship.approve,
     "reject": ship.reject,
+    "cancel": ship.cancel,
     "rollback": ship.rollback,
     "lock": ship.lock,
     "unlock": ship.unlock,

@@ -207,15 +207,6 @@ def locked_stages(db: Database, repo_id: int, now: float) -> set[str]:
     return {row[0] for row in rows}
 
 
-def promotions_in_state(db: Database, repo_id: int, state: str) -> list[dict[str, Any]]:
-    """Return a repository's promotions in one state, oldest first."""
-    return list(
-        db.query(
-            "SELECT * FROM promotions WHERE repo_id = ? AND state = ? ORDER BY id", [repo_id, state]
-        )
-    )
-
-
 def approval_message(db: Database, promotion_id: int) -> tuple[str, str] | None:
     """Return (channel ID, ts) of a promotion's approval message once it is posted, or None."""
     row = db.execute(
@@ -238,3 +229,58 @@ def reached_since(db: Database, repo_id: int, stage: str, number: int) -> float 
         [repo_id, stage, number, repo_id, stage, number],
     ).fetchone()
     return row[0] if row else None
+
+
+def stage_history(db: Database, repo_id: int, stage: str) -> list[dict[str, Any]]:
+    """Return each build that was live in a stage, with when it last went live, oldest first."""
+    return list(
+        db.query(
+            "SELECT d.build_id, b.number, max(d.succeeded_at) AS since, max(d.id) AS last"
+            " FROM deployments d JOIN builds b ON b.id = d.build_id WHERE d.repo_id = ?"
+            " AND d.stage = ? AND d.succeeded_at IS NOT NULL GROUP BY d.build_id"
+            " ORDER BY since, last",
+            [repo_id, stage],
+        )
+    )
+
+
+def rollbacks(db: Database, repo_id: int, stage: str) -> list[dict[str, Any]]:
+    """Return the rollbacks of a stage (which build each took out, who, when, why), oldest first."""
+    return list(
+        db.query(
+            "SELECT p.replaces_build_id, b.number, p.requested_by, p.created_at, p.reason"
+            " FROM promotions p JOIN builds b ON b.id = p.replaces_build_id"
+            " WHERE p.repo_id = ? AND p.stage = ? AND p.rollback = 1 ORDER BY p.id",
+            [repo_id, stage],
+        )
+    )
+
+
+def last_failed(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None:
+    """Return the newest failed deployment into a stage, with its build number."""
+    marks = ", ".join("?" for _ in FAILED)
+    return _one(
+        db,
+        f"SELECT d.*, b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
+        f" WHERE d.repo_id = ? AND d.stage = ? AND d.state IN ({marks}) ORDER BY d.id DESC LIMIT 1",
+        [repo_id, stage, *FAILED],
+    )
+
+
+def open_stages(db: Database) -> list[tuple[int, str]]:
+    """Return every (repository, stage) with an open promotion."""
+    rows = db.execute(
+        "SELECT DISTINCT repo_id, stage FROM promotions WHERE state IN ('waiting', 'queued')"
+        " ORDER BY repo_id, stage"
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def green_after(db: Database, repo_id: int, number: int) -> list[int]:
+    """Return the numbers of the green builds numbered above `number`, oldest first."""
+    rows = db.execute(
+        "SELECT number FROM builds WHERE repo_id = ? AND number > ? AND ci_state = 'success'"
+        " ORDER BY number",
+        [repo_id, number],
+    ).fetchall()
+    return [r[0] for r in rows]

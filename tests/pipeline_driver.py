@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from bot.core.clock import FakeClock
+from bot.ship.verbs import tick
 from tests.conftest import FIXTURES, TEAM, Harness, fixture, push_payload, status_payload
 from tests.waiting import wait_for
 
@@ -119,7 +120,13 @@ class Pipeline:
             await wait_for(lambda: len(self.slack.of("views.open")) > opened, what="the modal")
             return ""
         await self.h.settle()
-        return self.slack.of("chat.postEphemeral")[-1].body["text"]
+        return self.told(user)
+
+    def told(self, user: str) -> str:
+        """Return the latest ephemeral message `user` was shown."""
+        return [c for c in self.slack.of("chat.postEphemeral") if c.body["user"] == user][-1].body[
+            "text"
+        ]
 
     async def submit_reject(self, reason: str, *, user: str) -> str:
         """Submit the newest reject modal with `reason`; return the ephemeral answer."""
@@ -147,7 +154,13 @@ class Pipeline:
         response = await self.h.interact(payload)
         assert response.status == 200
         await self.h.settle()
-        return self.slack.of("chat.postEphemeral")[-1].body["text"]
+        return self.told(user)
+
+    async def wait(self, seconds: float) -> None:
+        """Let `seconds` pass, and the sweep wake as it does when a soak ends or a wait expires."""
+        self.clock.advance(seconds)
+        await tick(self.h.services)
+        await self.h.settle()
 
     def channel_texts(self) -> list[str]:
         """Return the texts posted to the channel (parents), oldest first."""
@@ -155,9 +168,11 @@ class Pipeline:
 
     def approval_message(self, promotion: int) -> dict[str, Any]:
         """Return the approval message of a promotion as Slack now shows it."""
-        (row,) = self.h.rows(
-            "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [f"promotion:{promotion}"]
-        )
+        return self.message(f"promotion:{promotion}")
+
+    def message(self, key: str) -> dict[str, Any]:
+        """Return a keyed message (build:1, promotion:3) as Slack now shows it."""
+        (row,) = self.h.rows("SELECT channel_id, ts FROM slack_messages WHERE key = ?", [key])
         return self.slack.messages[(row["channel_id"], row["ts"])]
 
     def log(self, *actions: str) -> list[dict[str, Any]]:

@@ -54,10 +54,15 @@ async def test_journey_from_push_to_production(bot, clock):
     await bot.report("pasty", "in_progress")
     await bot.report("pasty", "success")
     early = await bot.ship("promote pasty to baklava", user="U111")
+    assert "Promotion 2 is queued: goes when the soak ends in 15m" in early
     assert "❌ *soak*: 15m needed in pasty: 15m left" in early
     assert early.count("✅") == 5
-    clock.advance(16 * 60)
-    assert "Deploying *#1*" in await bot.ship("promote pasty to baklava", user="U111")
+    await bot.wait(14 * 60)
+    assert bot.deployments("baklava") == []
+    await bot.wait(60)  # the soak ends: it goes by itself, and the requester is told
+    assert [d["payload"]["promotion"] for d in bot.deployments("baklava")] == [2]
+    told = bot.slack.of("chat.postEphemeral")[-1].body
+    assert told["user"] == "U111" and "Promotion 2 goes now: deploying *#1*" in told["text"]
     await bot.report("baklava", "success")
     clock.advance(31 * 60)
     answer = await bot.ship("baklava dumpling", command="/promote")
@@ -139,13 +144,28 @@ async def test_two_promotions_into_one_stage_at_once_one_wins(bot, clock):
     )
     texts = sorted([await r.text() for r in answers])
     await bot.h.settle()
-    assert texts[0].startswith(":hourglass:") and "is already deploying #1 into baklava" in texts[0]
+    assert texts[0] == ":no_entry: #1 is already deploying into baklava."
     assert texts[1].startswith(":rocket:")
     assert len(bot.deployments("baklava")) == 1
-    # In flight holds further promotions until it finishes.
-    assert "already deploying" in await bot.ship("promote #1 baklava", user="U333")
     await bot.report("baklava", "failure")
     assert ":rocket:" in await bot.ship("promote #1 baklava", user="U333")
+
+
+async def test_a_promotion_behind_a_deployment_in_flight_is_queued_and_goes_after_it(bot, clock):
+    await bot.green(1)
+    await bot.report("pasty", "success")
+    await bot.green(2)
+    await bot.report("pasty", "success")
+    await bot.wait(16 * 60)
+    assert ":rocket:" in await bot.ship("promote #1 baklava", user="U111")
+    queued = await bot.ship("promote #2 baklava", user="U222")
+    assert "Promotion 4 is queued: goes after #1 finishes deploying" in queued
+    assert len(bot.deployments("baklava")) == 1
+    await bot.report("baklava", "success")
+    assert [d["payload"]["build"] for d in bot.deployments("baklava")] == [1, 2]
+    assert "Promotion 4 goes now" in bot.told("U222")
+    thread = [c.body["text"] for c in bot.slack.of("chat.postMessage") if c.body.get("thread_ts")]
+    assert any("build #2" in t and "baklava" in t for t in thread)
 
 
 async def test_a_newer_green_build_supersedes_one_waiting_for_pasty(bot, clock):
@@ -207,14 +227,18 @@ async def test_the_requester_may_withdraw_by_text(bot, clock):
     assert "waits for approval" in await bot.ship("promote #1 dumpling", user="U012ABC")
 
 
-async def test_an_approval_held_by_a_lock_goes_when_the_approver_tries_again(bot, clock):
+async def test_an_approved_promotion_held_by_a_lock_goes_on_unlock(bot, clock):
+    # Surprise 3: it stayed stuck until the approver approved a second time.
     await waiting_for_dumpling(bot, clock)
     await bot.ship('lock dumpling "incident"', user="U0GROUP")
-    assert "cannot go yet" in await bot.ship("approve 3", user="U0GROUP")
+    answer = await bot.ship("approve 3", user="U0GROUP")
+    assert "Promotion 3 is queued: goes when dumpling is unlocked" in answer
     assert bot.deployments("dumpling") == []
+    assert "waiting for approval" not in await bot.ship("status", user="U111")
     await bot.ship("unlock dumpling", user="U0GROUP")
-    assert "Approved" in await bot.ship("approve 3", user="U0GROUP")
     assert len(bot.deployments("dumpling")) == 1
+    assert "Promotion 3 goes now" in bot.told("U012ABC")
+    assert len(bot.log("approval.given")) == 1
 
 
 async def test_the_sweep_expires_requests_nobody_touches(bot, clock):

@@ -17,9 +17,10 @@ ECHO_LIMIT = 40
 USAGE = {
     "status": "/ship status",
     "promote": '/ship promote <build> [to] <stage> [--force "reason"]',
-    "approve": "/ship approve <promotion>",
+    "approve": "/ship approve [<promotion>]",
     "reject": '/ship reject <promotion> "reason"',
-    "rollback": "/ship rollback <stage> [to <build>]",
+    "rollback": '/ship rollback <stage> [to <build>] [--force "reason"]',
+    "cancel": "/ship cancel <promotion>",
     "lock": '/ship lock <stage> "reason" [for 2h]',
     "unlock": "/ship unlock <stage>",
     "freeze": '/ship freeze "reason"',
@@ -35,6 +36,7 @@ EXAMPLES = {
     "promote": "/ship promote #42 baklava",
     "approve": "/ship approve 7",
     "reject": "/ship reject 7 the migration is not reviewed",
+    "cancel": "/ship cancel 7",
     "rollback": "/ship rollback dumpling to #40",
     "lock": "/ship lock dumpling db migration for 2h",
     "unlock": "/ship unlock dumpling",
@@ -139,7 +141,7 @@ def parse(text: str, *, command: str = "/ship") -> Command:
     for word in iterator:
         if word.startswith("--"):
             name = word[2:]
-            if name != "force" or verb != "promote":
+            if name != "force" or verb not in ("promote", "rollback"):
                 raise CommandError(f"`{echo(word)}` is not an option of `{verb}`", USAGE[verb])
             words = list(iterator)  # the reason is the rest of the line, quoted or not
             reason = " ".join(words).strip()

@@ -216,7 +216,7 @@ def promotion_changed(
     """
     into, who = f"*{escape(stage)}*", person(by, names)
     why = f": {plain(reason, 500)}" if reason else ""
-    if rollback and state in ("waiting", "approved"):
+    if rollback and state in ("waiting", "approved", "promoted"):
         return reply(f"↩️ {who} is rolling {into} back to build #{number}{why}.")
     lines = {
         "waiting": f"🙋 {who} asked to promote build #{number} to {into}{why}.",

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.config import Stage
-from bot.core import gates
+from bot.core import gates, text
 
 # Gates that clear by themselves or by a person's say: a promotion they hold waits.
 CLEARING = ("lock", "approvals")
@@ -114,7 +114,7 @@ def waits(s: StageFacts, checks: list[gates.Gate], forced: bool) -> tuple[list[s
     phrases, dues = [], []
     for gate in held:
         if gate.name == "soak" and gate.due is not None:
-            phrases.append(f"when the soak ends in {gates.duration(gate.due - s.now)}")
+            phrases.append(f"when the soak ends in {text.duration(gate.due - s.now)}")
             dues.append(gate.due)
         elif gate.name == "lock":
             phrases.append(f"when {s.stage.name} is unlocked")
@@ -242,11 +242,11 @@ def lock(s: StageFacts, person: str, promoter: bool | None) -> Decision:
 def held(lock_: Lock, now: float) -> str:
     """Say who holds a lock, until when and why."""
     until = (
-        f" until {clock(lock_.expires_at)} ({gates.duration(lock_.expires_at - now)} more)"
+        f" until {clock(lock_.expires_at)} ({text.duration(lock_.expires_at - now)} more)"
         if lock_.expires_at
         else " until someone unlocks it"
     )
-    return f"locked by <@{lock_.locked_by}>{until}: {gates.escape(lock_.reason)}"
+    return f"locked by <@{lock_.locked_by}>{until}: {text.escape(lock_.reason)}"
 
 
 def unlock(s: StageFacts, person: str, promoter: bool | None) -> Decision:

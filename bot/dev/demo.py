@@ -260,4 +260,4 @@ def _locked_stages(db: Any, now: float) -> list[str]:
 
 
 def _waiting_promotions(db: Any) -> list[int]:
-    return [p["id"] for p in pipeline.promotions_in_state(db, _repo_id(db), "waiting")]
+    return [p["id"] for p in pipeline.open_promotions(db, _repo_id(db))]

@@ -1,46 +1,32 @@
 """Approving and rejecting waiting promotions (buttons or text), and their 24-hour expiry."""
 
 import json
+from dataclasses import replace
 from typing import Any
 
-from bot.core import gates
-from bot.core.text import escape
-from bot.pipeline import deployments
-from bot.pipeline.deployments import facts
-from bot.pipeline.promotions import busy, changed, send_approval, summary
+from bot.config import Stage
+from bot.core import stage as rules
+from bot.core import text
+from bot.core.stage import Intent
+from bot.pipeline import deployments, stages
 from bot.pipeline.tx import Tx
 from storage import builds, pipeline
 
+OPEN = ("waiting", "queued")
+
 
 def expire_due(tx: Tx) -> None:
-    """Expire every promotion that waited 24 h for approval (checked lazily on each access)."""
-    for promotion in pipeline.due_promotions(tx.db, tx.now):
-        pipeline.set_promotion(
-            tx.db, promotion["id"], state="expired", decided_at=tx.now, decided_by="promobot"
-        )
-        tx.log(
-            actor="promobot",
-            action="promotion.expired",
-            repo_id=promotion["repo_id"],
-            build_id=promotion["build_id"],
-            stage=promotion["stage"],
-            reason="no approval within 24h",
-            detail={"promotion": promotion["id"]},
-        )
-        send_approval(
-            tx, promotion, ":hourglass: Expired: nobody approved it within 24h.", open_=False
-        )
-        changed(tx, promotion, "expired")
+    """Let time pass: expire promotions that waited 24 h, release those whose gates now hold."""
+    stages.tick(tx)
 
 
-def waiting(tx: Tx, promotion_id: int) -> tuple[dict[str, Any] | None, str | None]:
-    """Return a promotion still waiting for approval, or why it cannot be acted on."""
-    expire_due(tx)
+def open_promotion(tx: Tx, promotion_id: int) -> tuple[dict[str, Any] | None, str | None]:
+    """Return a promotion still open (waiting or queued), or why it cannot be acted on."""
     promotion = pipeline.promotion(tx.db, promotion_id)
     if promotion is None:
         return None, f"There is no promotion {promotion_id}."
-    if promotion["state"] != "waiting":
-        return None, f"Promotion {promotion_id} is {promotion['state']}, not waiting for approval."
+    if promotion["state"] not in OPEN:
+        return None, f"Promotion {promotion_id} is {promotion['state']}, not waiting."
     return promotion, None
 
 
@@ -53,100 +39,94 @@ def where(promotion: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def decided(
+    tx: Tx, promotion: dict[str, Any], intent: Intent
+) -> tuple[Stage | None, rules.Decision | None, str | None]:
+    """Ask the stage's rules about an intent on a promotion: (stage, decision, refusal)."""
+    stage = tx.config.pipeline.stage(promotion["stage"])
+    build = builds.build(tx.db, promotion["build_id"])
+    if stage is None or build is None:
+        return None, None, "This promotion's stage is no longer in app.yaml."
+    opened = stages.opened(tx, promotion)
+    s = replace(stages.facts(tx, promotion["repo_id"], stage), open=opened)
+    g = deployments.facts(tx, build, stage, promotion["requested_by"], True, opened.approvers)
+    d = rules.decide(s, replace(intent, gate=g))
+    if d.refused:
+        action = f"{intent.kind}.refused"
+        tx.log(actor=intent.person, action=action, reason=d.reason, **where(promotion))
+        return stage, None, f":no_entry: {d.reason}"
+    return stage, d, None
+
+
 def approve(tx: Tx, promotion_id: int, person: str, promoter: bool | None) -> str:
-    """Record `person`'s approval; deploy once enough different promoters approved."""
-    promotion, problem = waiting(tx, promotion_id)
+    """Record `person`'s approval; the promotion goes once approved and every gate holds."""
+    promotion, problem = open_promotion(tx, promotion_id)
     if promotion is None:
         return f":warning: {problem}"
-    refusal = None
-    if person == promotion["requested_by"]:
-        refusal = "You asked for this promotion; someone else must approve it."
-    elif promoter is False:
-        refusal = f"<@{person}> is not a promoter of {promotion['stage']}."
-    elif not pipeline.add_approval(tx.db, promotion_id, person, tx.now):
-        stage = tx.config.pipeline.stage(promotion["stage"])
-        if stage and len(pipeline.approvals(tx.db, promotion_id)) >= stage.approvals:
-            return proceed(tx, promotion, person)  # approved already, held by a gate: try again
-        refusal = f"You already approved promotion {promotion_id}."
-    if refusal:
-        tx.log(actor=person, action="approve.refused", reason=refusal, **where(promotion))
-        return f":no_entry: {refusal}"
+    if promotion["state"] == "queued":
+        queued = f"Promotion {promotion_id} is approved already and queued."
+        tx.log(actor=person, action="approve.refused", reason=queued, **where(promotion))
+        return f":information_source: {queued}"
+    stage, d, refusal = decided(tx, promotion, Intent("approve", person, promoter))
+    if refusal or d is None or stage is None:
+        return refusal or ""
+    pipeline.add_approval(tx.db, promotion_id, person, tx.now)
     tx.log(
         actor=person,
         action="approval.given",
         detail={"promotion": promotion_id},
         **where(promotion),
     )
-    return proceed(tx, promotion, person)
+    text = stages.apply(tx, promotion, stage, d, person)
+    return text.replace(":rocket: Deploying", ":rocket: Approved: deploying", 1)
 
 
-def proceed(tx: Tx, promotion: dict[str, Any], person: str) -> str:
-    """Deploy a promotion whose approvals are complete and whose gates still hold."""
-    stage = tx.config.pipeline.stage(promotion["stage"])
-    build = builds.build(tx.db, promotion["build_id"])
-    approvers = tuple(pipeline.approvals(tx.db, promotion["id"]))
-    if stage is None or build is None:
-        return ":warning: This promotion's stage is no longer in app.yaml."
-    checks = gates.evaluate(
-        facts(tx, build, stage, promotion["requested_by"], True, approvers), tx.now
-    )
-    names = ", ".join(f"<@{a}>" for a in approvers)
-    if gates.needs_approval(checks):
-        send_approval(
-            tx, promotion, f"{gates.render(checks)}\nApproved so far by {names}.", open_=True
-        )
-        return f":ballot_box_with_check: Approval recorded for promotion {promotion['id']}."
-    stops = gates.blocking(checks, forced=bool(promotion["forced_reason"]))
-    holder = busy(tx, promotion["repo_id"], promotion["stage"], waiting_too=False)
-    if stops or holder:
-        detail = holder or gates.render(checks)
-        return (
-            f":hourglass: Approval recorded; promotion {promotion['id']} cannot go yet:\n{detail}"
-        )
-    pipeline.set_promotion(
-        tx.db, promotion["id"], state="approved", decided_at=tx.now, decided_by=person
-    )
-    tx.log(
-        actor=person,
-        action="promotion.approved",
-        reason=promotion["forced_reason"],
-        forced=bool(promotion["forced_reason"]),
-        detail={"promotion": promotion["id"], "approvers": list(approvers)},
-        **where(promotion),
-    )
-    send_approval(tx, promotion, f":white_check_mark: Approved by {names}; deploying.", open_=False)
-    changed(tx, promotion, "approved")
-    deployments.start(tx, build, stage, promotion["id"], promotion["requested_by"])
-    return f":rocket: Approved: deploying {summary(build, stage.name)}."
+def close_by(
+    tx: Tx, promotion_id: int, person: str, promoter: bool | None, verb: str, reason: str
+) -> str:
+    """Reject or cancel an open promotion (its requester, or a promoter of the stage)."""
+    promotion, problem = open_promotion(tx, promotion_id)
+    if promotion is None:
+        return f":warning: {problem}"
+    _, d, refusal = decided(tx, promotion, Intent(verb, person, promoter))
+    if refusal or d is None:
+        return refusal or ""
+    state = "rejected" if verb == "reject" else "cancelled"
+    icon = ":x:" if verb == "reject" else ":no_entry_sign:"
+    why = f": {text.escape(reason)}" if reason else ""
+    footer = f"{icon} {state.title()} by <@{person}>{why}"
+    stages.close(tx, promotion, state, person, reason, footer)
+    return f"{icon} Promotion {promotion_id} {state}."
 
 
 def reject(tx: Tx, promotion_id: int, person: str, promoter: bool | None, reason: str) -> str:
-    """Reject a waiting promotion, with a reason (the requester may withdraw their own)."""
-    promotion, problem = waiting(tx, promotion_id)
-    if promotion is None:
-        return f":warning: {problem}"
-    if promoter is False and person != promotion["requested_by"]:
-        refusal = f"<@{person}> is not a promoter of {promotion['stage']}."
-        tx.log(actor=person, action="reject.refused", reason=refusal, **where(promotion))
-        return f":no_entry: {refusal}"
-    pipeline.set_promotion(
-        tx.db,
-        promotion_id,
-        state="rejected",
-        decided_at=tx.now,
-        decided_by=person,
-        reason=reason,
-    )
-    tx.log(
-        actor=person,
-        action="promotion.rejected",
-        reason=reason,
-        detail={"promotion": promotion_id},
-        **where(promotion),
-    )
-    send_approval(tx, promotion, f":x: Rejected by <@{person}>: {escape(reason)}", open_=False)
-    changed(tx, promotion, "rejected")
-    return f":x: Promotion {promotion_id} rejected."
+    """Reject an open promotion, with a reason (the requester may withdraw their own)."""
+    return close_by(tx, promotion_id, person, promoter, "reject", reason)
+
+
+def cancel(tx: Tx, promotion_id: int, person: str, promoter: bool | None) -> str:
+    """Withdraw an open promotion: its requester, or any promoter of the stage."""
+    return close_by(tx, promotion_id, person, promoter, "cancel", "")
+
+
+def awaiting(tx: Tx, repo_id: int, person: str, may_approve: dict[str, bool | None]) -> str:
+    """List the promotions waiting for `person`'s approval (stages they may approve in)."""
+    lines = []
+    for promotion in pipeline.open_promotions(tx.db, repo_id):
+        if promotion["state"] != "waiting" or promotion["requested_by"] == person:
+            continue
+        if may_approve.get(promotion["stage"]) is False:
+            continue
+        if person in pipeline.approvals(tx.db, promotion["id"]):
+            continue
+        build = builds.build(tx.db, promotion["build_id"]) or {}
+        lines.append(
+            f"• promotion {promotion['id']}: #{build.get('number')} into {promotion['stage']}"
+            f" for <@{promotion['requested_by']}> — `/ship approve {promotion['id']}`"
+        )
+    if not lines:
+        return ":information_source: Nothing waits for your approval."
+    return "*Waiting for your approval*\n" + "\n".join(lines)
 
 
 def reject_hint(value: str) -> str:

@@ -1,4 +1,4 @@
-"""Deployments through GitHub: create them, follow their statuses, and enter auto stages.
+"""Deployments through GitHub: create them, follow their statuses, gather the gates' facts.
 
 Entering a stage is a deployments row plus an outbox row that asks GitHub to
 create the Deployment; GitHub's id is recorded when it answers. Progress comes
@@ -126,44 +126,6 @@ def apply_status(tx: Tx, status: Status) -> None:
     changed(tx, dep["repo_id"], dep["build_id"], dep["stage"], status.state, dep["id"])
 
 
-def react(tx: Tx, change: Change) -> None:
-    """Enter auto stages: when CI turns green, when the stage before succeeds, when unlocked."""
-    stages = tx.config.pipeline.stages
-    if change.kind == "ci.changed" and change.detail.get("to") == "success" and change.build_id:
-        build = builds.build(tx.db, change.build_id)
-        for stage in stages:
-            if stage.auto and build:
-                enter_auto(tx, build, stage)
-    elif change.kind == "lock.changed" and change.detail.get("locked") is False:
-        unlocked = tx.config.pipeline.stage(change.stage or "")
-        newest = newest_green(tx, change.repo_id)
-        if unlocked and unlocked.auto and newest:
-            enter_auto(tx, newest, unlocked)
-    elif change.kind == "deployment.changed" and change.stage:
-        after_deployment(tx, change)
-
-
-def newest_green(tx: Tx, repo_id: int) -> dict[str, Any] | None:
-    """Return the newest build whose CI is green, among the latest few."""
-    return next(
-        (b for b in builds.latest_builds(tx.db, repo_id) if b["ci_state"] == "success"), None
-    )
-
-
-def after_deployment(tx: Tx, change: Change) -> None:
-    """When a deployment finishes, free its stage; on success, enter the next stage if auto."""
-    state, stages = change.detail.get("state"), tx.config.pipeline.stages
-    if state in ("success", "failure", "error"):
-        release_queued(tx, change.repo_id, change.stage or "")
-    stage = tx.config.pipeline.stage(change.stage or "")
-    if state == "success" and stage and change.build_id:
-        index = stages.index(stage)
-        following = stages[index + 1] if index + 1 < len(stages) else None
-        build = builds.build(tx.db, change.build_id)
-        if following and following.auto and build:
-            enter_auto(tx, build, following)
-
-
 def facts(
     tx: Tx,
     build: dict[str, Any],
@@ -189,100 +151,3 @@ def facts(
         promoter=promoter,
         approvers=approvers,
     )
-
-
-def auto_gates(tx: Tx, build: dict[str, Any], stage: Stage) -> list[gates.Gate]:
-    """Return the gates of an automatic entry of `build` into `stage`."""
-    return gates.evaluate(facts(tx, build, stage, "promobot", None), tx.now)
-
-
-def newer_than_stage(tx: Tx, build: dict[str, Any], stage: str) -> bool:
-    """Say whether `build` is newer than what the stage holds or is receiving."""
-    held = [
-        pipeline.current(tx.db, build["repo_id"], stage),
-        pipeline.in_flight(tx.db, build["repo_id"], stage, tx.now),
-    ]
-    return all(d is None or d["number"] < build["number"] for d in held)
-
-
-def enter_auto(tx: Tx, build: dict[str, Any], stage: Stage) -> None:
-    """Deploy a build into an auto stage when its gates hold, or queue it behind one in flight."""
-    checks = auto_gates(tx, build, stage)
-    if gates.blocking(checks) or gates.needs_approval(checks):
-        return  # an auto stage that needs approval is entered by a person
-    if not newer_than_stage(tx, build, stage.name):
-        return  # never move an auto stage backwards
-    for older in pipeline.open_promotions(tx.db, build["repo_id"], stage.name):
-        if older["state"] == "queued":
-            supersede(tx, older, build)
-    busy = pipeline.in_flight(tx.db, build["repo_id"], stage.name, tx.now)
-    promotion_id = pipeline.add_promotion(
-        tx.db,
-        repo_id=build["repo_id"],
-        build_id=build["id"],
-        stage=stage.name,
-        requested_by="promobot",
-        state="queued" if busy else "approved",
-        created_at=tx.now,
-        decided_at=None if busy else tx.now,
-        decided_by=None if busy else "promobot",
-    )
-    tx.log(
-        actor="promobot",
-        action="promotion.queued" if busy else "promotion.auto",
-        repo_id=build["repo_id"],
-        build_id=build["id"],
-        stage=stage.name,
-        detail={"promotion": promotion_id},
-    )
-    if not busy:
-        start(tx, build, stage, promotion_id, "promobot")
-
-
-def supersede(tx: Tx, older: dict[str, Any], newer: dict[str, Any]) -> None:
-    """Retire a queued promotion in favour of a newer green build."""
-    pipeline.set_promotion(
-        tx.db,
-        older["id"],
-        state="superseded",
-        decided_at=tx.now,
-        decided_by="promobot",
-        reason=f"superseded by #{newer['number']}",
-    )
-    tx.log(
-        actor="promobot",
-        action="promotion.superseded",
-        repo_id=older["repo_id"],
-        build_id=older["build_id"],
-        stage=older["stage"],
-        reason=f"superseded by #{newer['number']}",
-        detail={"promotion": older["id"]},
-    )
-    tx.emit(
-        Change(
-            "promotion.changed",
-            older["repo_id"],
-            older["build_id"],
-            older["stage"],
-            detail={"state": "superseded", "promotion_id": older["id"]},
-        )
-    )
-
-
-def release_queued(tx: Tx, repo_id: int, stage_name: str) -> None:
-    """When a stage frees up, deploy the newest build queued for it, if its gates still hold."""
-    stage = tx.config.pipeline.stage(stage_name)
-    queued = [
-        p for p in pipeline.open_promotions(tx.db, repo_id, stage_name) if p["state"] == "queued"
-    ]
-    if not queued or stage is None or pipeline.in_flight(tx.db, repo_id, stage_name, tx.now):
-        return
-    waiting = queued[-1]
-    build = builds.build(tx.db, waiting["build_id"])
-    if build is None or gates.blocking(auto_gates(tx, build, stage)):
-        pipeline.set_promotion(
-            tx.db, waiting["id"], state="superseded", decided_at=tx.now, reason="gates failed"
-        )
-        return
-    pipeline.set_promotion(tx.db, waiting["id"], state="approved", decided_at=tx.now)
-    start(tx, build, stage, waiting["id"], "promobot")

@@ -3,24 +3,20 @@
 from typing import Any
 
 from bot.config import Stage
-from bot.core import diff
-from bot.core.text import duration, escape
-from bot.pipeline import deployments, diffs
+from bot.core import diff, text
+from bot.core import stage as rules
+from bot.core.stage import Intent, Live
+from bot.pipeline import deployments, diffs, stages
 from bot.pipeline.naming import said
-from bot.pipeline.promotions import announce, busy, summary
+from bot.pipeline.notices import announce, summary
 from bot.pipeline.tx import Change, Tx
 from storage import builds, pipeline
 
 
-def refuse_non_promoter(
-    tx: Tx, repo_id: int, stage: Stage, person: str, promoter: bool | None, verb: str
-) -> str | None:
-    """Return the refusal for a person who is not a promoter of `stage` (logged), or None."""
-    if promoter is not False:
-        return None
-    reason = f"<@{person}> is not a promoter of {stage.name}"
+def refused(tx: Tx, repo_id: int, stage: Stage, person: str, verb: str, reason: str) -> str:
+    """Log a refused stage command; return its answer."""
     tx.log(actor=person, action=f"{verb}.refused", repo_id=repo_id, stage=stage.name, reason=reason)
-    return f":no_entry: {reason}, so cannot {verb} it."
+    return f":no_entry: {reason}"
 
 
 def lock(
@@ -33,16 +29,16 @@ def lock(
     seconds: int | None,
 ) -> str:
     """Close a stage to promotions and automatic entry, optionally for a while."""
-    refusal = refuse_non_promoter(tx, repo_id, stage, person, promoter, "lock")
-    if refusal:
-        return refusal
+    d = rules.decide(stages.facts(tx, repo_id, stage), Intent("lock", person, promoter))
+    if d.refused:
+        return refused(tx, repo_id, stage, person, "lock", d.reason)
     expires = tx.now + seconds if seconds else None
     add_lock(tx, repo_id, stage.name, person, reason, expires)
-    until = f" for {duration(seconds)}" if seconds else " until someone unlocks it"
+    until = f" for {text.duration(seconds)}" if seconds else " until someone unlocks it"
     announce(
         tx,
         repo_id,
-        f":lock: {said(tx.db, person)} locked *{stage.name}*{until}: {escape(reason)}",
+        f":lock: {said(tx.db, person)} locked *{stage.name}*{until}: {text.escape(reason)}",
     )
     return f":lock: {stage.name} is locked{until}."
 
@@ -72,40 +68,25 @@ def add_lock(
 
 
 def unlock(tx: Tx, repo_id: int, stage: Stage, person: str, promoter: bool | None) -> str:
-    """Lift the open locks of a stage."""
-    refusal = refuse_non_promoter(tx, repo_id, stage, person, promoter, "unlock")
-    if refusal:
-        return refusal
-    if not pipeline.lift_locks(tx.db, repo_id, stage.name, person, tx.now):
-        tx.log(
-            actor=person,
-            action="unlock.refused",
-            repo_id=repo_id,
-            stage=stage.name,
-            reason="not locked",
-        )
-        return f":information_source: {stage.name} is not locked."
+    """Lift the stage's lock; whatever waited for it goes (the reactions look again)."""
+    d = rules.decide(stages.facts(tx, repo_id, stage), Intent("unlock", person, promoter))
+    if d.refused:
+        return refused(tx, repo_id, stage, person, "unlock", d.reason)
+    pipeline.lift_locks(tx.db, repo_id, stage.name, person, tx.now)
     tx.log(actor=person, action="unlock", repo_id=repo_id, stage=stage.name)
-    tx.emit(Change("lock.changed", repo_id, None, stage.name, detail={"locked": False}))
     announce(tx, repo_id, f":unlock: {said(tx.db, person)} unlocked *{stage.name}*.")
+    tx.emit(Change("lock.changed", repo_id, None, stage.name, detail={"locked": False}))
     return f":unlock: {stage.name} is open again."
 
 
-def rollback_target(
-    tx: Tx, repo_id: int, stage: Stage, named: dict[str, Any] | None
-) -> tuple[dict | None, dict | None, str | None]:
-    """Return (what is there now, the build to redeploy, or why there is none)."""
-    now_there = pipeline.current(tx.db, repo_id, stage.name)
-    if now_there is None:
-        return None, None, f"Nothing has been deployed to {stage.name} yet."
-    if named is not None:
-        if named["id"] == now_there["build_id"]:
-            return now_there, None, f"#{named['number']} is already what {stage.name} runs."
-        return now_there, named, None
-    previous = pipeline.previous_good(tx.db, repo_id, stage.name, now_there)
-    if previous is None:
-        return now_there, None, f"No earlier build succeeded in {stage.name}."
-    return now_there, builds.build(tx.db, previous["build_id"]), None
+def named_live(tx: Tx, repo_id: int, stage: str, named: dict[str, Any] | None) -> Live | None:
+    """Return a build a rollback names, as the rules see it."""
+    if named is None:
+        return None
+    done = [
+        h for h in pipeline.stage_history(tx.db, repo_id, stage) if h["build_id"] == named["id"]
+    ]
+    return Live(named["id"], named["number"], done[0]["since"] if done else 0.0)
 
 
 def rollback(
@@ -115,28 +96,36 @@ def rollback(
     person: str,
     promoter: bool | None,
     named: dict[str, Any] | None,
+    force: str | None = None,
 ) -> str:
-    """Redeploy the previous good build (or `named`) into a stage, then lock the stage."""
-    refusal = refuse_non_promoter(tx, repo_id, stage, person, promoter, "rollback")
-    if refusal:
-        return refusal
-    holder = busy(tx, repo_id, stage.name, waiting_too=False)
-    now_there, target, problem = rollback_target(tx, repo_id, stage, named)
-    if holder or problem or target is None or now_there is None:
-        reason = holder or problem or "nothing to roll back to"
-        tx.log(
-            actor=person,
-            action="rollback.refused",
-            repo_id=repo_id,
-            stage=stage.name,
-            reason=reason,
-        )
-        return f":no_entry: {reason}"
-    return redeploy(tx, stage, person, now_there, target)
+    """Redeploy the build live before (or an older one that was live here), then lock the stage."""
+    s = stages.facts(tx, repo_id, stage)
+    intent = Intent(
+        "rollback", person, promoter, named=named_live(tx, repo_id, stage.name, named), force=force
+    )
+    d = rules.decide(s, intent)
+    if d.refused or d.target is None or s.live is None:
+        return refused(tx, repo_id, stage, person, "rollback", d.reason)
+    target = builds.build(tx.db, d.target.build_id) or {}
+    now_there = {"build_id": s.live.build_id, "number": s.live.number}
+    forced = force if d.forced else None
+    answer = redeploy(tx, stage, person, now_there, target, d, forced, locked=s.lock is not None)
+    stages.review_all(tx, repo_id)  # what waits for the next stage lost its soak here
+    return answer
 
 
-def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -> str:
-    """Deploy `target` back into `stage`, lock the stage and tell the channel."""
+def redeploy(
+    tx: Tx,
+    stage: Stage,
+    person: str,
+    now_there: dict,
+    target: dict,
+    d: rules.Decision,
+    force: str | None,
+    *,
+    locked: bool,
+) -> str:
+    """Deploy `target` back into `stage`, lock it (unless locked already), tell the channel."""
     repo_id = target["repo_id"]
     reason = f"rolled back from #{now_there['number']}"
     promotion_id = pipeline.add_promotion(
@@ -148,6 +137,7 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
         state="approved",
         rollback=1,
         replaces_build_id=now_there["build_id"],
+        forced_reason=force,
         created_at=tx.now,
         decided_at=tx.now,
         decided_by=person,
@@ -159,8 +149,13 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
         repo_id=repo_id,
         build_id=target["id"],
         stage=stage.name,
-        reason=reason,
-        detail={"promotion": promotion_id, "from": now_there["number"]},
+        reason=f"{reason}; forced past: {d.reason}: {force}" if force else reason,
+        forced=bool(force),
+        detail={
+            "promotion": promotion_id,
+            "from": now_there["number"],
+            "overridden": list(d.forced),
+        },
     )
     # The build taken out of the stage keeps the story in its own log (and page) too.
     tx.log(
@@ -178,12 +173,15 @@ def redeploy(tx: Tx, stage: Stage, person: str, now_there: dict, target: dict) -
     detail.update(by=person, reason=reason)
     tx.emit(Change("promotion.changed", repo_id, target["id"], stage.name, detail=detail))
     deployments.start(tx, target, stage, promotion_id, person)
-    add_lock(tx, repo_id, stage.name, person, reason, None)
+    if not locked:
+        add_lock(tx, repo_id, stage.name, person, reason, None)
+    warning = f"\n:warning: Forced past: {d.reason}: {text.escape(force)}" if force else ""
     announce(
         tx,
         repo_id,
         f":rewind: {said(tx.db, person)} is rolling back *{stage.name}* from"
         f" #{now_there['number']} to"
-        f" {summary(target, stage.name)}; {stage.name} is locked until someone unlocks it.",
+        f" {summary(target, stage.name)}; {stage.name} is locked until someone unlocks it."
+        + warning,
     )
     return f":rewind: Rolling back {stage.name} to #{target['number']} and locking it.\n{carried}"

@@ -7,19 +7,19 @@ stays one list long.
 from collections.abc import Sequence
 
 from bot.engine.github import GitHubRecord
-from bot.pipeline import approvals, deployments, prcheck, progress
+from bot.pipeline import approvals, deployments, prcheck, progress, promotions
 from bot.pipeline.tx import Change, Reaction, Tx
 
 
 def expire_approvals(tx: Tx, change: Change) -> None:
-    """Sweep approvals that waited 24 h whenever the pipeline moves (commands sweep too)."""
+    """Let time pass for waiting promotions whenever the pipeline moves (commands do too)."""
     if change.kind in ("build.created", "ci.changed"):
         approvals.expire_due(tx)
 
 
 def reactions() -> Sequence[Reaction]:
     """Return the reactions run, in order, on every Change inside its transaction."""
-    return (deployments.react, expire_approvals, progress.on_change, prcheck.react)
+    return (promotions.react, expire_approvals, progress.on_change, prcheck.react)
 
 
 def github_recorders() -> dict[str, GitHubRecord]:

@@ -10,7 +10,6 @@ follows several, name one as the first argument: `/ship promote acme/app #42 bak
 """
 
 import asyncio
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from bot.core import where as wherein
 from bot.core.commands import UNFOLLOWED, USAGE, Command, CommandError, did_you_mean, echo
 from bot.core.text import MAX_REASON, MAX_REF, escape, number, too_long
 from bot.engine.promoters import Promoters
-from bot.pipeline import approvals, locks, promotions, whereabouts
+from bot.pipeline import approvals, locks, promotions, stages, whereabouts
 from bot.pipeline.outbox import Ephemeral
 from bot.pipeline.tx import Tx
 from bot.services import Services
@@ -30,7 +29,6 @@ from storage import builds, pipeline
 
 # Characters of a refused command's text kept in the event log (the rest is only counted).
 REFUSED_TEXT_CAP = 200
-log = logging.getLogger(__name__)
 REPO_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUILD_NUMBER = re.compile(r"^#?[0-9]+$")  # ASCII digits: `²` is a digit to \d, not a number
 SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
@@ -65,21 +63,36 @@ async def decide(ctx: Context, fn: Callable[..., str], *args: Any) -> str:
     return answer
 
 
-SWEEP_SECONDS = 300.0
+# How often the sweep reads when the next waiting promotion is due (a read of the few open
+# ones): a promotion queued since its last look is let go at most this late.
+SWEEP_SECONDS = 2.0
+
+
+async def tick(services: Services) -> float | None:
+    """Let time pass for waiting promotions now; return when the next one is due."""
+
+    def job(db: Any) -> float | None:
+        tx = Tx(db, services.config, services.clock.now(), services.worker.reactions)
+        approvals.expire_due(tx)
+        return stages.next_due(tx)
+
+    due = await services.store.write(job)
+    services.relay.wake()
+    return due
 
 
 async def sweep(services: Services, every: float = SWEEP_SECONDS) -> None:
-    """Expire approval requests older than 24 h every few minutes, until cancelled."""
+    """Let time pass for waiting promotions: tick whenever one is due, until cancelled."""
 
-    def job(db: Any) -> None:
-        approvals.expire_due(
-            Tx(db, services.config, services.clock.now(), services.worker.reactions)
-        )
+    def due_at(db: Any) -> float | None:
+        return stages.next_due(Tx(db, services.config, services.clock.now()))
 
+    due: float | None = services.clock.now()  # look once at start: what fell due while down
     while True:
+        if due is not None and due <= services.clock.now():
+            await tick(services)
         await asyncio.sleep(every)
-        await services.store.write(job)
-        services.relay.wake()
+        due = await services.store.read(due_at)
 
 
 async def refuse(ctx: Context, text: str, error: CommandError) -> None:
@@ -94,8 +107,6 @@ async def refuse(ctx: Context, text: str, error: CommandError) -> None:
         tx.log(actor=ctx.user, action="command.refused", reason=error.message, detail=detail)
 
     await ctx.services.store.write(job)
-    # One line: the reason (which quotes at most a short, escaped word), never the text.
-    log.info("command refused: %s", error.message, extra={"refusal": error.message})
 
 
 async def tell(ctx: Context, channel: str, text: str) -> None:
@@ -228,7 +239,9 @@ async def promotion_stage(ctx: Context, number: int) -> Stage | None:
 
 
 async def approve(ctx: Context, command: Command) -> str:
-    """approve <promotion>."""
+    """approve [<promotion>]: approve one, or list what waits for your approval."""
+    if not command.args:
+        return await awaiting(ctx)
     number = promotion_id(command, USAGE["approve"])
     stage = await promotion_stage(ctx, number)
     allowed = await ctx.promoters.allows(ctx.user, stage.promoters) if stage else None
@@ -248,8 +261,28 @@ async def reject(ctx: Context, command: Command) -> str:
     return await decide(ctx, approvals.reject, number, ctx.user, allowed, reason)
 
 
+async def awaiting(ctx: Context) -> str:
+    """List the promotions waiting for this person's approval."""
+    repo, _ = await repository(ctx, (), USAGE["approve"])
+    may = {
+        s.name: await ctx.promoters.allows(ctx.user, s.promoters)
+        for s in ctx.services.config.pipeline.stages
+    }
+    return await decide(ctx, approvals.awaiting, repo["id"], ctx.user, may)
+
+
+async def cancel(ctx: Context, command: Command) -> str:
+    """cancel <promotion>: withdraw a waiting promotion (its requester, or a promoter)."""
+    number = promotion_id(command, USAGE["cancel"])
+    if len(command.args) > 1:
+        raise CommandError("cancel takes only the promotion's number", USAGE["cancel"])
+    stage = await promotion_stage(ctx, number)
+    allowed = await ctx.promoters.allows(ctx.user, stage.promoters) if stage else None
+    return await decide(ctx, approvals.cancel, number, ctx.user, allowed)
+
+
 async def rollback(ctx: Context, command: Command) -> str:
-    """rollback <stage> [to <build>]."""
+    """rollback <stage> [to <build>] [--force "reason"]."""
     usage = USAGE["rollback"]
     repo, args = await repository(ctx, command.args, usage)
     if len(args) not in (1, 3) or (len(args) == 3 and args[1].lower() != "to"):
@@ -257,7 +290,8 @@ async def rollback(ctx: Context, command: Command) -> str:
     stage = stage_named(ctx, args[0], usage)
     named = await build_named(ctx, repo, args[2], usage) if len(args) == 3 else None
     allowed = await ctx.promoters.allows(ctx.user, stage.promoters)
-    return await decide(ctx, locks.rollback, repo["id"], stage, ctx.user, allowed, named)
+    force = command.options.get("force")
+    return await decide(ctx, locks.rollback, repo["id"], stage, ctx.user, allowed, named, force)
 
 
 async def lock(ctx: Context, command: Command) -> str:
@@ -295,11 +329,10 @@ async def status(ctx: Context, command: Command) -> str:
     repo, args = await repository(ctx, command.args, USAGE["status"])
     if args:
         raise CommandError("status takes no arguments", USAGE["status"])
-    config = ctx.services.config
 
     def job(tx: Tx) -> str:
         tx.log(actor=ctx.user, action="status", repo_id=repo["id"])
-        return views.status(tx.db, config, repo, tx.now)
+        return views.status(tx, repo)
 
     return await decide(ctx, job)
 

@@ -6,11 +6,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.config import Config
+from bot.config import Config, Stage
 from bot.core import diff, story
 from bot.core.render import plain
+from bot.core.stage import clock
 from bot.core.text import duration, escape, first_line, link, mention, when
-from bot.pipeline import diffs
+from bot.pipeline import diffs, prcheck, stages
+from bot.pipeline.tx import Tx
 from storage import builds, pipeline
 from storage import dashboard as dashboard_q
 
@@ -21,59 +23,86 @@ STORY_LINES = 40
 DELTA_BUDGET = 1200  # characters of /ship status spent on what production lacks
 
 
-def stage_line(db: Database, repo_id: int, stage: str, now: float) -> str:
-    """Describe one stage: what runs there, what is on its way, and its lock."""
-    there = pipeline.current(db, repo_id, stage)
+def stage_line(tx: Tx, repo_id: int, stage: Stage) -> str:
+    """Describe one stage: what runs there since when, what comes, its lock, its failures."""
+    db, now = tx.db, tx.now
+    there = pipeline.current(db, repo_id, stage.name)
     parts = [
         f"#{there['number']} `{there['sha'][:7]}` for {duration(now - there['succeeded_at'])}"
+        f" (since {clock(there['succeeded_at'])})"
         if there
         else "nothing deployed yet"
     ]
-    flight = pipeline.in_flight(db, repo_id, stage, now)
+    flight = pipeline.in_flight(db, repo_id, stage.name, now)
     if flight:
         parts.append(f"deploying #{flight['number']} ({flight['state'].replace('_', ' ')})")
-    lock = pipeline.open_lock(db, repo_id, stage, now)
+    lock = pipeline.open_lock(db, repo_id, stage.name, now)
     if lock:
         until = f" for {duration(lock['expires_at'] - now)}" if lock["expires_at"] else ""
         parts.append(
             f":lock: locked by {mention(lock['locked_by'])}{until}: {escape(lock['reason'])}"
         )
-    return f"• *{stage}*: " + " — ".join(parts)
+    failed = pipeline.last_failed(db, repo_id, stage.name)
+    if failed:
+        at = clock(failed["finished_at"] or failed["updated_at"])
+        parts.append(f":x: last failed: #{failed['number']} at {at}")
+    return f"• *{stage.name}*: " + " — ".join(parts)
 
 
-def waiting_lines(db: Database, repo_id: int, now: float) -> list[str]:
-    """List promotions waiting for approval or for their stage."""
+def waiting_lines(tx: Tx, repo_id: int) -> list[str]:
+    """List each stage's open promotion and what it waits for."""
     lines = []
-    for p in pipeline.open_promotions(db, repo_id):
-        number = (builds.build(db, p["build_id"]) or {}).get("number")
-        if p["state"] == "waiting":
-            left = duration((p["expires_at"] or now) - now)
-            lines.append(
-                f"• promotion {p['id']}: #{number} into {p['stage']}"
-                f" for {mention(p['requested_by'])},"
-                f" waiting for approval (expires in {left})"
-            )
+    for stage in tx.config.pipeline.stages:
+        found = stages.waiting(tx, repo_id, stage)
+        if found is None:
+            continue
+        p, d = found
+        head = f"• promotion {p.id}: #{p.number} into {stage.name} for {mention(p.requested_by)}"
+        left = duration((p.expires_at or tx.now) - tx.now)
+        then = " and ".join(w for w in d.waits_for if w != "when it is approved")
+        if d.needs_approval:
+            more = f", then goes {then}" if then else ""
+            lines.append(f"{head}, waiting for approval{more} (expires in {left})")
         else:
-            lines.append(f"• #{number} queued for {p['stage']}")
+            goes = " and ".join(d.waits_for) or "now"
+            lines.append(f"{head}, queued: goes {goes} (expires in {left})")
     return lines
 
 
-def status(db: Database, config: Config, repo: dict[str, Any], now: float) -> str:
-    """Return what is where, per stage; locks; waiting approvals; the undeployed delta."""
-    stages = [s.name for s in config.pipeline.stages]
+def branch_lines(tx: Tx, repo_id: int) -> list[str]:
+    """Say whether merges are frozen and whether the branch is red, since which build."""
+    branch = prcheck.read_branch(tx, repo_id)
+    lines = []
+    if branch.freeze:
+        f = branch.freeze
+        lines.append(
+            f":snowflake: merges are frozen by {mention(f['frozen_by'])} since"
+            f" {clock(f['started_at'])}: {escape(f['reason'])}"
+        )
+    if branch.red_since:
+        b = branch.red_since
+        names = ", ".join(escape(r["context"]) for r in branch.failing) or "CI"
+        lines.append(f":red_circle: {escape(branch.name)} is red since #{b['number']} ({names})")
+    return lines
+
+
+def status(tx: Tx, repo: dict[str, Any]) -> str:
+    """Return what is where per stage, what waits, freeze, red main, the undeployed delta."""
+    all_stages = tx.config.pipeline.stages
     lines = [f"*{escape(repo['full_name'])}*"]
-    lines += [stage_line(db, repo["id"], stage, now) for stage in stages]
-    waiting = waiting_lines(db, repo["id"], now)
+    lines += [stage_line(tx, repo["id"], stage) for stage in all_stages]
+    waiting = waiting_lines(tx, repo["id"])
     if waiting:
         lines += ["*Waiting*", *waiting]
-    last = pipeline.current(db, repo["id"], stages[-1])
-    newest = builds.latest_builds(db, repo["id"], limit=1)
+    lines += branch_lines(tx, repo["id"])
+    last = pipeline.current(tx.db, repo["id"], all_stages[-1].name)
+    green = pipeline.green_after(tx.db, repo["id"], last["number"] if last else 0)
+    span = f"#{green[0]}" if len(green) == 1 else f"#{green[0]} to #{green[-1]}" if green else ""
+    delta = f"Not yet in {all_stages[-1].name}: {len(green)} green build(s)"
+    lines.append(delta + (f" ({span})" if span else ""))
+    newest = builds.latest_builds(tx.db, repo["id"], limit=1)
     if newest:
-        ahead = newest[0]["number"] - (last["number"] if last else 0)
-        first, last_number = newest[0]["number"] - ahead + 1, newest[0]["number"]
-        span = f"#{first}" if ahead == 1 else f"#{first} to #{last_number}"
-        lines.append(f"Not yet in {stages[-1]}: {ahead} build(s)" + (f" ({span})" if ahead else ""))
-        lines += undeployed(db, config, newest[0])
+        lines += undeployed(tx.db, tx.config, newest[0])
     return "\n".join(lines)
 
 
