@@ -142,9 +142,9 @@ def judge(s: StageFacts, g: gates.Facts, forced: bool) -> Decision:
     hard = [
         c for c in gates.blocking(checks, forced=forced) if not clears(c) and c.name != "approvals"
     ]
-    if hard:
-        why = "; ".join(f"{c.name}: {c.reason}" for c in hard)
-        return refuse(why, tuple(checks))
+    if hard:  # the reason names every gate that holds it, as the answer shows them all
+        stops = gates.blocking(checks, forced=forced)
+        return refuse("; ".join(f"{c.name}: {c.reason}" for c in stops), tuple(checks))
     phrases, due = waits(s, checks, forced)
     forced_through = tuple(c.name for c in gates.overridden(checks)) if forced else ()
     if phrases:

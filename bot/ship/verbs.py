@@ -87,7 +87,10 @@ async def sweep(services: Services, every: float = SWEEP_SECONDS) -> None:
     def due_at(db: Any) -> float | None:
         return stages.next_due(Tx(db, services.config, services.clock.now()))
 
-    due: float | None = services.clock.now()  # look once at start: what fell due while down
+    # The first look waits a while, as the sweep always did: commands and deliveries sweep
+    # lazily anyway, and a service that just started has its own work to finish first.
+    await asyncio.sleep(15 * every)
+    due: float | None = services.clock.now()
     while True:
         if due is not None and due <= services.clock.now():
             await tick(services)
