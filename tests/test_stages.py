@@ -159,12 +159,12 @@ async def test_the_approval_message_tells_how_the_deployment_ended(bot, clock):
     clock.advance(125)
     await bot.report("dumpling", "failure")
     text = bot.approval_message(3)["text"]
-    assert "Deployment to dumpling failed after 2m 05s (approved by <@U0GROUP>)" in text
+    assert "Deployment to dumpling failed after 2m 5s (approved by <@U0GROUP>)" in text
     await bot.ship("promote #1 dumpling", user="U012ABC")
     await bot.ship("approve 4", user="U0GROUP")
     clock.advance(61)
     await bot.report("dumpling", "success")
-    assert "Deployed to dumpling in 1m 01s" in bot.approval_message(4)["text"]
+    assert "Deployed to dumpling in 1m 1s" in bot.approval_message(4)["text"]
 
 
 async def test_a_queued_promotion_shows_on_the_strip_and_expires_after_a_day(bot, clock):
@@ -199,7 +199,7 @@ async def test_status_shows_every_stage_the_queue_the_freeze_and_red_main(bot, c
     assert lines[3] == "• *dumpling*: nothing deployed yet"
     assert (
         "• promotion 4: #1 into dumpling for <@U012ABC>, waiting for approval, then goes when"
-        " the soak ends in 30m (expires in 24h)" in lines
+        " the soak ends in 30m (expires in 1d)" in lines
     )
     assert any(
         line.startswith(":snowflake: merges are frozen by <@U012ABC> since ") for line in lines
