@@ -10,6 +10,7 @@ follows several, name one as the first argument: `/ship promote acme/app #42 bak
 """
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ REFUSED_TEXT_CAP = 200
 REPO_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUILD_NUMBER = re.compile(r"^#?[0-9]+$")  # ASCII digits: `²` is a digit to \d, not a number
 SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ async def refuse(ctx: Context, text: str, error: CommandError) -> None:
         tx.log(actor=ctx.user, action="command.refused", reason=error.message, detail=detail)
 
     await ctx.services.store.write(job)
+    # One line: the reason (which quotes at most a short, escaped word), never the text.
+    log.info("command refused: %s", error.message, extra={"refusal": error.message})
 
 
 async def tell(ctx: Context, channel: str, text: str) -> None:
