@@ -21,3 +21,11 @@ def test_the_pure_core_imports_no_storage_network_database_or_event_loop():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_pure_core_and_storage_agree_on_what_is_in_flight():
+    # bot/core may not import storage, so the stream keeps its own copy: it must not drift.
+    from bot.core.stream import IN_FLIGHT as seen_by_the_map
+    from storage.pipeline import IN_FLIGHT as held_by_the_gates
+
+    assert seen_by_the_map == held_by_the_gates
