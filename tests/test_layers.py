@@ -1,5 +1,6 @@
 """The layers: the pure core (bot/core) imports no storage, network, database or event loop."""
 
+import ast
 import pkgutil
 import subprocess
 import sys
@@ -29,3 +30,25 @@ def test_the_pure_core_and_storage_agree_on_what_is_in_flight():
     from storage.pipeline import IN_FLIGHT as held_by_the_gates
 
     assert seen_by_the_map == held_by_the_gates
+
+
+def imported_packages(folder: str) -> dict[str, set[str]]:
+    """Return, per module file under `folder`, the top-level packages it imports (anywhere)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_dependencies_point_from_handlers_to_bot_to_storage():
+    bot = imported_packages("bot")
+    storage = imported_packages("storage")
+    assert "bot/engine/ingest.py" in bot and "storage/inbox.py" in storage
+    assert {path for path, names in bot.items() if "handlers" in names} == set()
+    assert {path for path, names in storage.items() if names & {"bot", "handlers"}} == set()

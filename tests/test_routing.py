@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.ingest import Refused, parse_delivery, repo_key
+from handlers.github import Refused, parse_delivery, repo_key
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "github").glob("*.json"))
 HEADERS = {"X-GitHub-Event": "status", "X-GitHub-Delivery": "d-1"}
