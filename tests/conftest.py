@@ -23,9 +23,9 @@ from sqlite_utils import Database
 from bot.app import SERVICES, create_app
 from bot.config import Config, Secrets, load_config
 from bot.core.clock import Clock
+from bot.dev.fakes import FakeGitHub, FakeSlack
 from handlers import inbound
 from storage import connect, inbox
-from tests.fakes import FakeGitHub, FakeSlack
 from tests.waiting import wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,8 +11,8 @@ import aiohttp
 
 from bot.cli import main
 from bot.config import load_secrets
+from bot.dev.fakes import FakeSlack
 from tests.conftest import ROOT, SIGNING_SECRET
-from tests.fakes import FakeSlack
 from tests.test_crash import Server, free_port
 
 CONVERT = "POST /app-manifests/{code}/conversions"

@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.dev.fakes import FakeGitHub, FakeSlack
 from tests.conftest import (
     ROOT,
     SIGNING_SECRET,
@@ -27,7 +28,6 @@ from tests.conftest import (
     sign_github,
     status_payload,
 )
-from tests.fakes import FakeGitHub, FakeSlack
 from tests.test_secrets import assert_clean
 from tests.waiting import wait_for
 

@@ -2,8 +2,8 @@
 
 import os
 
+from bot.dev.fakes import FakeGitHub
 from tests.conftest import push_payload, run_cli, status_payload
-from tests.fakes import FakeGitHub
 
 
 def app_env(fake_github: FakeGitHub, private_key: str) -> dict[str, str]:

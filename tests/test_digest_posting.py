@@ -6,8 +6,8 @@ import os
 from bot.cli import digest as digest_cli
 from bot.cli import main
 from bot.core.clock import FakeClock
+from bot.dev.fakes import FakeSlack
 from tests.conftest import run_cli
-from tests.fakes import FakeSlack
 from tests.history import History, at
 from tests.test_digest import script_bad_day
 from tests.waiting import wait_for

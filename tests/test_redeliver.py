@@ -4,8 +4,8 @@ import time
 
 from gidgethub import apps
 
+from bot.dev.fakes import FakeGitHub
 from tests.conftest import WEBHOOK_SECRET, push_payload, status_payload
-from tests.fakes import FakeGitHub
 from tests.waiting import wait_for
 
 REDELIVER = "POST /app/hook/deliveries/{delivery_id}/attempts"

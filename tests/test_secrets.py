@@ -9,6 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bot.dev.fakes import FakeSlack
 from tests.conftest import (
     ROOT,
     SIGNING_SECRET,
@@ -18,7 +19,6 @@ from tests.conftest import (
     sign_github,
     status_payload,
 )
-from tests.fakes import FakeSlack
 from tests.outbox import github_status, queue, slack_message
 from tests.waiting import wait_for_blocking
 

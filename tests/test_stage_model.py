@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from bot.app import create_app
 from bot.config import Secrets, load_config
 from bot.core.clock import FakeClock
+from bot.dev.fakes import FakeGitHub, FakeSlack
 from handlers import inbound
 from tests.conftest import (
     ROOT,
@@ -38,7 +39,6 @@ from tests.conftest import (
     push_payload,
     status_payload,
 )
-from tests.fakes import FakeGitHub, FakeSlack
 from tests.pipeline_driver import Pipeline, deployment_status_payload, sha
 
 # Each example starts a promobot and plays up to MODEL_STEPS steps, each a real round trip.

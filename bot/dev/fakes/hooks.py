@@ -18,12 +18,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.waiting import DEFAULT_TIMEOUT
-
 RETENTION = 3 * 86400
 
 
 def stamp(at: float) -> str:
+    """Return a time as GitHub writes it."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
@@ -44,7 +43,7 @@ class HookDeliveries:
         self.secret = ""
         self.redelivery_requests: list[int] = []
         self._ids = itertools.count(90_000_001)
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def add(
         self,
@@ -138,8 +137,8 @@ class HookDeliveries:
                 code = 0
         self._attempt(guid, code, time.time(), redelivery=True)
 
-    async def settle(self) -> None:
+    async def settle(self, timeout: float = 20.0) -> None:
         """Wait until every redelivery started has been attempted."""
-        async with asyncio.timeout(DEFAULT_TIMEOUT):  # a redelivery that never ends fails here
+        async with asyncio.timeout(timeout):  # a redelivery that never ends fails here
             while self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
