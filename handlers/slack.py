@@ -41,13 +41,16 @@ async def merge_freeze(ctx: ship.Context, command: commands.Command) -> ship.Ans
         command.verb,
         command.args,
         user=ctx.user,
+        channel_id=ctx.channel_id,
         channel_name=ctx.channel_name,
     )
 
 
 async def digest(ctx: ship.Context, command: commands.Command) -> ship.Answer:
     """Show today's digest to the person who asked."""
-    return await digest_post.ephemeral(ctx.services, channel_name=ctx.channel_name)
+    return await digest_post.ephemeral(
+        ctx.services, channel_id=ctx.channel_id, channel_name=ctx.channel_name
+    )
 
 
 # One function per /ship verb: async (ctx, command) -> the ephemeral answer (text, or a dict

@@ -1,7 +1,6 @@
 """Slack senders for the relay: a keyed message is posted once, then only ever edited."""
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
+from bot.core.channels import CHANNEL_ID
 from bot.engine.relay import Permanent, Record, Row, Sender, Waiting
 from bot.engine.slack_api import call
 from bot.pipeline.outbox import Announcement, Ephemeral, KeyedMessage, ThreadReply
@@ -28,7 +28,6 @@ async def thread_of(store: Store, key: str) -> tuple[str, str]:
     raise Permanent(f"{key} was never posted; the reply has no thread")
 
 
-CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 EVENT_TYPE = "promobot_message"
 # How far back a retry looks for its own earlier post, beyond the row's creation.
 LOOKBACK = 60.0

@@ -10,6 +10,7 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.core import metrics_text
+from bot.core.channels import repos_for_channel
 from bot.core.commands import UNFOLLOWED
 from bot.core.digest import Digest, compose
 from bot.core.render import cut_mrkdwn
@@ -32,17 +33,17 @@ def gather(db: Database, config: Config, now: float) -> list[Digest]:
     by_channel: dict[str, list[dict]] = defaultdict(list)
     for repo in builds.repositories(db):
         by_channel[config.channel_for(repo["full_name"])].append(repo)
+    return [digest_of(db, config, ch, repos, now) for ch, repos in sorted(by_channel.items())]
+
+
+def digest_of(
+    db: Database, config: Config, channel: str, repos: Sequence[dict], now: float
+) -> Digest:
+    """Compose the digest of `repos` for `channel` over the 24 hours before `now`."""
     since = now - 86_400.0
     weekly = first_of_week(datetime.fromtimestamp(now, UTC), config.digest)
-    return [
-        compose(
-            config,
-            channel,
-            [records(db, config, r, since, now, weekly=weekly) for r in repos],
-            now,
-        )
-        for channel, repos in sorted(by_channel.items())
-    ]
+    found = [records(db, config, r, since, now, weekly=weekly) for r in repos]
+    return compose(config, channel, found, now)
 
 
 def records(
@@ -163,16 +164,23 @@ async def post_all(services: Services, now: float) -> list[str]:
     return queued
 
 
-async def ephemeral(services: Services, *, channel_name: str) -> dict[str, Any]:
+async def ephemeral(services: Services, *, channel_id: str, channel_name: str) -> dict[str, Any]:
     """Return the digest of the asker's channel as an ephemeral answer."""
     config, now = services.config, services.clock.now()
-    found = await services.store.read(lambda db: gather(db, config, now))
-    chosen = [d for d in found if d.channel.lstrip("#") == channel_name]
-    if not found:
-        return {"text": "No repository is known yet, so there is no digest."}
-    if not chosen:  # another channel's digest is not this channel's business
-        return {"text": f":warning: {UNFOLLOWED}."}
-    message, replies = render(chosen[0])
+
+    def read(db: Database) -> Digest | str:
+        repos = builds.repositories(db)
+        here = repos_for_channel(config, repos, channel_id, channel_name)
+        if not repos:
+            return "No repository is known yet, so there is no digest."
+        if not here:  # another channel's digest is not this channel's business
+            return f":warning: {UNFOLLOWED}."
+        return digest_of(db, config, config.channel_for(here[0]["full_name"]), here, now)
+
+    found = await services.store.read(read)
+    if isinstance(found, str):
+        return {"text": found}
+    message, replies = render(found)
     if replies:
         message["blocks"].append(
             {"type": "section", "text": {"type": "mrkdwn", "text": replies[0]["text"]}}

@@ -4,7 +4,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from bot.config import Config
+from bot.core.channels import repos_for_channel
 from bot.core.commands import UNFOLLOWED
 from bot.core.text import MAX_REASON, escape, too_long, when
 from bot.engine.promoters import Promoters
@@ -15,13 +15,6 @@ from bot.services import Services
 from storage import builds, prs
 
 log = logging.getLogger(__name__)
-
-
-def repos_for_channel(
-    config: Config, repos: Sequence[dict[str, Any]], channel_name: str
-) -> list[dict[str, Any]]:
-    """Return the repositories a channel speaks for (none when it follows none)."""
-    return [r for r in repos if config.channel_for(r["full_name"]).lstrip("#") == channel_name]
 
 
 def _announce(tx: Tx, repos: Sequence[dict[str, Any]], text: str) -> None:
@@ -81,6 +74,7 @@ async def command(
     args: Sequence[str],
     *,
     user: str,
+    channel_id: str,
     channel_name: str,
 ) -> str:
     """Run `/ship freeze "reason"` or `/ship unfreeze` for `user`; return the ephemeral answer."""
@@ -98,7 +92,7 @@ async def command(
     repos = await services.store.read(builds.repositories)
     if not repos:
         return ":warning: no repository is known yet: install the GitHub App first."
-    targets = repos_for_channel(config, repos, channel_name)
+    targets = repos_for_channel(config, repos, channel_id, channel_name)
     if not targets:
         return f":warning: {UNFOLLOWED}."
     reactions = services.worker.reactions

@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.config import Stage, parse_duration
 from bot.core import where as wherein
+from bot.core.channels import repos_for_channel
 from bot.core.commands import UNFOLLOWED, USAGE, Command, CommandError, did_you_mean, echo
 from bot.core.text import MAX_REASON, MAX_REF, escape, number, too_long
 from bot.engine.promoters import Promoters
@@ -128,17 +129,12 @@ async def tell(ctx: Context, channel: str, text: str) -> None:
     ctx.services.relay.wake()
 
 
-def follows(ctx: Context, channel: str) -> bool:
-    """Say whether the command's channel is `channel` (a #name or an ID)."""
-    return channel in (ctx.channel_id, f"#{ctx.channel_name}", ctx.channel_name)
-
-
 async def repository(ctx: Context, args: tuple[str, ...], usage: str) -> tuple[dict, tuple]:
     """Return the repository a command is about, and the remaining arguments."""
     repos = await ctx.services.store.read(builds.repositories)
     config = ctx.services.config
     # Only the repositories whose channel this is: never every repository from anywhere.
-    here = [r for r in repos if follows(ctx, config.channel_for(r["full_name"]))]
+    here = repos_for_channel(config, repos, ctx.channel_id, ctx.channel_name)
     if args and REPO_NAME.match(args[0]):
         named = [r for r in repos if r["full_name"].lower() == args[0].lower()]
         if not named:
