@@ -140,9 +140,14 @@ def delivery(
                     )
                 elif k == 0 and i % 40 == 39:
                     message = f"Hotfix: guard change {i - 3}"
-                yield (repo_id, sha, i + 1, message, pushed[i] - 300 * k)
+                author = ("ada", "bob", "cat")[(i + k) % 3]
+                yield (repo_id, sha, i + 1, message, pushed[i] - 300 * k, author)
 
-    conn.executemany("INSERT INTO commits VALUES (?, ?, ?, ?, ?)", commits())
+    conn.executemany(
+        "INSERT INTO commits (repo_id, sha, build_id, message, committed_at, author)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        commits(),
+    )
     live = conn.execute(
         "SELECT id, build_id, succeeded_at FROM deployments WHERE stage = 'dumpling' ORDER BY id"
     ).fetchall()
