@@ -15,11 +15,11 @@ from gidgethub.routing import Router
 
 from bot.app import LIMITS, SERVICES
 from bot.config import Config
-from bot.core import ci, diff
 from bot.core.text import escapes_surrogates, load_json, same_secret
 from bot.engine.ingest import Delivery, accept
 from bot.engine.worker import UnitOfWork
 from bot.pipeline import deployments, prcheck, workflows
+from handlers import payloads
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -193,117 +193,58 @@ async def webhook(request: web.Request) -> web.Response:
     )
 
 
-def tracked(payload: dict[str, Any], config: Config) -> bool:
-    """Say whether a push moved the tracked branch (not a tag, another branch or a deletion)."""
-    return payload.get("ref") == f"refs/heads/{config.pipeline.branch}" and not payload.get(
-        "deleted"
-    )
-
-
 @router.register("push")
 async def push(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """A push to the tracked branch makes a build of its head commit."""
-    data = event.data
-    head = data.get("head_commit")
-    if not tracked(data, config) or not head:
-        return
-    author = (head.get("author") or {}).get("username") or (head.get("author") or {}).get("name")
-    pushed = ci.parse_time(head.get("timestamp")) or 0.0
-    uow.add(
-        workflows.apply_push,
-        workflows.Push(
-            repo=workflows.Repo.from_payload(data),
-            sha=data["after"],
-            message=str(head.get("message") or ""),
-            author=str(author or (data.get("pusher") or {}).get("name") or "someone"),
-            html_url=str(head.get("url") or ""),
-            commits=max(1, len(data.get("commits") or [])),
-            pushed_at=pushed,
-            carried=carried(data.get("commits") or [], pushed),
-            capped=len(data.get("commits") or []) >= diff.PUSH_CAP,
-        ),
-    )
-
-
-def carried(commits: list[dict[str, Any]], pushed: float) -> tuple[workflows.Carried, ...]:
-    """Return each commit of a push (untimed: the push's time), its author and PR number."""
-    return tuple(
-        (
-            str(c["id"]),
-            str(c.get("message") or ""),
-            ci.parse_time(c.get("timestamp")) or pushed,
-            diff.author_of(c),
-            diff.pull_request_of(str(c.get("message") or "")),
-        )
-        for c in commits
-        if isinstance(c, dict) and c.get("id")
-    )
+    pushed = payloads.push(event.data, config.pipeline.branch)
+    if pushed is not None:
+        uow.add(workflows.apply_push, pushed)
 
 
 @router.register("status")
 async def status(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """A commit status is one check report (except promobot's own PR check)."""
-    if event.data.get("context") == prcheck.CONTEXT:
-        return  # our verdict on a PR head must never count as that commit's CI
-    repo = workflows.Repo.from_payload(event.data)
-    uow.add(workflows.apply_report, repo, ci.status_report(repo.id, event.data))
+    reported = payloads.status(event.data)
+    if reported is not None:
+        uow.add(workflows.apply_report, *reported)
 
 
 @router.register("check_run", action="created")
 @router.register("check_run", action="completed")
 async def check_run(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """A check run starting or finishing is one check report."""
-    repo = workflows.Repo.from_payload(event.data)
-    uow.add(workflows.apply_report, repo, ci.check_run_report(repo.id, event.data["check_run"]))
+    uow.add(workflows.apply_report, *payloads.check_run(event.data))
 
 
 @router.register("check_suite", action="completed")
 async def check_suite(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """A finished check suite is a report named for its app (counted only when required)."""
-    repo = workflows.Repo.from_payload(event.data)
-    uow.add(workflows.apply_report, repo, ci.check_suite_report(repo.id, event.data["check_suite"]))
-
-
-PR_ACTIONS = ("opened", "reopened", "synchronize", "ready_for_review", "converted_to_draft")
+    uow.add(workflows.apply_report, *payloads.check_suite(event.data))
 
 
 @router.register("pull_request")
 async def pull_request(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """Track pull requests (open, head, base, draft) so their check can follow main."""
-    data = event.data
-    action = data.get("action")
-    base_changed = action == "edited" and "base" in (data.get("changes") or {})
-    if action not in (*PR_ACTIONS, "closed") and not base_changed:
+    changed = payloads.pull_request(event.data)
+    if changed is None:
         return
-    repo = workflows.Repo.from_payload(data)
+    repo, pr = changed
     uow.add(workflows.remember_repo, repo)
-    uow.add(prcheck.apply_pull_request, repo.id, prcheck.PullRequest.from_payload(data))
+    uow.add(prcheck.apply_pull_request, repo.id, pr)
 
 
 @router.register("deployment_status", action="created")
 async def deployment_status(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """A deployment moved (queued, in progress, success, failure …): follow it."""
-    data = event.data
-    status, deployment = data["deployment_status"], data["deployment"]
-    payload = deployment.get("payload")
-    promotion = payload.get("promotion") if isinstance(payload, dict) else None
-    uow.add(workflows.remember_repo, workflows.Repo.from_payload(data))
-    uow.add(
-        deployments.apply_status,
-        deployments.Status(
-            github_id=int(deployment["id"]),
-            promotion_id=int(promotion) if isinstance(promotion, int) else None,
-            state=str(status["state"]),
-            creator=str((status.get("creator") or {}).get("login") or "github"),
-            description=str(status.get("description") or ""),
-        ),
-    )
+    repo, moved = payloads.deployment_status(event.data)
+    uow.add(workflows.remember_repo, repo)
+    uow.add(deployments.apply_status, moved)
 
 
 @router.register("installation")
 async def installation(event: Any, *, uow: UnitOfWork, config: Config) -> None:
     """Installations come and go; remember which repositories they cover."""
-    uow.add(workflows.apply_installation, event.data)
+    uow.add(workflows.apply_installation, payloads.installation(event.data))
 
 
 def add_routes(app: web.Application) -> None:

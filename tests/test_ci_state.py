@@ -1,6 +1,7 @@
 """A build's CI state from statuses and check runs together, ordered by the reports' own times."""
 
 from bot.core import ci
+from handlers import payloads
 from tests.conftest import SHA, fixture, push_payload, status_payload
 
 
@@ -47,8 +48,8 @@ def test_check_run_conclusions_map_as_branch_protection_reads_them():
         ("cancelled", "failure"),
         ("action_required", "failure"),
     ]:
-        assert ci.check_run_report(1, {**run, "conclusion": conclusion}).state == state
-    assert ci.check_run_report(1, {**run, "status": "in_progress"}).state == "pending"
+        assert payloads.check_run_report(1, {**run, "conclusion": conclusion}).state == state
+    assert payloads.check_run_report(1, {**run, "status": "in_progress"}).state == "pending"
 
 
 def check_run(sha: str, name: str, *, status: str, conclusion: str | None, at: str) -> dict:

@@ -6,6 +6,7 @@ import pytest
 
 from bot.core import diff
 from bot.core.clock import FakeClock
+from handlers import payloads
 from tests.pipeline_driver import REPO_URL, Pipeline, commit, push, sha
 
 
@@ -116,8 +117,8 @@ def test_commit_titles_name_their_pull_requests():
     assert diff.pull_request_of("Merge pull request #121 from grace/escape") == 121
     assert diff.pull_request_of("Fix #7 in the parser") is None
     assert diff.pull_request_of("Title (#9)\n\nA body naming (#10)") == 9
-    assert diff.author_of({"author": {"name": "Ada", "username": "ada"}}) == "ada"
-    assert diff.author_of({"author": {"name": "Ada L."}}) == "Ada L."
+    assert payloads.author_of({"author": {"name": "Ada", "username": "ada"}}) == "ada"
+    assert payloads.author_of({"author": {"name": "Ada L."}}) == "Ada L."
 
 
 def test_promoting_the_live_build_changes_nothing():

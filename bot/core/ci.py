@@ -2,10 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-
-from bot.core.text import safe_url
 
 STATUS_STATES = {
     "pending": "pending",
@@ -55,13 +52,6 @@ class Report:
         }
 
 
-def parse_time(text: str | None) -> float | None:
-    """Return epoch seconds of a GitHub timestamp ('2019-05-15T15:20:55Z' or with an offset)."""
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def supersedes(new: Report, old: Mapping[str, Any] | None) -> bool:
     """Say whether `new` should replace the stored report `old` of the same context.
 
@@ -109,52 +99,4 @@ def failing(reports: Iterable[Mapping[str, Any]], required: Iterable[str]) -> li
             and (r["context"] in required if required else r["kind"] != "check_suite")
         ),
         key=lambda r: r["context"],
-    )
-
-
-def status_report(repo_id: int, payload: Mapping[str, Any]) -> Report:
-    """Turn a `status` webhook body into a Report."""
-    stamp = parse_time(payload.get("updated_at") or payload.get("created_at"))
-    return Report(
-        repo_id=repo_id,
-        sha=payload["sha"],
-        context=payload["context"],
-        kind="status",
-        state=STATUS_STATES[payload["state"]],
-        description=payload.get("description"),
-        target_url=safe_url(payload.get("target_url")),
-        reported_at=stamp or 0.0,
-    )
-
-
-def check_run_report(repo_id: int, run: Mapping[str, Any]) -> Report:
-    """Turn a `check_run` object into a Report."""
-    done = run.get("status") == "completed"
-    state = CONCLUSIONS.get(run.get("conclusion") or "", "failure") if done else "pending"
-    stamp = parse_time(run.get("completed_at") if done else run.get("started_at"))
-    output = run.get("output") or {}
-    return Report(
-        repo_id=repo_id,
-        sha=run["head_sha"],
-        context=run["name"],
-        kind="check_run",
-        state=state,
-        description=output.get("title") or run.get("conclusion"),
-        target_url=safe_url(run.get("html_url")) or safe_url(run.get("details_url")),
-        reported_at=stamp or 0.0,
-    )
-
-
-def check_suite_report(repo_id: int, suite: Mapping[str, Any]) -> Report:
-    """Turn a completed `check_suite` object into a Report named for its app."""
-    app = suite.get("app") or {}
-    return Report(
-        repo_id=repo_id,
-        sha=suite["head_sha"],
-        context=app.get("slug") or app.get("name") or "check-suite",
-        kind="check_suite",
-        state=CONCLUSIONS.get(suite.get("conclusion") or "", "failure"),
-        description=suite.get("conclusion"),
-        target_url=None,
-        reported_at=parse_time(suite.get("updated_at")) or 0.0,
     )

@@ -25,12 +25,6 @@ def pull_request_of(message: str) -> int | None:
     return int(found.group(1) or found.group(2)) if found else None
 
 
-def author_of(raw: Mapping[str, Any]) -> str:
-    """Return who wrote a commit of a push payload: their GitHub login, else their name."""
-    author = raw.get("author") or {}
-    return str(author.get("username") or author.get("name") or "")
-
-
 def compare_url(repo_url: str, base: str, head: str) -> str:
     """Return GitHub's compare view from `base` to `head`."""
     return f"{repo_url.rstrip('/')}/compare/{base[:12]}...{head[:12]}"

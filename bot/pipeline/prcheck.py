@@ -131,20 +131,6 @@ class PullRequest:
     open: bool
     draft: bool
 
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> "PullRequest":
-        """Read the pull request of a `pull_request` webhook body."""
-        pr = payload["pull_request"]
-        return cls(
-            number=int(pr["number"]),
-            head_sha=str(pr["head"]["sha"]),
-            base_ref=str(pr["base"]["ref"]),
-            title=str(pr.get("title") or ""),
-            author=str((pr.get("user") or {}).get("login") or "someone"),
-            open=pr.get("state") == "open",
-            draft=bool(pr.get("draft")),
-        )
-
 
 def apply_pull_request(tx: Tx, repo_id: int, pr: PullRequest) -> None:
     """Track a pull request's state; its check follows (closed ones drop out)."""

@@ -17,18 +17,6 @@ class Repo:
     html_url: str
     installation_id: int | None
 
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> "Repo":
-        """Read the repository (and installation) of a webhook body."""
-        repo = payload["repository"]
-        installation = payload.get("installation") or {}
-        return cls(
-            id=int(repo["id"]),
-            full_name=str(repo["full_name"]),
-            html_url=str(repo.get("html_url") or f"https://github.com/{repo['full_name']}"),
-            installation_id=installation.get("id"),
-        )
-
 
 # (sha, message, committed_at, author, pull request number) of one commit of a push
 Carried = tuple[str, str, float, str, int | None]
@@ -48,6 +36,18 @@ class Push:
     # Every commit the push carried: for the delivery metrics and for what a promotion carries
     carried: tuple["Carried", ...] = ()
     capped: bool = False  # the push carried GitHub's cap of commits: there may be more
+
+
+@dataclass(frozen=True)
+class Installation:
+    """An installation created, suspended, unsuspended or deleted, and what it covers."""
+
+    id: int
+    action: str | None
+    account: str
+    target_type: str | None
+    repositories: tuple[tuple[int, str], ...]  # (id, full_name) of each repository it lists
+    sender: str
 
 
 def remember_repo(tx: Tx, repo: Repo) -> None:
@@ -132,32 +132,30 @@ def recompute_ci(tx: Tx, build: dict[str, Any], report: ci.Report | None = None)
     )
 
 
-def apply_installation(tx: Tx, payload: dict[str, Any]) -> None:
+def apply_installation(tx: Tx, installation: Installation) -> None:
     """Record an installation being created, suspended, unsuspended or deleted."""
-    installation = payload["installation"]
-    action = payload.get("action")
-    account = (installation.get("account") or {}).get("login", "")
     builds.upsert_installation(
         tx.db,
-        installation_id=int(installation["id"]),
-        account=account,
-        target_type=installation.get("target_type"),
+        installation_id=installation.id,
+        account=installation.account,
+        target_type=installation.target_type,
         now=tx.now,
     )
     column = {"deleted": "deleted_at", "suspend": "suspended_at", "unsuspend": "suspended_at"}
+    action = installation.action
     if action in column:
         stamp = None if action == "unsuspend" else tx.now
-        builds.set_installation_state(tx.db, int(installation["id"]), column[action], stamp)
-    for repo in payload.get("repositories") or []:
+        builds.set_installation_state(tx.db, installation.id, column[action], stamp)
+    for repo_id, full_name in installation.repositories:
         builds.upsert_repository(
             tx.db,
-            repo_id=int(repo["id"]),
-            full_name=repo["full_name"],
-            html_url=f"https://github.com/{repo['full_name']}",
-            installation_id=int(installation["id"]),
+            repo_id=repo_id,
+            full_name=full_name,
+            html_url=f"https://github.com/{full_name}",
+            installation_id=installation.id,
         )
     tx.log(
-        actor=(payload.get("sender") or {}).get("login", "github"),
+        actor=installation.sender,
         action=f"installation.{action}",
-        detail={"installation": installation["id"], "account": account},
+        detail={"installation": installation.id, "account": installation.account},
     )
