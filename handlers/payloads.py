@@ -4,7 +4,9 @@ Each function takes a body as GitHub or Slack sent it and returns the typed valu
 acts on (or None when the body asks nothing of promobot); a new payload field is read here.
 """
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -187,3 +189,66 @@ def installation(payload: Body) -> workflows.Installation:
         ),
         sender=(payload.get("sender") or {}).get("login", "github"),
     )
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """A /ship or /promote as Slack sent it: who typed what, where."""
+
+    user: str
+    channel_id: str
+    channel_name: str
+    text: str  # as typed: Slack's escaping of & < > undone
+    command: str | None
+
+
+def slash_command(payload: Body) -> SlashCommand:
+    """Return who typed a slash command, where, and what."""
+    return SlashCommand(
+        user=payload.get("user_id", ""),
+        channel_id=payload.get("channel_id", ""),
+        channel_name=payload.get("channel_name", ""),
+        text=unescape(payload.get("text") or ""),
+        command=payload.get("command"),
+    )
+
+
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of & < > in command text; everything shown is escaped again."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def clicker(body: Body) -> str:
+    """Return the user ID of whoever clicked a button or submitted a modal."""
+    return (body.get("user") or {}).get("id", "")
+
+
+def button_value(action: Body) -> str:
+    """Return the value of a clicked button (it names the promotion)."""
+    return str(action.get("value", ""))
+
+
+def trigger_id(body: Body) -> str:
+    """Return the trigger that lets a click open a modal (for 3 s)."""
+    return body.get("trigger_id", "")
+
+
+def where_clicked(body: Body) -> tuple[str, str]:
+    """Return (channel ID, message ts) of the message whose button was clicked."""
+    container, channel, message = (
+        found if isinstance(found := body.get(key), dict) else {}
+        for key in ("container", "channel", "message")
+    )
+    where = str(channel.get("id") or container.get("channel_id") or "")
+    return where, str(container.get("message_ts") or message.get("ts") or "")
+
+
+def reject_submission(view: Body) -> tuple[str, str, str]:
+    """Return (promotion, channel, reason) from a submitted reject modal."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except json.JSONDecodeError:
+        meta = {}
+    values = (view.get("state") or {}).get("values") or {}
+    reason = ((values.get("reason") or {}).get("reason") or {}).get("value") or ""
+    return str(meta.get("promotion", "")), str(meta.get("channel", "")), reason.strip()

@@ -23,7 +23,7 @@ from bot.pipeline import approvals, digest_post, freeze
 from bot.services import Services
 from bot.ship import metrics as ship_metrics
 from bot.ship import verbs as ship
-from handlers import slack_guard
+from handlers import payloads, slack_guard
 from handlers.health import RETRY_AFTER
 from storage.db import Unavailable
 
@@ -151,7 +151,7 @@ class Listeners:
 
     def person(self, body: dict[str, Any]) -> ship.Context:
         """Return the context of the person who clicked or submitted."""
-        return ship.Context(self.services, self.promoters, (body.get("user") or {}).get("id", ""))
+        return ship.Context(self.services, self.promoters, payloads.clicker(body))
 
     async def clicker(self, body: dict[str, Any]) -> ship.Context:
         """Return the context of the person who clicked, their name looked up (bounded)."""
@@ -161,9 +161,12 @@ class Listeners:
 
     async def ship_command(self, ack: Any, command: dict[str, Any]) -> None:
         """Answer /ship and /promote once the decision is committed (well inside 3 s)."""
-        ctx = context(self.services, self.promoters, command)
+        typed = payloads.slash_command(command)
+        ctx = ship.Context(
+            self.services, self.promoters, typed.user, typed.channel_id, typed.channel_name
+        )
         await learn_name(self.services, ctx.user)
-        result = await answer(ctx, unescape(command.get("text") or ""), command.get("command"))
+        result = await answer(ctx, typed.text, typed.command)
         # A verb answers with text, or with the acknowledgement's fields (text, blocks).
         if isinstance(result, dict):
             await ack(**result)
@@ -173,7 +176,7 @@ class Listeners:
     async def approve_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Approve: the button's value names the promotion; its repo, sha and stage are ours."""
         ctx = await self.clicker(body)
-        value, (channel, ts) = str(action.get("value", "")), where_clicked(body)
+        value, (channel, ts) = payloads.button_value(action), payloads.where_clicked(body)
         text = await ship.unbound(ctx, value, channel, ts)
         text = text or await ship.click(ctx, "promotion.approve", value)
         await ship.tell(ctx, channel, text)
@@ -182,58 +185,32 @@ class Listeners:
     async def reject_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Reject: ask for the reason in a modal (the trigger_id lives 3 s, so open it now)."""
         await ack()
-        value, (channel, ts) = str(action.get("value", "")), where_clicked(body)
+        value, (channel, ts) = payloads.button_value(action), payloads.where_clicked(body)
         elsewhere = await ship.unbound(self.person(body), value, channel, ts)
         if elsewhere:
             await ship.tell(self.person(body), channel, elsewhere)
             return
         view = approvals.reject_view(value, channel)
         try:
-            await self.services.slack.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+            await self.services.slack.views_open(trigger_id=payloads.trigger_id(body), view=view)
         except SlackApiError as exc:
             log.warning("views.open failed: %s", exc.response.get("error"))
-            fallback = approvals.reject_hint(str(action.get("value", "")))
+            fallback = approvals.reject_hint(value)
             await ship.tell(self.person(body), channel, fallback)
 
     async def reject_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Reject with the reason typed in the modal; the answer goes to the person."""
         ctx = self.person(body)
-        promotion, channel, reason = approvals.read_reject_view(view)
+        promotion, channel, reason = payloads.reject_submission(view)
         text = await answer_command(ctx, commands.Command("reject", (promotion, reason)))
         await ack()
         await ship.tell(ctx, channel, text if isinstance(text, str) else text.get("text", ""))
-
-
-def where_clicked(body: dict[str, Any]) -> tuple[str, str]:
-    """Return (channel ID, message ts) of the message whose button was clicked."""
-    container, channel, message = (
-        found if isinstance(found := body.get(key), dict) else {}
-        for key in ("container", "channel", "message")
-    )
-    where = str(channel.get("id") or container.get("channel_id") or "")
-    return where, str(container.get("message_ts") or message.get("ts") or "")
 
 
 async def learn_name(services: Services, user: str) -> None:
     """Look up a person's display name for pages and GitHub, bounded, before acting for them."""
     if services.names is not None:
         await services.names.learn([user])
-
-
-def unescape(text: str) -> str:
-    """Undo Slack's escaping of & < > in command text; everything shown is escaped again."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def context(services: Services, promoters: Promoters, command: dict[str, Any]) -> ship.Context:
-    """Return who typed a slash command, and where."""
-    return ship.Context(
-        services,
-        promoters,
-        command.get("user_id", ""),
-        command.get("channel_id", ""),
-        command.get("channel_name", ""),
-    )
 
 
 async def answer(ctx: ship.Context, text: str, command: str | None) -> ship.Answer:

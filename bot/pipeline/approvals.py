@@ -157,14 +157,3 @@ def reject_view(value: str, channel: str) -> dict[str, Any]:
             }
         ],
     }
-
-
-def read_reject_view(view: dict[str, Any]) -> tuple[str, str, str]:
-    """Return (promotion, channel, reason) from a submitted reject modal."""
-    try:
-        meta = json.loads(view.get("private_metadata") or "{}")
-    except json.JSONDecodeError:
-        meta = {}
-    values = (view.get("state") or {}).get("values") or {}
-    reason = ((values.get("reason") or {}).get("reason") or {}).get("value") or ""
-    return str(meta.get("promotion", "")), str(meta.get("channel", "")), reason.strip()
