@@ -57,14 +57,14 @@ async def measure(pushes: int, wait: float) -> dict:
                         continue
                     deadline = time.perf_counter() + wait
                     needle = f"Bench push {index}"
-                    while time.perf_counter() < deadline and not slack.posts_after(
-                        accepted, needle
+                    while time.perf_counter() < deadline and not fake_slack.posts_after(
+                        slack, accepted, needle
                     ):
                         await asyncio.sleep(0.002)
-                    posts = slack.posts_after(accepted, needle)
+                    posts = fake_slack.posts_after(slack, accepted, needle)
                     if not posts:
                         break  # nothing posts builds yet: one timeout says so
-                    latencies.append(posts[0].at - accepted)
+                    latencies.append(posts[0].perf - accepted)
                     await asyncio.sleep(1.1)  # keep clear of the 1 post/s pacing
         finally:
             await asyncio.to_thread(common.stop, server)
@@ -72,7 +72,7 @@ async def measure(pushes: int, wait: float) -> dict:
     if not latencies:
         return {
             "push_to_slack": f"no post received within {wait:.0f} s of a push's 202",
-            "slack_calls_seen": sorted({a.method for a in slack.arrivals}),
+            "slack_calls_seen": sorted({call.method for call in slack.calls}),
         }
     p50 = common.ms(common.percentile(latencies, 50))
     return {

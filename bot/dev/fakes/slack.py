@@ -35,8 +35,9 @@ class FakeSlack(Recorder):
 
     TOKEN = "xoxb-test-token"
 
-    def __init__(self, channels: dict[str, str] | None = None) -> None:
+    def __init__(self, channels: dict[str, str] | None = None, token: str = TOKEN) -> None:
         super().__init__()
+        self.token = token  # the bot token it takes; any other is not_authed
         self.required = required_arguments()
         # Channel name -> ID: the channels the bot was invited to (app.yaml's, by default).
         self.channels = channels or {"#releases": "C0RELEASES", "#mingle-releases": "C0MINGLE"}
@@ -44,6 +45,7 @@ class FakeSlack(Recorder):
         self.usergroups: dict[str, list[str]] = {}
         # users.info: user ID -> display name (as the profile's display_name)
         self.users: dict[str, str] = {}
+        self.anyone = False  # when set, users.info knows every U… ID, named after it
         self._last_ts = 0.0
         self.views: list[dict[str, Any]] = []  # modals opened with views.open
         # Seconds between doing a call's work and answering it, as a slow network would.
@@ -82,7 +84,7 @@ class FakeSlack(Recorder):
 
     def answer(self, method: str, body: dict[str, Any], auth: str | None) -> dict[str, Any]:
         """Do a call's work and return Slack's answer, or the error Slack would give."""
-        if auth != f"Bearer {self.TOKEN}":
+        if auth != f"Bearer {self.token}":
             return {"ok": False, "error": "not_authed"}
         missing = self.required.get(method, frozenset()) - {k for k, v in body.items() if v}
         if missing:
@@ -204,10 +206,10 @@ class FakeSlack(Recorder):
         return {"ok": True, "users": self.usergroups[group]}
 
     def m_users_info(self, body: dict) -> dict:
-        user = body.get("user", "")
-        if user not in self.users:
+        user = str(body.get("user", ""))
+        if user not in self.users and not (self.anyone and user.startswith("U")):
             return {"ok": False, "error": "user_not_found"}
-        name = self.users[user]
+        name = self.users.get(user) or user.lower()
         profile = {"display_name": name, "real_name": name.title()}
         return {"ok": True, "user": {"id": user, "name": name.lower(), "profile": profile}}
 
