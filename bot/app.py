@@ -17,8 +17,8 @@ from bot.config import Config, Secrets
 from bot.core.clock import Clock
 from bot.dev import demo
 from bot.dev.client import DEV_TEAM
-from bot.dev.console import Console, console_senders
-from bot.dev.mode import PEOPLE, Deployer, DevMode, DevRuntime, recorder_senders
+from bot.dev.console import Console
+from bot.dev.mode import PEOPLE, Deployer, DevMode, dev_runtime
 from bot.engine import logs, scheduler
 from bot.engine.github import GitHubClient, github_senders
 from bot.engine.metrics import Metrics
@@ -231,14 +231,10 @@ async def name_the_server(request: web.Request, response: web.StreamResponse) ->
 
 
 def start_dev(services: Services, mode: DevMode) -> None:
-    """Swap Slack and GitHub for the console and the recorder; start the deployer (and demo)."""
+    """Serve the fake Slack and GitHub the real senders call; start the deployer (and demo)."""
     console = Console(mode.write, names=PEOPLE)
-    services.dev = DevRuntime(mode, console)
     now = services.clock.now
-    services.relay.senders.update(console_senders(console, services.store, now))
-    services.relay.senders.update(
-        recorder_senders(registry.github_recorders(), now, mode.deploy_delay)
-    )
+    services.dev = dev_runtime(services.config, console, services.store, mode, now)
     deployer = Deployer(services.store, services.secrets, mode, now, services.dev.fail_next)
     services.supervisor.start("dev-deployer", deployer.run)
     if mode.demo:

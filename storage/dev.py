@@ -38,13 +38,10 @@ def add_message(
     return int(cursor.lastrowid or 0)
 
 
-def remember_keyed_message(db: Database, *, key: str, channel_id: str, ts: str, at: float) -> None:
-    """Record where a keyed message lives, as the real Slack sender does."""
-    db.execute(
-        "INSERT OR REPLACE INTO slack_messages (key, channel_id, ts, posted_at)"
-        " VALUES (?, ?, ?, ?)",
-        [key, channel_id, ts, at],
-    )
+def posted_messages(db: Database) -> list[tuple[str, str, str]]:
+    """Return (key, channel ID, ts) of every keyed message posted, for a fake Slack to know."""
+    rows = db.execute("SELECT key, channel_id, ts FROM slack_messages ORDER BY posted_at")
+    return [(str(key), str(channel), str(ts)) for key, channel, ts in rows.fetchall()]
 
 
 def messages(db: Database, *, since_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:

@@ -75,6 +75,19 @@ async def test_keyed_message_is_printed_then_edited_and_its_thread_follows(dev):
     assert where["channel_id"].startswith("C")
 
 
+async def test_a_restarted_dev_server_still_edits_what_it_posted(aiohttp_client, tmp_path, config):
+    first = await start_dev(aiohttp_client, tmp_path, config)
+    await first.queue(KeyedMessage("build:1", "#releases", "#1 CI ⏳"))
+    await first.settle()
+    await first.client.close()
+    again = await start_dev(aiohttp_client, tmp_path, config)  # same database, a fresh fake Slack
+    await again.queue(KeyedMessage("build:1", "#releases", "#1 CI ✅"))
+    await again.settle()
+    assert "#releases · edited (build:1)" in "".join(again.console)
+    rows = again.rows("SELECT kind, text FROM dev_messages ORDER BY id")
+    assert rows == [{"kind": "post", "text": "#1 CI ⏳"}, {"kind": "edit", "text": "#1 CI ✅"}]
+
+
 async def test_deployment_is_recorded_answered_and_completed_by_signed_webhooks(
     aiohttp_client, tmp_path, config, monkeypatch
 ):
@@ -139,9 +152,10 @@ async def test_send_signs_a_slash_command_for_the_dev_server(dev, capsys):
 
 
 async def test_user_groups_and_responses_are_local(dev):
-    answer = await dev.client.post(
-        "/dev/slack/api/usergroups.users.list", json={"usergroup": "S0RELEASE"}
-    )
+    token = {"Authorization": f"Bearer {dev.secrets.slack_bot_token}"}
+    path, group = "/dev/slack/api/usergroups.users.list", {"usergroup": "S0RELEASE"}
+    assert (await (await dev.client.post(path, json=group)).json())["error"] == "not_authed"
+    answer = await dev.client.post(path, json=group, headers=token)
     assert (await answer.json())["users"] == ["U0DEVBOB", "U0DEVCAT"]
     await dev.client.post("/dev/slack/respond", json={"text": "Promoted #3 to baklava"})
     assert "Promoted #3 to baklava" in "".join(dev.console)

@@ -210,7 +210,7 @@ def serve_secrets(config: Config) -> Secrets:
 
 
 def serve_dev(args: argparse.Namespace) -> int:
-    """Run with random secrets, the console for Slack, a recorder for GitHub and the demo."""
+    """Run with random secrets, a fake Slack and GitHub shown on the console, and the demo."""
     try:
         original = load_config(args.config)
     except ConfigError as error:

@@ -1,26 +1,24 @@
-"""Dev mode's Slack: messages rendered readably on the console and stored, never sent.
+"""Dev mode's Slack: what the fake Slack took, rendered readably on the console and stored.
 
-The relay's Slack senders are replaced by these, so everything up to the
-Slack call (the outbox, coalescing, ordering, the thread waiting for its
-parent) runs as in production; only the last hop differs.
+The relay's real Slack senders post to the fake Slack served by the dev server
+itself, so everything up to and including the Slack call (the outbox,
+coalescing, ordering, the thread waiting for its parent, Slack's refusals)
+runs as in production; the fake's listener shows each message here.
 """
 
 import hashlib
 import html
+import json
 import re
 import sys
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlite_utils import Database
-
-from bot.engine.relay import Record, Row, Sender
-from bot.engine.slack import thread_of
-from bot.pipeline.outbox import Announcement, Ephemeral, KeyedMessage, ThreadReply
+from bot.dev.fakes import Call, FakeSlack
+from bot.dev.fakes.recorder import Listener
+from bot.dev.fakes.slack import tagged_key
 from storage import Store
 from storage import dev as devstore
-from storage import slack as slackdb
 
 LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>|<([^<>]+)>")
 EMOJI = {
@@ -103,19 +101,13 @@ def fake_channel_id(channel: str) -> str:
 
 
 class Console:
-    """Prints messages readably and makes the fake timestamps Slack would have given."""
+    """Prints messages readably, people by name."""
 
     def __init__(
         self, write: Callable[[str], Any] | None = None, names: Mapping[str, str] | None = None
     ) -> None:
         self.write = write or _stdout
         self.names = dict(names or {})  # people shown by name, not by Slack ID
-        self._last_ts = 0.0
-
-    def ts(self) -> str:
-        """Return a new message timestamp, unique and increasing like Slack's."""
-        self._last_ts = max(time.time(), self._last_ts + 0.000001)
-        return f"{self._last_ts:.6f}"
 
     def show(self, heading: str, lines: list[str], *, indent: str = "") -> None:
         """Print one message under its heading."""
@@ -129,83 +121,63 @@ def _stdout(text: str) -> None:
     sys.stdout.flush()
 
 
-def console_senders(
-    console: Console, store: Store, clock: Callable[[], float]
-) -> dict[str, Sender]:
-    """Build the relay's Slack senders that print and store instead of calling Slack."""
+def slack_listener(
+    console: Console, slack: FakeSlack, store: Store, clock: Callable[[], float]
+) -> Listener:
+    """Build the fake Slack's listener that prints each message it took and stores it."""
 
-    async def keyed_message(row: Row) -> Record:
-        m = KeyedMessage.from_row(row.payload)
-        where = await store.read(lambda db: slackdb.message_ts(db, m.key))
-        lines, now = render(m.text, m.blocks, console.names), clock()
-        if where:
-            console.show(f"{m.channel} · edited ({m.key})", lines)
-            return _store("edit", m.key, m.channel, where[1], m.text, m.blocks, at=now)
-        ts, channel_id = console.ts(), fake_channel_id(m.channel)
-        console.show(f"{m.channel} · new message ({m.key})", lines)
-
-        def record(db: Database) -> None:
-            devstore.remember_keyed_message(db, key=m.key, channel_id=channel_id, ts=ts, at=now)
-            _store("post", m.key, m.channel, ts, m.text, m.blocks, at=now)(db)
-
-        return record
-
-    async def thread_reply(row: Row) -> Record:
-        r = ThreadReply.from_row(row.payload, row.lane)
-        where = await thread_of(store, r.parent_key)
-        also = " (also sent to the channel)" if r.broadcast else ""
-        heading = f"↳ thread of {r.parent_key}{also}"
-        console.show(heading, render(r.text, r.blocks, console.names), indent="    ")
-        return _store(
-            "reply", r.parent_key, where[0], console.ts(), r.text, r.blocks, at=clock(),
-            thread_ts=where[1],
-        )  # fmt: skip
-
-    async def announcement(row: Row) -> Record:
-        a = Announcement.from_row(row.payload)
-        console.show(a.channel, render(a.text, None, console.names))
-        return _store("plain", None, a.channel, console.ts(), a.text, None, at=clock())
-
-    async def ephemeral(row: Row) -> Record:
-        e = Ephemeral.from_row(row.payload)
-        user = console.names.get(e.user, e.user)
-        console.show(f"{e.channel} · only {user} sees this", render(e.text, None, console.names))
-        return _store(
-            "ephemeral", None, e.channel, console.ts(), e.text, None, at=clock(), user_id=e.user
+    async def heard(call: Call, answer: Any) -> None:
+        shown = _shown(call, answer, slack, console.names)
+        if shown is None:
+            return
+        heading, indent, row = shown
+        text, blocks = str(call.body.get("text") or ""), _blocks(call.body)
+        console.show(heading, render(text, blocks, console.names), indent=indent)
+        now = clock()
+        await store.write(
+            lambda db: devstore.add_message(db, at=now, text=text, blocks=blocks, **row)
         )
 
-    return {
-        KeyedMessage.method: keyed_message,
-        ThreadReply.method: thread_reply,
-        Announcement.method: announcement,
-        Ephemeral.method: ephemeral,
-    }
+    return heard
 
 
-def _store(
-    kind: str,
-    key: str | None,
-    channel: str,
-    ts: str,
-    text: str,
-    blocks: list[dict[str, Any]] | None,
-    *,
-    at: float,
-    thread_ts: str | None = None,
-    user_id: str | None = None,
-) -> Record:
-    def record(db: Database) -> None:
-        devstore.add_message(
-            db,
-            at=at,
-            kind=kind,
-            key=key,
-            channel=channel,
-            ts=ts,
-            thread_ts=thread_ts,
-            user_id=user_id,
-            text=text,
-            blocks=blocks,
+def _shown(
+    call: Call, answer: Any, slack: FakeSlack, names: Mapping[str, str]
+) -> tuple[str, str, dict[str, Any]] | None:
+    """Return the heading, indent and stored fields of a message the fake took (None: not one)."""
+    body = call.body
+    channel = str(body.get("channel") or "")
+    if call.method == "chat.postMessage" and body.get("thread_ts"):
+        where, parent = answer["channel"], str(body["thread_ts"])
+        key = slack.key_of(where, parent)
+        also = " (also sent to the channel)" if body.get("reply_broadcast") else ""
+        row = {"kind": "reply", "key": key, "channel": where, "ts": answer["ts"]}
+        return f"↳ thread of {key}{also}", "    ", {**row, "thread_ts": parent}
+    if call.method == "chat.postMessage":
+        key = tagged_key(body.get("metadata"))
+        if key and not key.startswith("outbox:"):  # a keyed message, edited from now on
+            row = {"kind": "post", "key": key, "channel": channel, "ts": answer["ts"]}
+            return f"{channel} · new message ({key})", "", row
+        return channel, "", {"kind": "plain", "channel": channel, "ts": answer["ts"]}
+    if call.method == "chat.update":
+        key, name = slack.key_of(channel, str(body["ts"])), slack.channel_name(channel)
+        row = {"kind": "edit", "key": key, "channel": name, "ts": body["ts"]}
+        return f"{name} · edited ({key})", "", row
+    if call.method == "chat.postEphemeral":
+        user = str(body.get("user") or "")
+        row = {"kind": "ephemeral", "channel": channel, "user_id": user}
+        return f"{channel} · only {names.get(user, user)} sees this", "", row
+    if call.method == "response_url":
+        who = (
+            "everyone in the channel" if body.get("response_type") == "in_channel" else "the sender"
         )
+        return f"reply seen by {who}", "", {"kind": "response", "channel": "response_url"}
+    return None
 
-    return record
+
+def _blocks(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Return a message's blocks, sent as a list or (form-encoded) as JSON text."""
+    blocks = body.get("blocks")
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks or "null")
+    return blocks if isinstance(blocks, list) else None

@@ -1,8 +1,9 @@
 """`promobot serve --dev`: the whole pipeline on a laptop, with no GitHub App and no Slack.
 
-Only the last hop changes. Secrets are random (and printed, so a person can
-sign requests); Slack messages go to the console and the database; GitHub
-writes are recorded and answered as GitHub would answer them; a local
+Only the remotes change. Secrets are random (and printed, so a person can
+sign requests); the real Slack and GitHub senders call the fake Slack and fake
+GitHub (bot/dev/fakes) that the dev server itself serves under /dev/; what
+they take is shown on the console and kept in the database; a local
 deployer answers each deployment with signed `deployment_status` webhooks to
 our own /github/webhooks, so verification, storage, the worker, the outbox and
 the gates run exactly as in production. Nothing here is reachable without
@@ -27,16 +28,14 @@ from typing import Any
 import aiohttp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlite_utils import Database
 
 from bot.config import Config, Secrets
 from bot.core.text import duration
-from bot.dev.client import post_webhook
-from bot.dev.console import Console
-from bot.engine.github import GitHubRecord
-from bot.engine.relay import Permanent, Record, Row, Sender
-from bot.pipeline.outbox import GitHubRequest
-from storage import Store, builds
+from bot.dev.client import DEV_TEAM, post_webhook
+from bot.dev.console import Console, fake_channel_id, slack_listener
+from bot.dev.fakes import Call, FakeGitHub, FakeSlack
+from bot.dev.fakes.recorder import Listener
+from storage import Store, builds, connect
 from storage import dev as devstore
 
 log = logging.getLogger(__name__)
@@ -46,6 +45,8 @@ DEV_DB = "promobot-dev.db"  # where `make run` keeps its database
 PEOPLE = {"U012ABC": "ada", "U0DEVBOB": "bob", "U0DEVCAT": "cat"}
 GROUP_MEMBERS = ("U0DEVBOB", "U0DEVCAT")
 DEPLOYMENTS = re.compile(r"^/repos/([^/]+/[^/]+)/deployments$")
+DEV_TOKEN = "xoxb-dev-mode-not-a-token"  # good for the fake Slack only
+GITHUB_PREFIX = "/dev/github"  # where the dev server serves the fake GitHub
 DEPLOYER = {"login": "dev-deployer[bot]", "id": 41898282, "type": "Bot"}
 
 
@@ -67,6 +68,8 @@ class DevRuntime:
 
     mode: DevMode
     console: Console
+    slack: FakeSlack  # served at /dev/slack/: the real Slack senders post to it
+    github: FakeGitHub  # served at /dev/github/: the real GitHub sender calls it
     # Stages whose next deployment the deployer fails (`promobot fail-next <stage>`).
     fail_next: set[str] = dataclasses.field(default_factory=set)
 
@@ -85,9 +88,9 @@ def dev_secrets(url: str) -> Secrets:
         github_app_id="0",
         github_private_key=throwaway_key(),
         github_webhook_secret=random.token_hex(20),
-        slack_bot_token="xoxb-dev-mode-not-a-token",
+        slack_bot_token=DEV_TOKEN,
         slack_signing_secret=random.token_hex(16),
-        github_api_url=url.rstrip("/") + "/dev/github",
+        github_api_url=url.rstrip("/") + GITHUB_PREFIX,
         slack_api_url=url.rstrip("/") + "/dev/slack/api/",
         dashboard_token="",
         dev=True,
@@ -143,73 +146,54 @@ def write_state(path: str | Path, secrets: Secrets, url: str, db: str = DEV_DB) 
     path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
-def github_answer(row_id: int, call: GitHubRequest, now: float) -> Any:
-    """Answer a GitHub write the way GitHub would (a deployment gets an id)."""
-    body, path = call.body, call.path
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-    new_id = 4_000_000 + row_id  # one outbox row, one object: unique without a counter
-    found = DEPLOYMENTS.match(path)
-    if found and call.verb == "POST":
-        api = f"https://api.github.com/repos/{found.group(1)}/deployments/{new_id}"
-        return {
-            "id": new_id,
-            "node_id": f"DE_dev{new_id}",
-            "url": api,
-            "sha": body.get("ref"),
-            "ref": body.get("ref"),
-            "task": body.get("task", "deploy"),
-            "payload": body.get("payload") or {},
-            "environment": body.get("environment", "production"),
-            "original_environment": body.get("environment", "production"),
-            "description": body.get("description"),
-            "production_environment": bool(body.get("production_environment")),
-            "transient_environment": False,
-            "creator": {"login": "promobot[bot]", "type": "Bot"},
-            "created_at": stamp,
-            "updated_at": stamp,
-            "statuses_url": f"{api}/statuses",
-            "repository_url": f"https://api.github.com/repos/{found.group(1)}",
-            "performed_via_github_app": None,
-        }
-    if call.verb == "GET":
-        return {}
-    return {"id": new_id, **body, "created_at": stamp, "updated_at": stamp}
+def dev_runtime(
+    config: Config, console: Console, store: Store, mode: DevMode, clock: Callable[[], float]
+) -> DevRuntime:
+    """Make the fake Slack and fake GitHub dev mode serves, each telling the console and store."""
+    channels = [config.channel, *config.channels.values()]
+    slack = FakeSlack({name: fake_channel_id(name) for name in channels}, token=DEV_TOKEN)
+    slack.team_id, slack.users = DEV_TEAM, dict(PEOPLE)
+    groups = {who for stage in config.pipeline.stages for who in stage.promoters}
+    slack.usergroups = {group: list(GROUP_MEMBERS) for group in groups if group.startswith("S")}
+    # A restarted dev server still edits the messages it posted before (its database knows them).
+    db = connect(store.path, readonly=True)
+    try:
+        for key, channel_id, ts in devstore.posted_messages(db):
+            slack.knows(channel_id, ts, key)
+    finally:
+        db.close()
+    github = FakeGitHub(prefix=GITHUB_PREFIX)
+    slack.listeners.append(slack_listener(console, slack, store, clock))
+    github.listeners.append(github_listener(github, store, clock, mode.deploy_delay))
+    return DevRuntime(mode, console, slack, github)
 
 
-def recorder_senders(
-    recorders: dict[str, GitHubRecord], clock: Callable[[], float], deploy_delay: float
-) -> dict[str, Sender]:
-    """Build the relay's "github.request" sender that records the call instead of making it."""
+def github_listener(
+    github: FakeGitHub, store: Store, clock: Callable[[], float], deploy_delay: float
+) -> Listener:
+    """Build the fake GitHub's listener that records each write (deployments for the deployer)."""
 
-    async def request(row: Row) -> Record:
-        call = GitHubRequest.from_row(row.payload)
-        if call.installation_id is None:
-            raise Permanent(f"no installation is known for {call.path}")  # as the real sender
-        installation = int(call.installation_id)
-        now = clock()
-        answer = github_answer(row.id, call, now)
-        deploy = DEPLOYMENTS.match(call.path) and call.verb == "POST"
-        log.info("dev: recorded GitHub %s %s", call.verb, call.path)
-        recorder = recorders.get(call.record or "")
-        recorded = recorder(answer, call) if recorder else None
-
-        def record(db: Database) -> None:
-            devstore.add_github_call(
+    async def heard(call: Call, answer: Any) -> None:
+        verb = call.method.split(" ", 1)[0]
+        if verb == "GET" or call.path.endswith("/access_tokens"):
+            return
+        now, installation = clock(), github.installation_of(call)
+        deploy = DEPLOYMENTS.match(call.path) and verb == "POST"
+        log.info("dev: GitHub %s %s", verb, call.path)
+        await store.write(
+            lambda db: devstore.add_github_call(
                 db,
                 at=now,
-                method=call.verb,
+                method=verb,
                 path=call.path,
                 installation_id=installation,
                 body=call.body,
                 answer=answer,
                 deploy_due=now + deploy_delay if deploy else None,
             )
-            if recorded:
-                recorded(db)
+        )
 
-        return record
-
-    return {GitHubRequest.method: request}
+    return heard
 
 
 def deployment_status(

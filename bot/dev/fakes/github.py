@@ -19,7 +19,7 @@ import jwt
 from aiohttp import web
 
 from bot.dev.fakes.hooks import HookDeliveries
-from bot.dev.fakes.recorder import Recorder, contract
+from bot.dev.fakes.recorder import Call, Recorder, contract
 
 TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -60,9 +60,11 @@ def _type_ok(value: Any, schema: dict[str, Any]) -> bool:
 class FakeGitHub(Recorder):
     """GitHub's REST API for the operations promobot calls, validated against the contract."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
         super().__init__()
+        self.prefix = prefix  # where it is mounted: dev mode serves it under /dev/github
         self.operations = operations()
+        self.installations: dict[str, int] = {}  # installation token -> installation ID
         self.deployments: dict[int, dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
         self.tokens_minted = 0
@@ -88,11 +90,13 @@ class FakeGitHub(Recorder):
 
     async def handle(self, request: web.Request) -> web.Response:
         """Answer one REST call as GitHub would, or as a scripted failure says."""
-        found = self.match(request.method, request.path)
+        path = request.path.removeprefix(self.prefix)
+        found = self.match(request.method, path)
         text = await request.text()
         body = json.loads(text) if text else {}
-        key = found[0] if found else f"{request.method} {request.path}"
+        key = found[0] if found else f"{request.method} {path}"
         call = self.record(key, request, body)
+        call.path = path
         if found is None:
             return web.json_response({"message": "Not Found"}, status=404)
         scripted = self.scripted(key)
@@ -109,9 +113,9 @@ class FakeGitHub(Recorder):
         if key == "GET /app/hook/deliveries":
             response = self.hooks.listing(request)
         elif key == "POST /app/hook/deliveries/{delivery_id}/attempts":
-            response = self.hooks.redeliver(request.path.split("/")[4])
+            response = self.hooks.redeliver(path.split("/")[4])
         else:
-            status, answer = self.answer(key, request.path, body, request.query)
+            status, answer = self.answer(key, path, body, request.query)
             if status < 300:
                 await self.tell(call, answer)
             response = web.json_response(answer, status=status)
@@ -146,18 +150,14 @@ class FakeGitHub(Recorder):
         """Do a call's work; return GitHub's status and answer."""
         if key == "POST /app/installations/{installation_id}/access_tokens":
             self.tokens_minted += 1
-            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
-            return 201, {"token": f"ghs_fake{self.tokens_minted:032d}", "expires_at": expires}
+            token = f"ghs_fake{self.tokens_minted:032d}"
+            self.installations[token] = int(path.split("/")[3])
+            expires = stamp(time.time() + 3600)
+            return 201, {"token": token, "expires_at": expires}
         if key == "POST /repos/{owner}/{repo}/deployments":
             deployment_id = next(self._ids)
             self.deployments[deployment_id] = {"id": deployment_id, **body, "path": path}
-            return 201, {
-                "id": deployment_id,
-                "ref": body["ref"],
-                "sha": body["ref"],
-                "environment": body.get("environment", "production"),
-                "payload": body.get("payload", {}),
-            }
+            return 201, deployment(deployment_id, path.split("/")[2:4], body)
         if key == "POST /app-manifests/{code}/conversions":
             code = path.split("/")[2]
             if code not in self.manifest_codes:
@@ -170,7 +170,13 @@ class FakeGitHub(Recorder):
             status = {"id": next(self._ids), "sha": path.rsplit("/", 1)[-1], **body}
             self.statuses.append(status)
             return 201, status
-        return 201, {"id": next(self._ids), **body}
+        now = stamp(time.time())
+        return 201, {"id": next(self._ids), **body, "created_at": now, "updated_at": now}
+
+    def installation_of(self, call: Call) -> int | None:
+        """Return the installation whose token made a call (None for the App's own calls)."""
+        scheme, _, token = call.headers.get("Authorization", "").partition(" ")
+        return self.installations.get(token) if scheme == "token" else None
 
     def list_deployments(self, path: str, query: Any) -> list[dict[str, Any]]:
         """Return a repository's Deployments, newest first, filtered by sha and environment."""
@@ -190,6 +196,38 @@ class FakeGitHub(Recorder):
         ]
         per_page = min(100, int(query.get("per_page", 30)))
         return sorted(found, key=lambda d: d["id"], reverse=True)[:per_page]
+
+
+def stamp(at: float) -> str:
+    """Return a time as GitHub writes it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def deployment(deployment_id: int, repo: list[str], body: dict[str, Any]) -> dict[str, Any]:
+    """Shape a new Deployment the way GitHub answers its creation (every field it sends)."""
+    full_name, now = "/".join(repo), stamp(time.time())
+    api = f"https://api.github.com/repos/{full_name}/deployments/{deployment_id}"
+    environment = body.get("environment", "production")
+    return {
+        "id": deployment_id,
+        "node_id": f"DE_fake{deployment_id}",
+        "url": api,
+        "sha": body["ref"],
+        "ref": body["ref"],
+        "task": body.get("task", "deploy"),
+        "payload": body.get("payload") or {},
+        "environment": environment,
+        "original_environment": environment,
+        "description": body.get("description"),
+        "production_environment": bool(body.get("production_environment")),
+        "transient_environment": False,
+        "creator": {"login": "promobot[bot]", "type": "Bot"},
+        "created_at": now,
+        "updated_at": now,
+        "statuses_url": f"{api}/statuses",
+        "repository_url": f"https://api.github.com/repos/{full_name}",
+        "performed_via_github_app": None,
+    }
 
 
 def validate(schema: dict[str, Any] | None, body: dict[str, Any]) -> list[str]:

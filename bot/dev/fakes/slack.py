@@ -17,6 +17,15 @@ from aiohttp import web
 from bot.dev.fakes.recorder import Call, Recorder, contract
 
 
+def tagged_key(metadata: Any) -> str | None:
+    """Return the `key` of a message's metadata payload (sent as an object or as JSON text)."""
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata or "null")
+    payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
+    key = payload.get("key") if isinstance(payload, dict) else None
+    return str(key) if key else None
+
+
 @cache
 def required_arguments() -> dict[str, frozenset[str]]:
     """Return, per Slack method, the arguments it refuses to go without (read once)."""
@@ -46,6 +55,7 @@ class FakeSlack(Recorder):
         # users.info: user ID -> display name (as the profile's display_name)
         self.users: dict[str, str] = {}
         self.anyone = False  # when set, users.info knows every U… ID, named after it
+        self.team_id = "T111"  # the workspace auth.test names
         self._last_ts = 0.0
         self.views: list[dict[str, Any]] = []  # modals opened with views.open
         # Seconds between doing a call's work and answering it, as a slow network would.
@@ -57,6 +67,33 @@ class FakeSlack(Recorder):
         app = web.Application()
         app.router.add_post("/api/{method}", self.handle)
         return app
+
+    async def respond(self, request: web.Request) -> web.Response:
+        """Take a message posted to a command's response_url, as Slack does (no token needed)."""
+        if request.content_type == "application/json":
+            body = await request.json()
+        else:
+            body = dict(await request.post())
+        if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+            return web.Response(status=400, text="no_text")
+        call = self.record("response_url", request, body)
+        await self.tell(call, {"ok": True})
+        return web.Response(text="ok")
+
+    def channel_name(self, channel_id: str) -> str:
+        """Return the name of a channel the fake knows by ID (the ID itself if it knows none)."""
+        return next((n for n, i in self.channels.items() if i == channel_id), channel_id)
+
+    def key_of(self, channel_id: str, ts: str | None) -> str | None:
+        """Return the key promobot tagged a message with (its metadata), if it did."""
+        message = self.messages.get((channel_id, ts or ""))
+        return tagged_key(message.get("metadata") if message else None)
+
+    def knows(self, channel_id: str, ts: str, key: str) -> None:
+        """Know a message posted before this fake started (tagged `key`), so it can be edited."""
+        metadata = {"event_type": "promobot_message", "event_payload": {"key": key}}
+        message = {"text": None, "blocks": None, "thread_ts": None, "metadata": metadata}
+        self.messages[(channel_id, ts)] = {**message, "reply_broadcast": None, "edits": 0}
 
     def channel_id(self, channel: str) -> str | None:
         """Return the ID of a channel given by name (with or without #) or ID; None if unknown."""
@@ -122,7 +159,13 @@ class FakeSlack(Recorder):
         return None
 
     def m_auth_test(self, body: dict) -> dict:
-        return {"ok": True, "team": "Test", "team_id": "T111", "user_id": "U0BOT", "bot_id": "B1"}
+        return {
+            "ok": True,
+            "team": "Test",
+            "team_id": self.team_id,
+            "user_id": "U0BOT",
+            "bot_id": "B1",
+        }
 
     def m_chat_postMessage(self, body: dict) -> dict:
         channel = self.channel_id(body["channel"])
