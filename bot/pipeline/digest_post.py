@@ -14,7 +14,7 @@ from bot.core.channels import repos_for_channel
 from bot.core.commands import UNFOLLOWED
 from bot.core.digest import Digest, compose
 from bot.core.render import cut_mrkdwn
-from bot.engine.scheduler import first_of_week
+from bot.core.schedule import first_of_week
 from bot.pipeline import metrics
 from bot.pipeline.outbox import KeyedMessage, ThreadReply
 from bot.pipeline.tx import Tx
