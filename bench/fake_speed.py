@@ -47,6 +47,16 @@ async def hammer(url: str, seconds: float, connections: int) -> dict:
     return {"calls": done, "refused": refused, "calls_per_s": round(done / took)}
 
 
+def own_cost(calls: int = 20_000) -> float:
+    """Return the microseconds the fake's own work takes a call: contract checks, post, answer."""
+    fake = fake_slack.bench_slack()
+    body = {"channel": "#releases", "text": "#12 Fix the frobnicator", "blocks": BLOCKS}
+    started = time.perf_counter()
+    for _ in range(calls):
+        fake.answer("chat.postMessage", body, f"Bearer {common.BOT_TOKEN}")
+    return round((time.perf_counter() - started) * 1e6 / calls, 1)
+
+
 def main() -> None:
     """Serve the fake in a thread (as the benchmarks do); post to it from a child process."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -61,7 +71,8 @@ def main() -> None:
     argv = [sys.executable, __file__, "--url", url, "--seconds", str(args.seconds)]
     argv += ["--connections", str(args.connections)]
     child = subprocess.run(argv, capture_output=True, text=True, check=True)
-    print(child.stdout.strip())
+    figures = json.loads(child.stdout)
+    print(json.dumps({**figures, "fake_own_work_us_per_call": own_cost()}))
 
 
 if __name__ == "__main__":

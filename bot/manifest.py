@@ -15,7 +15,7 @@ SLACK_BOT_SCOPES = (
     "groups:read",
     "commands",  # /ship and /promote
     "usergroups:read",  # resolve promoter user groups (S…)
-    "users:read",  # show names in the dashboard and digest
+    "users:read",  # users.info: display names outside Slack mentions (bot/engine/names.py)
 )
 
 
