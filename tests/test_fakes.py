@@ -98,3 +98,8 @@ async def test_github_deployments_are_kept_listed_and_told(github):
         ("POST /repos/{owner}/{repo}/deployments", deployment["id"]),
         ("GET /repos/{owner}/{repo}/deployments", listed),
     ]
+
+
+async def test_github_answers_a_read_it_keeps_nothing_for_with_its_contract_example(github):
+    pull = await github.client.get("/repos/acme/app/pulls/7", headers=TOKEN)
+    assert pull.status == 200 and (await pull.json())["number"] == 1347
