@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.core.channels import CHANNEL_ID
 from bot.dev.fakes import Call, FakeSlack
 from bot.dev.fakes.recorder import Listener
 from bot.dev.fakes.slack import tagged_key
@@ -95,7 +96,7 @@ def render(
 
 def fake_channel_id(channel: str) -> str:
     """Return a stable, Slack-looking channel ID for a channel name (an ID stays as it is)."""
-    if re.match(r"^[CGD][A-Z0-9]{6,}$", channel):
+    if CHANNEL_ID.match(channel):
         return channel
     return "CDEV" + hashlib.sha1(channel.encode()).hexdigest()[:7].upper()
 
@@ -155,7 +156,8 @@ def _shown(
         return f"↳ thread of {key}{also}", "    ", {**row, "thread_ts": parent}
     if call.method == "chat.postMessage":
         key = tagged_key(body.get("metadata"))
-        if key and not key.startswith("outbox:"):  # a keyed message, edited from now on
+        # The relay tags a keyed message with its key, a one-off post with outbox:<row id>.
+        if key and not key.startswith("outbox:"):
             row = {"kind": "post", "key": key, "channel": channel, "ts": answer["ts"]}
             return f"{channel} · new message ({key})", "", row
         return channel, "", {"kind": "plain", "channel": channel, "ts": answer["ts"]}
