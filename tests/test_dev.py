@@ -186,3 +186,6 @@ async def test_the_demo_plays_its_story_over_signed_http_and_carries_on(
     builds = dev.rows("SELECT number, ci_state FROM builds ORDER BY number")
     assert [b["ci_state"] for b in builds] == ["success", "failure", *["success"] * 3]
     assert "was refused" not in shown  # every request was signed and accepted
+    # The answer to /ship status names people as Slack would show them, not by their IDs.
+    answer = shown.split("ada types: /ship status")[1]
+    assert "locked by @ada" in answer and "@U012ABC" not in answer

@@ -168,7 +168,7 @@ class Demo:
             return
         answer = _ack_text(body)
         if answer and self.services.dev:
-            lines = render(answer, None)
+            lines = render(answer, None, self.services.dev.console.names)
             self.services.dev.console.show("answer, only the sender sees it", lines)
 
     async def approve(self, user: str, *, after: int) -> None:
