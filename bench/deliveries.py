@@ -7,7 +7,6 @@ so each commit makes a build, turns its CI green (a CI change, Slack progress ro
 enters pasty (a GitHub deployment row), as on a busy repository.
 """
 
-import copy
 import json
 import re
 import time
@@ -17,92 +16,35 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
+from bot.dev import client, payloads
 
-FIXTURES = common.ROOT / "tests" / "fixtures" / "github"
 STATUS_CONTEXTS = [f"ci/job-{k}" for k in range(7)]
 CHECK_RUNS = ["lint", "unit tests", "integration tests"]
 PER_COMMIT = 1 + 2 * len(STATUS_CONTEXTS) + 2 * len(CHECK_RUNS)  # 21 deliveries
 SHA = re.compile(rb"\b[0-9a-f]{40}\b")
-INSTALLATION = {"id": 957387, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uOTU3Mzg3"}
 
 
 @cache
-def fixture(name: str) -> dict[str, Any]:
-    """Return one recorded payload."""
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
 def repository() -> dict[str, Any]:
-    """Return the recorded repository object, renamed to the benchmark's repository."""
-    repo = copy.deepcopy(fixture("push")["repository"])
-    repo.update(id=common.REPO["id"], full_name=common.REPO["full_name"], name="widgets")
-    repo["html_url"] = common.REPO["html_url"]
-    repo["owner"]["login"] = "acme"
-    return repo
-
-
-def iso(at: float) -> str:
-    """Format a time as GitHub does."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    """Return the recorded repository object, moved to the benchmark's repository."""
+    return payloads.repository(common.REPO["full_name"], common.REPO["id"])
 
 
 def push(sha: str, before: str, at: float, n: int) -> dict[str, Any]:
-    """Return a push to main whose head commit is `sha` (the recorded body, filled in)."""
-    body = copy.deepcopy(fixture("push"))
-    url = common.REPO["html_url"]
-    commits = []
-    for k, commit_sha in enumerate([common.new_sha(), common.new_sha(), sha]):
-        commits.append(
-            {
-                "id": commit_sha,
-                "tree_id": common.new_sha(),
-                "distinct": True,
-                "message": f"Change {n}.{k}: tune the widget cache\n\nLonger explanation "
-                "of why the cache needed tuning, as people write it.",
-                "timestamp": iso(at),
-                "url": f"{url}/commit/{commit_sha}",
-                "author": {"name": "Octo Cat", "email": "octo@example.com", "username": "octocat"},
-                "committer": {"name": "GitHub", "email": "noreply@github.com", "username": "web"},
-                "added": [f"src/widgets/new_{n}_{k}.py"],
-                "removed": [],
-                "modified": [f"src/widgets/cache_{j}.py" for j in range(4)] + ["README.md"],
-            }
+    """Return a push to main of three commits whose head is `sha` (the recorded body, filled in)."""
+    commits = [
+        payloads.commit(
+            commit_sha,
+            f"Change {n}.{k}: tune the widget cache\n\nLonger explanation "
+            "of why the cache needed tuning, as people write it.",
+            stamp=at,
+            repo_url=common.REPO["html_url"],
+            added=[f"src/widgets/new_{n}_{k}.py"],
+            modified=[f"src/widgets/cache_{j}.py" for j in range(4)] + ["README.md"],
         )
-    body.update(
-        ref="refs/heads/main",
-        before=before,
-        after=sha,
-        created=False,
-        deleted=False,
-        compare=f"{url}/compare/{before[:12]}...{sha[:12]}",
-        commits=commits,
-        head_commit=commits[-1],
-        repository=repository(),
-        installation=INSTALLATION,
-    )
-    return body
-
-
-def status(sha: str, context: str, state: str, at: float) -> dict[str, Any]:
-    """Return a commit status for `sha` (the recorded body, filled in)."""
-    body = copy.deepcopy(fixture("status"))
-    body.update(sha=sha, context=context, state=state, created_at=iso(at), updated_at=iso(at))
-    body.update(name=common.REPO["full_name"], repository=repository(), installation=INSTALLATION)
-    body["commit"]["sha"] = sha
-    body["branches"] = [{"name": "main", "commit": {"sha": sha}, "protected": True}]
-    return body
-
-
-def check_run(sha: str, name: str, done: bool, at: float) -> dict[str, Any]:
-    """Return a check run created or completed for `sha` (the recorded body, filled in)."""
-    body = copy.deepcopy(fixture("check_run.completed" if done else "check_run.created"))
-    run = body["check_run"]
-    run.update(head_sha=sha, name=name, started_at=iso(at - 1))
-    run.update(status="completed" if done else "in_progress")
-    run.update(conclusion="success" if done else None, completed_at=iso(at) if done else None)
-    body["check_run"]["check_suite"]["head_sha"] = sha
-    body.update(repository=repository(), installation=INSTALLATION)
-    return body
+        for k, commit_sha in enumerate([common.new_sha(), common.new_sha(), sha])
+    ]
+    return payloads.push(sha, before=before, commits=commits, repo=repository())
 
 
 def commit(n: int, before: str, at: float) -> tuple[str, list[tuple[str, bytes]]]:
@@ -110,13 +52,17 @@ def commit(n: int, before: str, at: float) -> tuple[str, list[tuple[str, bytes]]
     sha = common.new_sha()
     out = [("push", push(sha, before, at, n))]
     # As CI reports: every job starts, then every job finishes (the build turns green once).
-    out += [("status", status(sha, c, "pending", at + 1)) for c in STATUS_CONTEXTS]
-    out += [("check_run", check_run(sha, name, False, at + 2)) for name in CHECK_RUNS]
+    status = partial(payloads.status, sha, target_url=None, repo=repository())
+    check_run = partial(payloads.check_run, sha, repo=repository())
+    out += [("status", status(context=c, state="pending", stamp=at + 1)) for c in STATUS_CONTEXTS]
+    out += [("check_run", check_run(name, done=False, stamp=at + 2)) for name in CHECK_RUNS]
     out += [
-        ("status", status(sha, c, "success", at + 30 + k)) for k, c in enumerate(STATUS_CONTEXTS)
+        ("status", status(context=c, state="success", stamp=at + 30 + k))
+        for k, c in enumerate(STATUS_CONTEXTS)
     ]
     out += [
-        ("check_run", check_run(sha, name, True, at + 40 + k)) for k, name in enumerate(CHECK_RUNS)
+        ("check_run", check_run(name, done=True, stamp=at + 40 + k))
+        for k, name in enumerate(CHECK_RUNS)
     ]
     return sha, [(event, json.dumps(body).encode()) for event, body in out]
 
@@ -152,7 +98,11 @@ def write_pool(path: Path, count: int) -> dict[str, Any]:
     with path.open("wb") as out:
         for event, body in stream(count):
             sizes.setdefault(event, []).append(len(body))
-            out.write(f"{event}\t{common.sign(body)}\t".encode() + body + b"\n")
+            out.write(
+                f"{event}\t{client.github_signature(body, common.WEBHOOK_SECRET)}\t".encode()
+                + body
+                + b"\n"
+            )
     return {
         "deliveries": count,
         "commits": -(-count // PER_COMMIT),

@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import collections
 import copy
-import hashlib
-import hmac
 import json
 import random
 import socket
@@ -27,16 +25,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
+from bot.dev import client, forms, payloads
+
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "github"
-TEAM = "T0DEV"  # the workspace dev mode answers
+FIXTURES = [ROOT / "tests" / "fixtures" / "github", payloads.FIXTURES]  # recorded payloads
 HUGE = "99999999999999999999999"
 
 
@@ -68,8 +66,8 @@ class Attacker:
 
     def __init__(self, base: str, state: dict[str, Any], rng: random.Random) -> None:
         self.base = base
-        self.github_secret = state["github_webhook_secret"].encode()
-        self.slack_secret = state["slack_signing_secret"].encode()
+        self.github_secret = state["github_webhook_secret"]
+        self.slack_secret = state["slack_signing_secret"]
         self.rng = rng
         self.counts = Counts()
 
@@ -96,57 +94,46 @@ class Attacker:
 
     def github_headers(self, body: bytes, *, signed: bool = True, event: str = "push") -> dict:
         """Headers of a delivery, signed with the webhook secret unless `signed` is off."""
-        digest = hmac.new(self.github_secret, body, hashlib.sha256).hexdigest()
-        return {
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": f"sha256={digest}" if signed else "sha256=" + "0" * 64,
-            "Content-Type": "application/json",
-        }
+        headers = client.github_headers(event, body, self.github_secret)
+        if not signed:
+            headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64
+        return headers
 
-    def slack_headers(self, body: bytes, *, stamp: str | None = None) -> dict[str, str]:
+    def slack_headers(self, body: bytes) -> dict[str, str]:
         """Headers Slack would send with `body`: a fresh timestamp and its signature."""
-        stamp = stamp or str(int(time.time()))
-        base = b"v0:" + stamp.encode() + b":" + body
-        signature = "v0=" + hmac.new(self.slack_secret, base, hashlib.sha256).hexdigest()
-        return {
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": signature,
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
+        return client.slack_headers(body, self.slack_secret)
 
-    def command(self, text: str, *, team: str = TEAM, channel: str = "CDEVRELEASES",
+    def command(self, text: str, *, team: str = client.DEV_TEAM, channel: str = "CDEVRELEASES",
                 name: str = "releases") -> bytes:  # fmt: skip
         """Return the form body of a /ship command."""
-        form = {
-            "command": "/ship",
-            "text": text,
-            "team_id": team,
-            "channel_id": channel,
-            "channel_name": name,
-            "user_id": "U0DEVBOB",
-            "user_name": "bob",
-            "trigger_id": f"{time.time_ns()}.1.{uuid.uuid4().hex[:12]}",
-        }
+        form = forms.slash_form(
+            text,
+            user="U0DEVBOB",
+            user_name="bob",
+            response_url=self.base + "/dev/slack/respond",
+            channel_id=channel,
+            channel_name=name,
+            team=team,
+        )
         return urlencode(form).encode()
 
     def click(self, value: str) -> bytes:
         """Return the form body of an Approve click whose button carries `value`."""
-        payload = {
-            "type": "block_actions",
-            "team": {"id": TEAM},
-            "user": {"id": "U0DEVBOB", "team_id": TEAM},
-            "channel": {"id": "CDEVRELEASES"},
-            "container": {"message_ts": "1.2", "channel_id": "CDEVRELEASES"},
-            "trigger_id": f"{time.time_ns()}.1.x",
-            "actions": [{"action_id": "promotion.approve", "value": value, "block_id": "b"}],
-        }
-        return urlencode({"payload": json.dumps(payload)}).encode()
+        form = forms.block_actions_form(
+            user="U0DEVBOB",
+            user_name="bob",
+            channel_id="CDEVRELEASES",
+            message={"ts": "1.2", "text": "Promotion"},
+            action={"action_id": "promotion.approve", "value": value},
+            block_id="b",
+            response_url=self.base + "/dev/slack/respond",
+        )
+        return urlencode(form).encode()
 
     def mutated(self) -> dict[str, Any]:
         """Return a real payload with a few of its values replaced by odd ones."""
-        name = self.rng.choice(sorted(p.stem for p in FIXTURES.glob("*.json")))
-        data = json.loads((FIXTURES / f"{name}.json").read_text())
+        path = self.rng.choice(sorted(p for folder in FIXTURES for p in folder.glob("*.json")))
+        data = json.loads(path.read_text())
         odd = [None, True, -1, 2**70, "²", "<!channel>", "x" * 5000, [], {}, "\ud800"[:0] + "é"]
         for _ in range(self.rng.randint(1, 4)):
             target = data
@@ -248,11 +235,7 @@ async def slow_bodies(base: str, count: int, hold: float) -> dict[str, int]:
 
 async def still_works(attacker: Attacker, session: aiohttp.ClientSession) -> bool:
     """Send a real push and /ship status; say whether both were answered as usual."""
-    push = json.loads((FIXTURES / "push.json").read_text())
-    push.update(ref="refs/heads/main", after="a" * 40, deleted=False)
-    push["head_commit"] = {"id": "a" * 40, "message": "after the storm", "timestamp": None,
-                           "url": "https://example.com", "author": {"name": "a"}}  # fmt: skip
-    body = json.dumps(push).encode()
+    body = json.dumps(payloads.push("a" * 40, message="after the storm")).encode()
     stored = await attacker.post(session, "real push", "/github/webhooks", body,
                                  attacker.github_headers(body))  # fmt: skip
     body = attacker.command("status")

@@ -13,14 +13,11 @@ from clearing the fault until every delivery was processed, and until /healthz s
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import SERVICES, create_app
 from bot.config import load_config
+from bot.dev import client, payloads
 from bot.dev.mode import DevMode, dev_secrets
 from handlers import inbound
 from storage import inbox
@@ -36,22 +34,12 @@ from storage import inbox
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def push(n: int) -> dict[str, Any]:
-    """Return a real push body for a new commit on main."""
-    data = json.loads((ROOT / "tests/fixtures/github/push.json").read_text())
-    sha = f"{n:040x}"
-    data.update(ref="refs/heads/main", after=sha, deleted=False)
-    data["head_commit"] = {"id": sha, "message": f"change {n}", "timestamp": None,
-                           "url": "https://example.com/c", "author": {"name": "a"}}  # fmt: skip
-    return data
-
-
 class Run:
     """One promobot with a gate in front of the worker's reads and a fault to inject."""
 
     def __init__(self, client: TestClient, secret: str) -> None:
         self.client = client
-        self.secret = secret.encode()
+        self.secret = secret
         self.gate_open = False
         self.raise_left = 0
         real = inbox.ready_deliveries
@@ -70,11 +58,8 @@ class Run:
     async def deliver(self, first: int, count: int) -> None:
         """Store `count` pushes (the worker is held back)."""
         for n in range(first, first + count):
-            body = json.dumps(push(n)).encode()
-            digest = hmac.new(self.secret, body, hashlib.sha256).hexdigest()
-            headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()),
-                       "X-Hub-Signature-256": f"sha256={digest}",
-                       "Content-Type": "application/json"}  # fmt: skip
+            body = json.dumps(payloads.push(f"{n:040x}", message=f"change {n}")).encode()
+            headers = client.github_headers("push", body, self.secret)
             response = await self.client.post("/github/webhooks", data=body, headers=headers)
             assert response.status == 202, await response.text()
 

@@ -1,14 +1,10 @@
 """Shared fixtures: real payloads, signed as GitHub and Slack sign them, against shared fakes."""
 
 import asyncio
-import copy
-import hashlib
-import hmac
 import io
 import json
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -23,6 +19,7 @@ from sqlite_utils import Database
 from bot.app import SERVICES, create_app
 from bot.config import Config, Secrets, load_config
 from bot.core.clock import Clock
+from bot.dev import client, forms, payloads
 from bot.dev.fakes import FakeGitHub, FakeSlack
 from handlers import inbound
 from storage import connect, inbox
@@ -32,79 +29,31 @@ FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
 WEBHOOK_SECRET = "test-webhook-secret"
 SIGNING_SECRET = "test-signing-secret"
-SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+SHA = payloads.RECORDED_SHA
 TEAM = "T012AB3CD"  # slack.team_id in app.yaml: the one workspace promobot answers
 
 
-def trigger_id() -> str:
-    """Return a fresh trigger ID: Slack makes one per request, so no two bodies are the same."""
-    return f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:32]}"
-
-
 def fixture(name: str) -> dict[str, Any]:
-    """Load a copy of a real GitHub webhook body from tests/fixtures/github."""
-    return copy.deepcopy(json.loads((FIXTURES / "github" / f"{name}.json").read_text()))
+    """Load a copy of a real GitHub webhook body: tests/fixtures/github's, or the package's."""
+    path = FIXTURES / "github" / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else payloads.recorded(name)
 
 
 def sign_github(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """Sign `body` as GitHub does, with the tests' webhook secret unless told otherwise."""
+    return client.github_signature(body, secret)
 
 
-def sign_slack(body: str, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict:
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-
-
-def push_payload(
-    sha: str = SHA,
-    *,
-    message: str = "Fix the frobnicator",
-    author: str = "octocat",
-    ref: str = "refs/heads/main",
-    stamp: str = "2026-11-24T09:00:00Z",
+def sign_slack(
+    body: str | bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None
 ) -> dict:
-    """A real push body (octokit's example) moved onto the tracked branch with one head commit."""
-    data = fixture("push")
-    data.update(ref=ref, after=sha, deleted=False, created=False)
-    data["head_commit"] = {
-        "id": sha,
-        "message": message,
-        "timestamp": stamp,
-        "url": f"https://github.com/Codertocat/Hello-World/commit/{sha}",
-        "author": {"name": author.title(), "email": f"{author}@example.com", "username": author},
-    }
-    data["commits"] = [data["head_commit"]]
-    data["installation"] = {"id": 957387}
-    return data
+    """Return Slack's headers for `body`, signed with the tests' signing secret by default."""
+    return client.slack_headers(body, secret, timestamp)
 
 
-def status_payload(
-    sha: str = SHA,
-    *,
-    state: str = "success",
-    context: str = "ci/test",
-    stamp: str = "2026-11-24T09:05:00Z",
-    description: str | None = None,
-    target_url: str | None = "https://ci.example.com/1",
-) -> dict:
-    """A real status body with its sha, state, context and timestamps replaced."""
-    data = fixture("status")
-    data.update(
-        sha=sha,
-        state=state,
-        context=context,
-        created_at=stamp,
-        updated_at=stamp,
-        description=description,
-        target_url=target_url,
-    )
-    data["installation"] = {"id": 957387}
-    return data
+# The bodies tests deliver: the recorded ones, moved onto main with the sha and state set.
+push_payload = payloads.push
+status_payload = payloads.status
 
 
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -187,11 +136,8 @@ class Harness:
         headers: dict | None = None,
     ) -> Any:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        sent = {
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
-            "X-Hub-Signature-256": sign_github(body, secret),
-            "Content-Type": "application/json",
+        sent: dict[str, str | None] = {
+            **client.github_headers(event, body, secret, delivery=delivery_id)
         }
         sent.update(headers or {})
         data = io.BytesIO(body) if len(body) > 1 << 20 else body  # aiohttp warns on big bytes
@@ -208,29 +154,24 @@ class Harness:
         channel_name: str = "releases",
         timestamp: int | None = None,
     ) -> Any:
-        body = urlencode(
-            {
-                "token": "verification_token",
-                "team_id": TEAM,
-                "team_domain": "test",
-                "channel_id": channel,
-                "channel_name": channel_name,
-                "user_id": user,
-                "user_name": user.lower(),
-                "command": command,
-                "text": text,
-                "response_url": str(self.slack.server.make_url("/api/response_url")),
-                "trigger_id": trigger_id(),  # unique per request, as Slack's are
-                "api_app_id": "A111",
-            }
+        form = forms.slash_form(
+            text,
+            user=user,
+            user_name=user.lower(),
+            response_url=str(self.slack.server.make_url("/api/response_url")),
+            command=command,
+            channel_id=channel,
+            channel_name=channel_name,
+            team=TEAM,
         )
+        body = urlencode(form)
         return await self.client.post(
             "/slack/events", data=body, headers=sign_slack(body, timestamp=timestamp)
         )
 
     async def interact(self, payload: dict, *, timestamp: int | None = None) -> Any:
         """Post an interactive payload (a button click) as Slack does: form field `payload`."""
-        body = urlencode({"payload": json.dumps({**payload, "trigger_id": trigger_id()})})
+        body = urlencode({"payload": json.dumps({**payload, "trigger_id": forms.trigger_id()})})
         return await self.client.post(
             "/slack/events", data=body, headers=sign_slack(body, timestamp=timestamp)
         )

@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from bot.core.clock import FakeClock
+from bot.dev import payloads
 from bot.ship.verbs import tick
 from tests.conftest import FIXTURES, TEAM, Harness, fixture, push_payload, status_payload
 from tests.waiting import wait_for
@@ -19,14 +20,10 @@ REPO_URL = "https://github.com/Codertocat/Hello-World"
 
 
 def commit(n: int, i: int, title: str, login: str) -> dict:
-    """One commit of a push, shaped as GitHub sends it."""
-    return {
-        "id": f"{n:04x}{i:03x}" + "c" * 33,
-        "message": f"{title}\n\nThe body says more.",
-        "timestamp": "2026-11-24T09:00:00Z",
-        "url": f"{REPO_URL}/commit/x",
-        "author": {"name": login.title(), "email": f"{login}@example.com", "username": login},
-    }
+    """Return commit `i` of build `n`'s push, by `login`."""
+    return payloads.commit(
+        f"{n:04x}{i:03x}" + "c" * 33, f"{title}\n\nThe body says more.", author=login
+    )
 
 
 async def push(bot: "Pipeline", n: int, commits: list[dict]) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from bot import cli
 from bot.dev import client as devclient
+from bot.dev import forms
 from bot.dev import mode as dev
 from tests.conftest import push_payload, status_payload
 from tests.devsupport import start_dev
@@ -70,7 +71,7 @@ async def test_deploy_failures_fail_that_share_of_deployments(aiohttp_client, tm
 
 async def ship(harness, text: str, user: str = "U012ABC") -> str:
     """Type a /ship command into the dev server, signed as Slack would; return the answer."""
-    form = devclient.slash_form(
+    form = forms.slash_form(
         text, user=user, user_name=user.lower(), response_url=harness.url + "/dev/slack/respond"
     )
     async with aiohttp.ClientSession() as session:

@@ -1,7 +1,5 @@
 """Anyone's bytes, headers and command text, signed or not, on both routes: never a 5xx."""
 
-import hashlib
-import hmac
 import logging
 import time
 from urllib.parse import urlencode
@@ -9,7 +7,7 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SIGNING_SECRET, TEAM, sign_github, sign_slack
+from tests.conftest import TEAM, sign_github, sign_slack
 from tests.test_hostile import words
 
 FAST = settings(
@@ -55,18 +53,11 @@ async def test_any_bytes_and_headers_never_get_a_5xx(harness, caplog, route, bod
     if signed and route == "/github/webhooks":
         headers["X-Hub-Signature-256"] = sign_github(body)
     elif signed:
-        stamp = str(int(time.time()))
-        headers.update(sign_slack(body.decode("latin-1"), timestamp=int(stamp)))
-        headers["X-Slack-Signature"] = _sign_bytes(body, stamp)
+        headers.update(sign_slack(body))  # on the raw bytes, which need not be UTF-8
     response = await harness.client.post(route, data=body, headers=headers)
     assert response.status < 500, (response.status, await response.text())
     assert "Traceback" not in await response.text()
     assert tracebacks(caplog) == []
-
-
-def _sign_bytes(body: bytes, stamp: str) -> str:
-    base = b"v0:" + stamp.encode() + b":" + body
-    return "v0=" + hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
 
 
 @FAST

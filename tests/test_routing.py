@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.dev import payloads
 from handlers.github import Refused, parse_delivery, repo_key
 
-FIXTURES = sorted((Path(__file__).parent / "fixtures" / "github").glob("*.json"))
+RECORDED = [Path(__file__).parent / "fixtures" / "github", payloads.FIXTURES]
+FIXTURES = sorted(path for folder in RECORDED for path in folder.glob("*.json"))
 HEADERS = {"X-GitHub-Event": "status", "X-GitHub-Delivery": "d-1"}
 SHAPES = [
     b'{"repository": {"id": 5}}',

@@ -32,6 +32,7 @@ from bot.config import (
 )
 from bot.dev import client as devclient
 from bot.dev import console as devslack
+from bot.dev import forms
 from bot.dev import mode as dev
 from bot.engine import logs
 from bot.engine.processor import Processing
@@ -273,7 +274,7 @@ def send(args: argparse.Namespace) -> int:
     if not secret:
         print("no signing secret: start `promobot serve --dev` or pass --secret", file=sys.stderr)
         return 2
-    form = devclient.slash_form(
+    form = forms.slash_form(
         " ".join(words[1:]),
         user=args.user,
         user_name=dev.PEOPLE.get(args.user, args.user.lower()),

@@ -13,6 +13,7 @@ import aiohttp
 
 from bot.dev import client as devclient
 from bot.dev import console as devslack
+from bot.dev import forms
 from bot.dev import mode as dev
 from bot.pipeline import approvals
 from storage import connect, pipeline
@@ -66,15 +67,13 @@ async def _click(state: dict, action: str, promotion: str, user: str, reason: st
         return 2
     channel, since = where[0], _last_message(state)
     async with aiohttp.ClientSession() as session:
-        form = devclient.button_forms(
+        form = forms.button_forms(
             action, promotion, user=user, user_name=name, where=where, url=url
         )
         status, body = await devclient.post_slack(session, url, secret, form)
         if status == 200 and action == "reject":
             view = approvals.reject_view(promotion, channel)
-            form = devclient.view_submission_form(
-                user=user, user_name=name, view=view, reason=reason
-            )
+            form = forms.view_submission_form(user=user, user_name=name, view=view, reason=reason)
             status, body = await devclient.post_slack(session, url, secret, form)
     if status != 200:
         print(f"HTTP {status}: {body.strip()}", file=sys.stderr)

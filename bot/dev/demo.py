@@ -17,16 +17,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.dev.client import (
-    REPO,
-    block_actions_form,
-    post_slack,
-    post_webhook,
-    push_body,
-    slash_form,
-    status_body,
-)
+from bot.dev import payloads
+from bot.dev.client import post_slack, post_webhook
 from bot.dev.console import fake_channel_id, render
+from bot.dev.forms import block_actions_form, slash_form
 from bot.dev.mode import PEOPLE, DevMode
 from bot.services import Services
 from storage import builds, pipeline
@@ -34,6 +28,10 @@ from storage import dev as devstore
 from storage import slack as slackdb
 
 log = logging.getLogger(__name__)
+
+# The demo's repository: its webhooks are GitHub's recorded bodies, moved to this repository.
+REPO = payloads.repository("acme/storefront", 700_001)
+INSTALLATION = 4242
 
 
 class Demo:
@@ -115,7 +113,18 @@ class Demo:
         sha = hashlib.sha1(f"{self.run_id}{message}".encode()).hexdigest()
         before, self.head = self.head, sha
         self.say(f"{login} pushes {sha[:7]} “{message}” to main")
-        await self.github("push", push_body(sha, before, message, login, time.time()))
+        change = payloads.commit(
+            sha,
+            message,
+            author=login,
+            stamp=time.time(),
+            repo_url=REPO["html_url"],
+            modified=["app/search.py"],
+        )
+        body = payloads.push(
+            sha, before=before, commits=[change], repo=REPO, installation=INSTALLATION
+        )
+        await self.github("push", body)
         for context in ("ci/lint", "ci/test"):
             await self.report(sha, context, "pending", "running")
         await asyncio.sleep(1.0)
@@ -129,7 +138,17 @@ class Demo:
 
     async def report(self, sha: str, context: str, state: str, description: str) -> None:
         """Report one commit status, as a CI service does."""
-        await self.github("status", status_body(sha, context, state, description, time.time()))
+        body = payloads.status(
+            sha,
+            state=state,
+            context=context,
+            stamp=time.time(),
+            description=description,
+            target_url=f"https://ci.acme.test/{context}/{sha[:7]}",
+            repo=REPO,
+            installation=INSTALLATION,
+        )
+        await self.github("status", body)
 
     async def github(self, event: str, body: dict[str, Any]) -> None:
         """Deliver one signed webhook; say so when it is refused."""
