@@ -1,7 +1,6 @@
-"""Shared pieces of the benchmarks: secrets, signed bodies, processes, percentiles, results."""
+"""Shared pieces of the benchmarks: secrets, processes, percentiles, results (bot.dev signs)."""
 
 import hashlib
-import hmac
 import json
 import os
 import platform
@@ -62,71 +61,6 @@ def env(slack_url: str = "http://127.0.0.1:9/api/", github_url: str = "http://12
         "SLACK_API_URL": slack_url,
         "GITHUB_API_URL": github_url,
     }
-
-
-def sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
-    """Return X-Hub-Signature-256 for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def slack_headers(body: str, secret: str = SIGNING_SECRET) -> dict[str, str]:
-    """Return the headers Slack signs a request with."""
-    stamp = str(int(time.time()))
-    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-
-
-def status_body(sha: str, context: str = "ci/test", state: str = "success") -> bytes:
-    """Return a realistic commit status delivery body."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return json.dumps(
-        {
-            "id": 1,
-            "sha": sha,
-            "name": REPO["full_name"],
-            "target_url": "https://ci.example.com/1",
-            "context": context,
-            "description": "The build succeeded",
-            "state": state,
-            "commit": {"sha": sha, "html_url": f"{REPO['html_url']}/commit/{sha}"},
-            "branches": [{"name": "main", "commit": {"sha": sha}}],
-            "created_at": stamp,
-            "updated_at": stamp,
-            "repository": {**REPO, "name": "widgets", "owner": {"login": "acme"}},
-            "installation": {"id": 957387},
-            "sender": {"login": "ci-bot"},
-        }
-    ).encode()
-
-
-def push_body(sha: str, message: str) -> bytes:
-    """Return a push to main carrying one head commit."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    commit = {
-        "id": sha,
-        "message": message,
-        "timestamp": stamp,
-        "url": f"{REPO['html_url']}/commit/{sha}",
-        "author": {"name": "Octo Cat", "email": "octo@example.com", "username": "octocat"},
-    }
-    return json.dumps(
-        {
-            "ref": "refs/heads/main",
-            "before": "0" * 40,
-            "after": sha,
-            "created": False,
-            "deleted": False,
-            "head_commit": commit,
-            "commits": [commit],
-            "pusher": {"name": "octocat"},
-            "repository": {**REPO, "name": "widgets", "owner": {"login": "acme"}},
-            "installation": {"id": 957387},
-        }
-    ).encode()
 
 
 def new_sha() -> str:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
 from bench.year import BUILDS, DEPLOYMENTS, REPORTS_PER_BUILD, query_plans, template
 from bot.config import load_config
+from bot.dev import client, forms
 from bot.pipeline.digest_post import as_text, gather
 from storage import connect, migrate
 
@@ -54,22 +55,19 @@ class Bench:
 
 async def slash(session: aiohttp.ClientSession, port: int, text: str) -> tuple[float, str]:
     """Send a signed /ship command; return the seconds to its ack and the ack's text."""
-    body = urlencode(
-        {
-            "team_id": common.team_id(),
-            "channel_id": "C0RELEASES",
-            "channel_name": "releases",
-            "user_id": "U111",
-            "command": "/ship",
-            "text": text,
-            "response_url": "http://127.0.0.1:9/r",
-            "trigger_id": "1.1.x",
-            "api_app_id": "A111",
-        }
+    form = forms.slash_form(
+        text,
+        user="U111",
+        user_name="u111",
+        response_url="http://127.0.0.1:9/r",
+        channel_id="C0RELEASES",
+        team=common.team_id(),
     )
+    body = urlencode(form)
+    headers = client.slack_headers(body, common.SIGNING_SECRET)
     start = time.perf_counter()
     async with session.post(
-        f"http://127.0.0.1:{port}/slack/events", data=body, headers=common.slack_headers(body)
+        f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers
     ) as response:
         answer = await response.text()
     return time.perf_counter() - start, answer

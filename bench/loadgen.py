@@ -19,14 +19,21 @@ from urllib.parse import urlencode
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ms, new_sha, percentile, sign, slack_headers, status_body, team_id
+from bench.common import REPO, SIGNING_SECRET, WEBHOOK_SECRET, ms, new_sha, percentile, team_id
+from bot.dev import client, forms, payloads
 
 
 def signed_bodies(count: int = 200) -> list[tuple[bytes, str]]:
     """Prepare status bodies and their signatures (the delivery id header is not signed)."""
     shas = [new_sha() for _ in range(50)]
-    bodies = [status_body(shas[i % 50], context=f"ci/job-{i % 7}") for i in range(count)]
-    return [(body, sign(body)) for body in bodies]
+    small = [
+        payloads.small_status(
+            shas[i % 50], REPO["full_name"], REPO["id"], context=f"ci/job-{i % 7}"
+        )
+        for i in range(count)
+    ]
+    bodies = [json.dumps(body).encode() for body in small]
+    return [(body, client.github_signature(body, WEBHOOK_SECRET)) for body in bodies]
 
 
 def status_request(run: str, i: int, bodies: list[tuple[bytes, str]]) -> tuple[str, bytes, dict]:
@@ -68,22 +75,16 @@ class Pool:
 
 def slash_request(text: str) -> tuple[str, bytes, dict]:
     """Return path, body and headers of one signed slash command."""
-    body = urlencode(
-        {
-            "token": "x",
-            "team_id": team_id(),
-            "channel_id": "C0RELEASES",
-            "channel_name": "releases",
-            "user_id": "U111",
-            "user_name": "u111",
-            "command": "/ship",
-            "text": text,
-            "response_url": "http://127.0.0.1:9/response",
-            "trigger_id": f"1.{uuid.uuid4().hex}",  # a new body each time: replays are refused
-            "api_app_id": "A111",
-        }
+    form = forms.slash_form(  # a new trigger ID each time: replays are refused
+        text,
+        user="U111",
+        user_name="u111",
+        response_url="http://127.0.0.1:9/response",
+        channel_id="C0RELEASES",
+        team=team_id(),
     )
-    return "/slack/events", body.encode(), slack_headers(body)
+    body = urlencode(form)
+    return "/slack/events", body.encode(), client.slack_headers(body, SIGNING_SECRET)
 
 
 async def run(args: argparse.Namespace) -> dict:

@@ -10,29 +10,27 @@ after the previous build's post), and each is timed on its own: push → 202 →
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, fake_slack
+from bot.dev import client, payloads
 
 TARGET_P50_MS = 100.0
 
 
 async def push(session: aiohttp.ClientSession, url: str, index: int) -> float | None:
     """Deliver one signed push; return the perf_counter moment of its 202, or None."""
-    body = common.push_body(common.new_sha(), f"Bench push {index}")
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": common.sign(body),
-    }
+    repo = payloads.repository(common.REPO["full_name"], common.REPO["id"])
+    sha, message = common.new_sha(), f"Bench push {index}"
+    body = json.dumps(payloads.push(sha, message=message, stamp=time.time(), repo=repo)).encode()
+    headers = client.github_headers("push", body, common.WEBHOOK_SECRET)
     async with session.post(url, data=body, headers=headers) as response:
         await response.read()
         return time.perf_counter() if response.status == 202 else None
