@@ -7,8 +7,6 @@ and only then delivers, signed, to the App's webhook URL (when one is set).
 
 import asyncio
 import calendar
-import hashlib
-import hmac
 import itertools
 import json
 import time
@@ -17,6 +15,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from bot.dev import client
 
 RETENTION = 3 * 86400
 
@@ -119,14 +119,8 @@ class HookDeliveries:
         event, body = self.bodies[guid]
         code = 0
         if self.url:
-            signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-            headers = {
-                "X-GitHub-Event": event,
-                "X-GitHub-Delivery": guid,
-                "X-Hub-Signature-256": f"sha256={signature}",
-                "Content-Type": "application/json",
-                "User-Agent": "GitHub-Hookshot/fake",
-            }
+            headers = client.github_headers(event, body, self.secret, delivery=guid)
+            headers["User-Agent"] = "GitHub-Hookshot/fake"
             try:
                 async with (
                     aiohttp.ClientSession() as session,
