@@ -119,7 +119,7 @@ class Attacker:
 
     def click(self, value: str) -> bytes:
         """Return the form body of an Approve click whose button carries `value`."""
-        form = forms.block_actions_form(
+        click = forms.block_actions(
             user="U0DEVBOB",
             user_name="bob",
             channel_id="CDEVRELEASES",
@@ -128,7 +128,7 @@ class Attacker:
             block_id="b",
             response_url=self.base + "/dev/slack/respond",
         )
-        return urlencode(form).encode()
+        return urlencode(forms.interaction_form(click)).encode()
 
     def mutated(self) -> dict[str, Any]:
         """Return a real payload with a few of its values replaced by odd ones."""

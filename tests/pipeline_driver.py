@@ -1,13 +1,11 @@
 """Drive promotion tests: green builds, deployment statuses, /ship commands, button clicks."""
 
-import copy
-import json
 from typing import Any
 
 from bot.core.clock import FakeClock
-from bot.dev import payloads
+from bot.dev import forms, payloads
 from bot.ship.verbs import tick
-from tests.conftest import FIXTURES, TEAM, Harness, fixture, push_payload, status_payload
+from tests.conftest import TEAM, Harness, push_payload, status_payload
 from tests.waiting import wait_for
 
 
@@ -40,13 +38,9 @@ async def push(bot: "Pipeline", n: int, commits: list[dict]) -> None:
 def deployment_status_payload(
     github_id: int, state: str, environment: str, promotion: int | None
 ) -> dict:
-    """A real deployment_status body moved onto our deployment."""
-    data = fixture("deployment_status")
-    data["deployment_status"].update(state=state, environment=environment, description="")
+    """GitHub's report on deployment `github_id`, carrying the promotion promobot created it for."""
     payload = {"promotion": promotion} if promotion is not None else {}
-    data["deployment"].update(id=github_id, environment=environment, payload=payload)
-    data["installation"] = {"id": 957387}
-    return data
+    return payloads.deployment_status(github_id, state, environment, payload=payload)
 
 
 class Pipeline:
@@ -92,23 +86,20 @@ class Pipeline:
 
     async def click(self, action: str, promotion: int | str, *, user: str) -> str:
         """Click Approve or Reject on an approval message; return the latest ephemeral answer."""
-        payload = copy.deepcopy(json.loads((FIXTURES / "slack" / "block_actions.json").read_text()))
-        payload["user"] = {"id": user, "username": user.lower(), "team_id": TEAM}
-        payload["team"] = {"id": TEAM, "domain": "test"}
         # The click comes from the approval message promobot posted for the promotion.
         posted = self.h.rows(
             "SELECT channel_id, ts FROM slack_messages WHERE key = ?", [f"promotion:{promotion}"]
         )
         channel, ts = (posted[0]["channel_id"], posted[0]["ts"]) if posted else ("C0RELEASES", "1")
-        payload["channel"] = {"id": channel, "name": "releases"}
-        payload["container"] = {
-            "type": "message",
-            "message_ts": ts,
-            "channel_id": channel,
-            "is_ephemeral": False,
-        }
-        payload["actions"][0].update(
-            action_id=f"promotion.{action}", block_id=f"promotion:{promotion}", value=str(promotion)
+        payload = forms.block_actions(
+            user=user,
+            user_name=user.lower(),
+            channel_id=channel,
+            message={"ts": ts, "text": f"Promotion {promotion}"},
+            action={"action_id": f"promotion.{action}", "value": str(promotion)},
+            block_id=f"promotion:{promotion}",
+            response_url=str(self.slack.server.make_url("/api/response_url")),
+            team=TEAM,
         )
         opened = len(self.slack.of("views.open"))
         response = await self.h.interact(payload)
@@ -128,26 +119,9 @@ class Pipeline:
     async def submit_reject(self, reason: str, *, user: str) -> str:
         """Submit the newest reject modal with `reason`; return the ephemeral answer."""
         view = self.slack.views[-1]
-        payload = {
-            "type": "view_submission",
-            "team": {"id": TEAM, "domain": "test"},
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
-            "api_app_id": "A111",
-            "token": "verification_token",
-            "trigger_id": "222.222.valid",
-            "view": {
-                "id": "V1",
-                "team_id": TEAM,
-                "type": "modal",
-                "callback_id": view["callback_id"],
-                "private_metadata": view["private_metadata"],
-                "state": {
-                    "values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
-                },
-                "hash": "156772938.1827394",
-            },
-            "response_urls": [],
-        }
+        payload = forms.view_submission(
+            user=user, user_name=user.lower(), view=view, reason=reason, team=TEAM
+        )
         response = await self.h.interact(payload)
         assert response.status == 200
         await self.h.settle()

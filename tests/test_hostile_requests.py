@@ -9,6 +9,7 @@ import yaml
 
 from bot.cli import main
 from bot.core import commands
+from bot.dev import forms
 from tests.conftest import ROOT, TEAM, push_payload, sign_github, sign_slack
 from tests.pipeline_driver import Pipeline
 from tests.test_promote import waiting_for_dumpling
@@ -94,11 +95,17 @@ async def bot(make_harness, fake_slack):
 async def test_a_click_counts_only_on_its_own_promotions_message(bot):
     await waiting_for_dumpling(bot, bot.clock)  # promotion 3
     (row,) = bot.h.rows("SELECT channel_id, ts FROM slack_messages WHERE key = 'promotion:3'")
-    payload = json.loads((ROOT / "tests/fixtures/slack/block_actions.json").read_text())
-    payload.update(team={"id": TEAM}, user={"id": "U0GROUP", "team_id": TEAM})
-    payload["actions"][0].update(action_id="promotion.approve", value="3")
     for channel, ts in ((row["channel_id"], "1.000"), ("C0MINGLE", row["ts"])):
-        payload.update(channel={"id": channel}, container={"message_ts": ts, "channel_id": channel})
+        payload = forms.block_actions(
+            user="U0GROUP",
+            user_name="u0group",
+            channel_id=channel,
+            message={"ts": ts, "text": "Promotion 3"},
+            action={"action_id": "promotion.approve", "value": "3"},
+            block_id="b",
+            response_url="https://hooks.slack.com/actions/T111/111/random-value",
+            team=TEAM,
+        )
         assert (await bot.h.interact(payload)).status == 200
         await bot.h.settle()
         said = bot.slack.of("chat.postEphemeral")[-1].body["text"]
@@ -235,9 +242,16 @@ async def test_a_webhook_nested_2000_deep_is_refused_with_400(harness, caplog):
 
 
 async def test_a_button_value_of_a_superscript_two_is_not_a_promotion(harness, caplog):
-    payload = json.loads((ROOT / "tests/fixtures/slack/block_actions.json").read_text())
-    payload.update(team={"id": TEAM}, user={"id": "U111", "team_id": TEAM})
-    payload["actions"][0].update(action_id="promotion.approve", value="²")
+    payload = forms.block_actions(
+        user="U111",
+        user_name="u111",
+        channel_id="C111",
+        message={"ts": "111.222", "text": "Promotion"},
+        action={"action_id": "promotion.approve", "value": "²"},
+        block_id="b",
+        response_url="https://hooks.slack.com/actions/T111/111/random-value",
+        team=TEAM,
+    )
     response = await harness.interact(payload)
     assert response.status == 200
     await harness.settle()

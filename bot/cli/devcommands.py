@@ -73,7 +73,8 @@ async def _click(state: dict, action: str, promotion: str, user: str, reason: st
         status, body = await devclient.post_slack(session, url, secret, form)
         if status == 200 and action == "reject":
             view = approvals.reject_view(promotion, channel)
-            form = forms.view_submission_form(user=user, user_name=name, view=view, reason=reason)
+            typed = forms.view_submission(user=user, user_name=name, view=view, reason=reason)
+            form = forms.interaction_form(typed)
             status, body = await devclient.post_slack(session, url, secret, form)
     if status != 200:
         print(f"HTTP {status}: {body.strip()}", file=sys.stderr)

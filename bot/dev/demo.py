@@ -20,7 +20,7 @@ import aiohttp
 from bot.dev import payloads
 from bot.dev.client import post_slack, post_webhook
 from bot.dev.console import fake_channel_id, render
-from bot.dev.forms import block_actions_form, slash_form
+from bot.dev.forms import block_actions, interaction_form, slash_form
 from bot.dev.mode import PEOPLE, DevMode
 from bot.services import Services
 from storage import builds, pipeline
@@ -201,7 +201,7 @@ class Demo:
             return
         message, block_id, action = found
         self.say(f"{PEOPLE.get(user, user)} clicks Approve")
-        form = block_actions_form(
+        click = block_actions(
             user=user,
             user_name=PEOPLE.get(user, user),
             channel_id=message["channel_id"],
@@ -210,7 +210,7 @@ class Demo:
             block_id=block_id,
             response_url=self.mode.url + "/dev/slack/respond",
         )
-        await self.slack(form, "the Approve click")
+        await self.slack(interaction_form(click), "the Approve click")
 
     async def deployed(self, sha: str, stage: str, *, after: str | None = None) -> None:
         """Wait until `sha` is live in `stage` (deployed after `after`'s deployment, if given)."""

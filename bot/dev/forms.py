@@ -6,9 +6,13 @@ Dev mode's CLI and demo, the tests and bench/ type and click through these, sign
 import json
 import time
 import uuid
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from bot.dev.client import DEV_TEAM
+
+FIXTURES = Path(__file__).parent / "fixtures" / "slack"  # bolt-python's: see ../SOURCES.md
 
 
 def trigger_id() -> str:
@@ -45,7 +49,12 @@ def slash_form(
     }
 
 
-def block_actions_form(
+@cache
+def _recorded_click() -> str:
+    return (FIXTURES / "block_actions.json").read_text()
+
+
+def block_actions(
     *,
     user: str,
     user_name: str,
@@ -54,55 +63,54 @@ def block_actions_form(
     action: dict[str, Any],
     block_id: str,
     response_url: str,
-) -> dict[str, str]:
-    """Return the form of a button click (block_actions) on a message, as Slack sends it."""
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user_name, "name": user_name, "team_id": DEV_TEAM},
-        "api_app_id": "A0DEV",
-        "token": "dev-verification-token",
-        "container": {
+    team: str = DEV_TEAM,
+) -> dict[str, Any]:
+    """Return a click on a button of a message: bolt-python's recorded block_actions, filled in."""
+    payload = dict(json.loads(_recorded_click()))
+    payload.update(
+        user={"id": user, "username": user_name, "name": user_name, "team_id": team},
+        team={"id": team, "domain": "promobot-dev"},
+        container={
             "type": "message",
             "message_ts": message["ts"],
             "channel_id": channel_id,
             "is_ephemeral": False,
         },
-        "trigger_id": trigger_id(),
-        "team": {"id": DEV_TEAM, "domain": "promobot-dev"},
-        "channel": {"id": channel_id, "name": "releases"},
-        "message": {
+        channel={"id": channel_id, "name": "releases"},
+        message={
             "type": "message",
             "ts": message["ts"],
             "text": message["text"],
             "blocks": message.get("blocks") or [],
         },
-        "response_url": response_url,
-        "actions": [
-            {
-                "action_id": action.get("action_id", ""),
-                "block_id": block_id,
-                "text": action.get("text") or {"type": "plain_text", "text": "Button"},
-                "value": action.get("value", ""),
-                "type": "button",
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
-    return {"payload": json.dumps(payload)}
+        response_url=response_url,
+        trigger_id=trigger_id(),
+    )
+    payload["actions"][0].update(
+        action_id=action.get("action_id", ""),
+        block_id=block_id,
+        value=action.get("value", ""),
+        action_ts=f"{time.time():.6f}",
+    )
+    if action.get("text"):
+        payload["actions"][0]["text"] = action["text"]
+    return payload
 
 
-def view_submission_form(*, user: str, user_name: str, view: dict[str, Any], reason: str) -> dict:
-    """Return the form of a modal submitted with `reason` typed into its `reason` input."""
-    payload = {
+def view_submission(
+    *, user: str, user_name: str, view: dict[str, Any], reason: str, team: str = DEV_TEAM
+) -> dict[str, Any]:
+    """Return the submission of a modal with `reason` typed into its `reason` input."""
+    return {
         "type": "view_submission",
-        "team": {"id": DEV_TEAM, "domain": "promobot-dev"},
-        "user": {"id": user, "username": user_name, "name": user_name, "team_id": DEV_TEAM},
+        "team": {"id": team, "domain": "promobot-dev"},
+        "user": {"id": user, "username": user_name, "name": user_name, "team_id": team},
         "api_app_id": "A0DEV",
         "token": "dev-verification-token",
         "trigger_id": trigger_id(),
         "view": {
             "id": "VDEV",
-            "team_id": DEV_TEAM,
+            "team_id": team,
             "type": "modal",
             "callback_id": view["callback_id"],
             "private_metadata": view.get("private_metadata", ""),
@@ -113,6 +121,10 @@ def view_submission_form(*, user: str, user_name: str, view: dict[str, Any], rea
         },
         "response_urls": [],
     }
+
+
+def interaction_form(payload: dict[str, Any]) -> dict[str, str]:
+    """Return the form Slack posts an interaction in: one field, `payload`, holding its JSON."""
     return {"payload": json.dumps(payload)}
 
 
@@ -120,7 +132,7 @@ def button_forms(
     action: str, promotion: str, *, user: str, user_name: str, where: tuple[str, str], url: str
 ) -> dict[str, str]:
     """Return the form of a click on a button of an approval message at (channel ID, ts)."""
-    return block_actions_form(
+    click = block_actions(
         user=user,
         user_name=user_name,
         channel_id=where[0],
@@ -129,3 +141,4 @@ def button_forms(
         block_id=f"promotion:{promotion}",
         response_url=url.rstrip("/") + "/dev/slack/respond",
     )
+    return interaction_form(click)

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).parent / "fixtures"  # octokit's examples: see fixtures/SOURCES.md
+FIXTURES = Path(__file__).parent / "fixtures" / "github"  # octokit's: see ../SOURCES.md
 RECORDED_SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"  # the sha the recorded bodies name
 RECORDED_REPO = "Codertocat/Hello-World"
 INSTALLATION = 957387  # the recorded bodies' installation
@@ -177,5 +177,22 @@ def check_run(
     run["check_suite"]["head_sha"] = sha
     if repo is not None:
         body["repository"] = repo
+    body["installation"] = {"id": installation}
+    return body
+
+
+def deployment_status(
+    deployment_id: int,
+    state: str,
+    environment: str,
+    *,
+    payload: dict[str, Any] | None = None,
+    description: str = "",
+    installation: int = INSTALLATION,
+) -> dict[str, Any]:
+    """Return GitHub's report that deployment `deployment_id` into `environment` is `state`."""
+    body = recorded("deployment_status")
+    body["deployment_status"].update(state=state, environment=environment, description=description)
+    body["deployment"].update(id=deployment_id, environment=environment, payload=payload or {})
     body["installation"] = {"id": installation}
     return body
