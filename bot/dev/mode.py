@@ -18,7 +18,6 @@ import logging
 import random as random_numbers
 import re
 import secrets as random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config import Config, Secrets
 from bot.core.text import duration
+from bot.dev import payloads
 from bot.dev.client import DEV_TEAM, post_webhook
 from bot.dev.console import Console, fake_channel_id, slack_listener
 from bot.dev.fakes import Call, FakeGitHub, FakeSlack
@@ -200,50 +200,20 @@ def deployment_status(
     call: dict[str, Any], state: str, repo: dict[str, Any] | None, now: float
 ) -> dict[str, Any]:
     """Shape a `deployment_status` webhook body like GitHub's for a recorded deployment."""
-    deployment = dict(call["answer"])
+    created = {**call["answer"], "updated_at": payloads.iso(now), "creator": {**DEPLOYER}}
     full_name = DEPLOYMENTS.match(call["path"]).group(1)  # type: ignore[union-attr]
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-    deployment["updated_at"] = stamp
-    deployment["creator"] = {**DEPLOYER}
-    return {
-        "action": "created",
-        "deployment_status": {
-            "url": f"{deployment['url']}/statuses/{call['id']}{len(state)}",
-            "id": int(f"{call['id']}{len(state)}"),
-            "node_id": f"DES_dev{call['id']}{len(state)}",
-            "state": state,
-            "creator": {**DEPLOYER},
-            "description": f"dev deployer: {state.replace('_', ' ')}",
-            "environment": deployment["environment"],
-            "target_url": "",
-            "log_url": "",
-            "created_at": stamp,
-            "updated_at": stamp,
-            "deployment_url": deployment["url"],
-            "repository_url": deployment["repository_url"],
-            "performed_via_github_app": None,
-        },
-        "deployment": deployment,
-        "repository": repository_body(full_name, repo),
-        "sender": {**DEPLOYER},
-        "installation": {"id": call["installation_id"]},
-    }
-
-
-def repository_body(full_name: str, repo: dict[str, Any] | None) -> dict[str, Any]:
-    """Shape the `repository` of a webhook body from what we stored about it."""
-    owner, name = full_name.split("/")
-    return {
-        "id": (repo or {}).get("id") or 0,
-        "node_id": f"R_dev{(repo or {}).get('id') or 0}",
-        "name": name,
-        "full_name": (repo or {}).get("full_name") or full_name,
-        "private": False,
-        "owner": {"login": owner, "type": "Organization"},
-        "html_url": (repo or {}).get("html_url") or f"https://github.com/{full_name}",
-        "url": f"https://api.github.com/repos/{full_name}",
-        "default_branch": "main",
-    }
+    return payloads.deployment_status(
+        int(created["id"]),
+        state,
+        str(created["environment"]),
+        description=f"dev deployer: {state.replace('_', ' ')}",
+        installation=int(call["installation_id"]),
+        created=created,
+        status_id=int(f"{call['id']}{len(state)}"),
+        stamp=now,
+        repo=payloads.repository(full_name, int((repo or {}).get("id") or 0)),
+        sender={**DEPLOYER},
+    )
 
 
 class Deployer:

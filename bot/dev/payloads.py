@@ -189,10 +189,30 @@ def deployment_status(
     payload: dict[str, Any] | None = None,
     description: str = "",
     installation: int = INSTALLATION,
+    created: dict[str, Any] | None = None,
+    status_id: int | None = None,
+    stamp: float | None = None,
+    repo: dict[str, Any] | None = None,
+    sender: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return GitHub's report that deployment `deployment_id` into `environment` is `state`."""
+    # `created`: the deployment as GitHub answered its creation (dev mode keeps that answer);
+    # without it, the recorded deployment carries the id, environment and `payload`.
     body = recorded("deployment_status")
-    body["deployment_status"].update(state=state, environment=environment, description=description)
-    body["deployment"].update(id=deployment_id, environment=environment, payload=payload or {})
+    status = body["deployment_status"]
+    status.update(state=state, environment=environment, description=description)
+    if created is None:
+        body["deployment"].update(id=deployment_id, environment=environment, payload=payload or {})
+    else:
+        body["deployment"] = created
+        status.update(deployment_url=created["url"], repository_url=created["repository_url"])
+    if status_id is not None:
+        status.update(id=status_id, url=f"{status['deployment_url']}/statuses/{status_id}")
+    if stamp is not None:
+        status.update(created_at=iso(stamp), updated_at=iso(stamp))
+    if sender is not None:
+        body["sender"] = status["creator"] = sender
+    if repo is not None:
+        body["repository"] = repo
     body["installation"] = {"id": installation}
     return body
