@@ -19,13 +19,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.dev import client
 from bot.dev.fakes import FakeGitHub, FakeSlack
 from tests.conftest import (
     ROOT,
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     push_payload,
-    sign_github,
     status_payload,
 )
 from tests.test_secrets import assert_clean
@@ -106,8 +106,7 @@ async def post(session: aiohttp.ClientSession, url: str, event: str, payload: di
     """Deliver one signed webhook; return its delivery ID if it got a 2xx."""
     delivery = str(uuid.uuid4())
     body = json.dumps(payload).encode()
-    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery}
-    headers |= {"X-Hub-Signature-256": sign_github(body)}
+    headers = client.github_headers(event, body, WEBHOOK_SECRET, delivery=delivery)
     try:
         async with session.post(url, data=body, headers=headers) as response:
             return delivery if 200 <= response.status < 300 else None

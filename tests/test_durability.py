@@ -10,12 +10,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, WEBHOOK_SECRET, push_payload, sign_github, status_payload
+from bot.dev import client
+from tests.conftest import ROOT, WEBHOOK_SECRET, push_payload, status_payload
 from tests.waiting import wait_for_blocking
 
 
@@ -79,12 +79,7 @@ class Server:
             f"http://127.0.0.1:{self.port}/github/webhooks",
             data=body,
             method="POST",
-            headers={
-                "X-GitHub-Event": event,
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-                "X-Hub-Signature-256": sign_github(body),
-                "Content-Type": "application/json",
-            },
+            headers=client.github_headers(event, body, WEBHOOK_SECRET),
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
