@@ -119,9 +119,11 @@ async def start_dev(
         dev=DevMode(url=url, **options),
     )
     client = await aiohttp_client(TestServer(app, host="127.0.0.1", port=port))
-    harness = DevHarness(client, tmp_path / "dev.db", None, None)  # type: ignore[arg-type]
+    runtime = client.server.app[SERVICES].dev
+    assert runtime is not None
+    # The fakes the dev server serves: what its real senders sent is on their record.
+    harness = DevHarness(client, tmp_path / "dev.db", runtime.slack, runtime.github)
     harness.console, harness.url = console, url
-    assert client.server.app[SERVICES].dev is not None
     return harness
 
 

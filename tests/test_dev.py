@@ -73,6 +73,13 @@ async def test_keyed_message_is_printed_then_edited_and_its_thread_follows(dev):
     (where,) = dev.rows("SELECT channel_id, ts FROM slack_messages WHERE key = 'build:1'")
     assert rows[0]["ts"] == rows[1]["ts"] == rows[2]["thread_ts"] == where["ts"]
     assert where["channel_id"].startswith("C")
+    # Through the production sender: posted once, then edited, then a reply in its thread.
+    sent = [(c.method, c.body.get("thread_ts")) for c in dev.slack.calls]
+    assert sent == [
+        ("chat.postMessage", None),
+        ("chat.update", None),
+        ("chat.postMessage", where["ts"]),
+    ]
 
 
 async def test_a_restarted_dev_server_still_edits_what_it_posted(aiohttp_client, tmp_path, config):
@@ -117,6 +124,11 @@ async def test_deployment_is_recorded_answered_and_completed_by_signed_webhooks(
     sql = "SELECT body FROM deliveries WHERE event = 'deployment_status' ORDER BY id"
     statuses = await dev.until(lambda: len(dev.rows(sql)) == 2 and dev.rows(sql))
     (call,) = dev.rows("SELECT method, path, body, answer, deploy_step FROM dev_github_calls")
+    # The production sender: an installation token first (the App's JWT), then the deployment.
+    assert [c.method for c in dev.github.calls] == [
+        "POST /app/installations/{installation_id}/access_tokens",
+        "POST /repos/{owner}/{repo}/deployments",
+    ]
     assert (call["method"], json.loads(call["body"])) == ("POST", body)
     deployment_id = json.loads(call["answer"])["id"]
     assert answers[0]["id"] == deployment_id and answers[0]["environment"] == "pasty"
