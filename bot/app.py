@@ -19,7 +19,7 @@ from bot.dev import demo
 from bot.dev.client import DEV_TEAM
 from bot.dev.console import Console
 from bot.dev.mode import PEOPLE, Deployer, DevMode, dev_runtime
-from bot.engine import logs, scheduler
+from bot.engine import approval_sweep, logs, scheduler
 from bot.engine.github import GitHubClient, github_senders
 from bot.engine.metrics import Metrics
 from bot.engine.names import Names
@@ -33,7 +33,6 @@ from bot.engine.worker import Worker
 from bot.pipeline import digest_post, registry
 from bot.pipeline.tx import Reaction
 from bot.services import Services
-from bot.ship import verbs as ship
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -213,7 +212,7 @@ def start_processing(
     supervisor.start("relay", services.relay.run, beat_limit=60.0)
     # Approval requests also expire lazily on every command; the sweep edits the
     # messages of those nobody touches.
-    supervisor.start("approval-sweep", partial(ship.sweep, services))
+    supervisor.start("approval-sweep", partial(approval_sweep.sweep, services))
     if digest_schedule:
         post = partial(digest_post.post_all, services)
         supervisor.start("digest", partial(scheduler.run, config.digest, clock.now, post))

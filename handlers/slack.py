@@ -17,12 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import LIMITS, SERVICES
 from bot.core import commands
-from bot.core.text import MAX_COMMAND, too_long
 from bot.engine.promoters import Promoters
-from bot.pipeline import approvals, digest_post, freeze
+from bot.pipeline import approvals
 from bot.services import Services
-from bot.ship import metrics as ship_metrics
-from bot.ship import verbs as ship
+from bot.ship import context, dispatch, verbs
 from handlers import payloads, slack_guard
 from handlers.health import RETRY_AFTER
 from storage.db import Unavailable
@@ -31,46 +29,6 @@ log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
 REPLAYS = web.AppKey("slack_replays", slack_guard.Replays)
 MAX_BODY = 1024 * 1024
-
-
-async def merge_freeze(ctx: ship.Context, command: commands.Command) -> ship.Answer:
-    """Start or lift a merge freeze of the channel's repositories."""
-    return await freeze.command(
-        ctx.services,
-        ctx.promoters,
-        command.verb,
-        command.args,
-        user=ctx.user,
-        channel_id=ctx.channel_id,
-        channel_name=ctx.channel_name,
-    )
-
-
-async def digest(ctx: ship.Context, command: commands.Command) -> ship.Answer:
-    """Show today's digest to the person who asked."""
-    return await digest_post.ephemeral(
-        ctx.services, channel_id=ctx.channel_id, channel_name=ctx.channel_name
-    )
-
-
-# One function per /ship verb: async (ctx, command) -> the ephemeral answer (text, or a dict
-# of acknowledgement fields such as text and blocks). Add verbs here.
-VERBS: dict[str, ship.Verb] = {
-    "freeze": merge_freeze,
-    "unfreeze": merge_freeze,
-    "digest": digest,
-    "status": ship.status,
-    "promote": ship.promote,
-    "approve": ship.approve,
-    "reject": ship.reject,
-    "cancel": ship.cancel,
-    "rollback": ship.rollback,
-    "lock": ship.lock,
-    "unlock": ship.unlock,
-    "history": ship.history,
-    "metrics": ship_metrics.metrics,
-    "where": ship.where,
-}
 
 
 class _TokenSkipped(logging.Filter):
@@ -149,11 +107,11 @@ class Listeners:
         self.services = services
         self.promoters = promoters
 
-    def person(self, body: dict[str, Any]) -> ship.Context:
+    def person(self, body: dict[str, Any]) -> context.Context:
         """Return the context of the person who clicked or submitted."""
-        return ship.Context(self.services, self.promoters, payloads.clicker(body))
+        return context.Context(self.services, self.promoters, payloads.clicker(body))
 
-    async def clicker(self, body: dict[str, Any]) -> ship.Context:
+    async def clicker(self, body: dict[str, Any]) -> context.Context:
         """Return the context of the person who clicked, their name looked up (bounded)."""
         ctx = self.person(body)
         await learn_name(self.services, ctx.user)
@@ -162,11 +120,11 @@ class Listeners:
     async def ship_command(self, ack: Any, command: dict[str, Any]) -> None:
         """Answer /ship and /promote once the decision is committed (well inside 3 s)."""
         typed = payloads.slash_command(command)
-        ctx = ship.Context(
+        ctx = context.Context(
             self.services, self.promoters, typed.user, typed.channel_id, typed.channel_name
         )
         await learn_name(self.services, ctx.user)
-        result = await answer(ctx, typed.text, typed.command)
+        result = await dispatch.answer(ctx, typed.text, typed.command)
         # A verb answers with text, or with the acknowledgement's fields (text, blocks).
         if isinstance(result, dict):
             await ack(**result)
@@ -177,18 +135,18 @@ class Listeners:
         """Approve: the button's value names the promotion; its repo, sha and stage are ours."""
         ctx = await self.clicker(body)
         value, (channel, ts) = payloads.button_value(action), payloads.where_clicked(body)
-        text = await ship.unbound(ctx, value, channel, ts)
-        text = text or await ship.click(ctx, "promotion.approve", value)
-        await ship.tell(ctx, channel, text)
+        text = await verbs.unbound(ctx, value, channel, ts)
+        text = text or await verbs.click(ctx, "promotion.approve", value)
+        await context.tell(ctx, channel, text)
         await ack()
 
     async def reject_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Reject: ask for the reason in a modal (the trigger_id lives 3 s, so open it now)."""
         await ack()
         value, (channel, ts) = payloads.button_value(action), payloads.where_clicked(body)
-        elsewhere = await ship.unbound(self.person(body), value, channel, ts)
+        elsewhere = await verbs.unbound(self.person(body), value, channel, ts)
         if elsewhere:
-            await ship.tell(self.person(body), channel, elsewhere)
+            await context.tell(self.person(body), channel, elsewhere)
             return
         view = approvals.reject_view(value, channel)
         try:
@@ -196,48 +154,21 @@ class Listeners:
         except SlackApiError as exc:
             log.warning("views.open failed: %s", exc.response.get("error"))
             fallback = approvals.reject_hint(value)
-            await ship.tell(self.person(body), channel, fallback)
+            await context.tell(self.person(body), channel, fallback)
 
     async def reject_submitted(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Reject with the reason typed in the modal; the answer goes to the person."""
         ctx = self.person(body)
         promotion, channel, reason = payloads.reject_submission(view)
-        text = await answer_command(ctx, commands.Command("reject", (promotion, reason)))
+        text = await dispatch.answer_command(ctx, commands.Command("reject", (promotion, reason)))
         await ack()
-        await ship.tell(ctx, channel, text if isinstance(text, str) else text.get("text", ""))
+        await context.tell(ctx, channel, text if isinstance(text, str) else text.get("text", ""))
 
 
 async def learn_name(services: Services, user: str) -> None:
     """Look up a person's display name for pages and GitHub, bounded, before acting for them."""
     if services.names is not None:
         await services.names.learn([user])
-
-
-async def answer(ctx: ship.Context, text: str, command: str | None) -> ship.Answer:
-    """Parse and run one /ship command; return the ephemeral answer (bad input: the usage)."""
-    try:
-        # shlex takes seconds over a 700 KB command, on the event loop: refuse it unparsed.
-        long = too_long("this command", text, MAX_COMMAND)
-        if long:
-            raise commands.CommandError(long)
-        parsed = commands.parse(text, command=command or "/ship")
-    except commands.CommandError as exc:
-        await ship.refuse(ctx, text, exc)
-        return exc.answer()
-    return await answer_command(ctx, parsed, text)
-
-
-async def answer_command(
-    ctx: ship.Context, parsed: commands.Command, text: str = ""
-) -> ship.Answer:
-    """Run a parsed command through its verb; bad arguments get the usage line."""
-    if parsed.verb == "help":
-        return commands.HELP
-    try:
-        return await VERBS[parsed.verb](ctx, parsed)  # the parser knows only these verbs
-    except commands.CommandError as exc:
-        await ship.refuse(ctx, text or " ".join((parsed.verb, *parsed.args)), exc)
-        return exc.answer()
 
 
 async def events(request: web.Request) -> web.Response:

@@ -4,7 +4,7 @@ from typing import Any
 
 from bot.core.clock import FakeClock
 from bot.dev import forms, payloads
-from bot.ship.verbs import tick
+from bot.engine.approval_sweep import tick
 from tests.conftest import TEAM, Harness, push_payload, status_payload
 from tests.waiting import wait_for
 

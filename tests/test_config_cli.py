@@ -177,7 +177,7 @@ def test_app_yaml_events_equal_the_events_the_router_handles():
 
 def test_every_documented_verb_has_a_listener_and_the_manifest_names_both_commands(capsys):
     from bot.core.commands import USAGE
-    from handlers.slack import VERBS
+    from bot.ship.dispatch import VERBS
 
     assert set(VERBS) | {"help"} == set(USAGE)
     main(["manifest", "slack", "--config", str(ROOT / "app.yaml")])

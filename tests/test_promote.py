@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from bot.core.clock import FakeClock
-from bot.ship.verbs import sweep
+from bot.engine.approval_sweep import sweep
 from tests.pipeline_driver import Pipeline, sha
 from tests.waiting import wait_for
 

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from bot.core.clock import FakeClock
-from bot.ship.verbs import sweep
+from bot.engine.approval_sweep import sweep
 from tests.pipeline_driver import Pipeline, sha
 from tests.test_promote import in_baklava
 from tests.waiting import wait_for

@@ -7,7 +7,7 @@ from bot.core.commands import USAGE, Command, CommandError
 from bot.core.text import escape
 from bot.pipeline import metrics as measured
 from bot.pipeline.tx import Tx
-from bot.ship.verbs import Context, repository
+from bot.ship.context import Context, repository
 
 
 def weeks_of(args: tuple[str, ...], usage: str) -> int:
