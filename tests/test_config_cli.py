@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import cli
 from bot.cli import main
+from bot.cli import serve as cli_serve
 from bot.config import ConfigError, load_secrets, parse_config
 from handlers.github import router
 from tests.conftest import ROOT
@@ -211,7 +211,7 @@ def test_the_redelivery_sweep_interval_is_a_checked_duration():
 
 def test_serve_from_an_uninstalled_checkout_says_how_to_install(tmp_path, monkeypatch):
     # An uninstalled checkout has no entry point for the handlers: the lookup finds none.
-    monkeypatch.setattr(cli, "entry_points", lambda **_: EntryPoints(()))
+    monkeypatch.setattr(cli_serve, "entry_points", lambda **_: EntryPoints(()))
     for name, value in {
         "GITHUB_APP_ID": "1",
         "GITHUB_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n",

@@ -1,5 +1,6 @@
 """`promobot deliveries`: what GitHub sent against what promobot stored; retry or drop a failure."""
 
+import argparse
 import asyncio
 import getpass
 import os
@@ -12,13 +13,41 @@ from typing import Any
 import aiohttp
 from sqlite_utils import Database
 
-from bot.config import ConfigError, load_secrets
+from bot.cli.configure import Subcommands
+from bot.config import ConfigError, load_secrets, parse_duration
 from bot.core.deliveries import github_side, needs_attention, promobot_side, table
 from bot.engine.github import GitHubClient, parse_expiry
 from bot.engine.relay import Permanent, RetryAfter, Transient
 from storage import Store, audit, connect, inbox, migrate, redeliveries
 
 APP_SECRETS = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY")
+
+
+def add_commands(sub: Subcommands) -> None:
+    """Add deliveries to the `promobot` parser."""
+    deliveries = sub.add_parser(
+        "deliveries", help="what GitHub sent against what promobot stored; retry or drop one"
+    )
+    deliveries.add_argument("verb", nargs="?", choices=("retry", "drop"))
+    deliveries.add_argument("id", nargs="?", help="the delivery's GUID (X-GitHub-Delivery)")
+    deliveries.add_argument("--failed", action="store_true", help="only what needs attention")
+    deliveries.add_argument("--since", default="24h", help="how far back (like 2h, 3d)")
+    deliveries.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
+    deliveries.set_defaults(run=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    """List deliveries both sides saw, or retry or drop one that failed in promobot."""
+    if args.verb and not args.id:
+        print(f"usage: promobot deliveries {args.verb} ID", file=sys.stderr)
+        return 2
+    if args.verb:
+        return settle_failed(args.db, args.id, args.verb)
+    window = parse_duration(args.since)
+    if window is None:
+        print(f"error: --since {args.since!r} is not a duration (like 2h, 3d)", file=sys.stderr)
+        return 2
+    return show(args.db, time.time() - window, args.failed)
 
 
 async def github_attempts(since: float) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""`promobot click` and `promobot fail-next`: drive a --dev server's buttons and deployer."""
+"""`promobot send`, `click`, `fail-next`: drive a --dev server's commands, buttons and deployer."""
 
 import argparse
 import asyncio
@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.cli.configure import Subcommands
 from bot.dev import client as devclient
 from bot.dev import console as devslack
 from bot.dev import forms
@@ -20,6 +21,28 @@ from storage import connect, pipeline
 from storage import dev as devstore
 
 ANSWER_WAIT = 5.0  # seconds to wait for the ephemeral answer a click gets
+
+
+def add_commands(sub: Subcommands) -> None:
+    """Add click, fail-next and send to the `promobot` parser."""
+    click_ = sub.add_parser("click", help="click Approve or Reject on a --dev approval message")
+    click_.add_argument("action", choices=("approve", "reject"))
+    click_.add_argument("promotion", help="the promotion's number")
+    click_.add_argument("reason", nargs="*", help="why (reject)")
+    click_.set_defaults(run=click)
+    failing = sub.add_parser("fail-next", help="--dev: fail the next deployment into a stage")
+    failing.add_argument("stage")
+    failing.set_defaults(run=fail_next)
+    for command in (click_, failing):
+        command.add_argument("--as", dest="user", default="U0DEVBOB", help="Slack user ID")
+        command.add_argument("--state", default=dev.STATE_FILE)
+    slash = sub.add_parser("send", help="sign and send a slash command to a --dev server")
+    slash.add_argument("words", nargs=argparse.REMAINDER, help="/ship status, /promote #3 baklava")
+    slash.add_argument("--as", dest="user", default="U012ABC", help="Slack user ID of the sender")
+    slash.add_argument("--url", default=None, help="the dev server (default: from the state file)")
+    slash.add_argument("--secret", default=None, help="Slack signing secret (default: state file)")
+    slash.add_argument("--state", default=dev.STATE_FILE)
+    slash.set_defaults(run=send)
 
 
 def state_of(path: str) -> dict[str, Any]:
@@ -149,3 +172,46 @@ def fail_next(args: argparse.Namespace) -> int:
 async def _post(url: str, form: dict[str, str]) -> tuple[int, str]:
     async with aiohttp.ClientSession() as session, session.post(url, data=form) as response:
         return response.status, await response.text()
+
+
+def send(args: argparse.Namespace) -> int:
+    """Sign a slash command with the dev server's secret and POST it; print the answer."""
+    words = [w for w in args.words if w != "--"]
+    if not words or words[0] not in ("/ship", "/promote"):
+        print("usage: promobot send /ship <verb> … (or /promote …)", file=sys.stderr)
+        return 2
+    state = state_of(args.state)
+    url = args.url or state.get("url") or "http://127.0.0.1:8080"
+    secret = args.secret or state.get("slack_signing_secret")
+    if not secret:
+        print("no signing secret: start `promobot serve --dev` or pass --secret", file=sys.stderr)
+        return 2
+    form = forms.slash_form(
+        " ".join(words[1:]),
+        user=args.user,
+        user_name=dev.PEOPLE.get(args.user, args.user.lower()),
+        command=words[0],
+        response_url=url + "/dev/slack/respond",
+    )
+    try:
+        status, body = asyncio.run(_post_signed(url, secret, form))
+    except aiohttp.ClientError as exc:
+        print(f"cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    return show_answer(status, body)
+
+
+def show_answer(status: int, body: str) -> int:
+    """Print an answer as Slack shows it (text and blocks); say the status only when it failed."""
+    if status != 200:
+        print(f"HTTP {status}: {body.strip()}", file=sys.stderr)
+        return 1
+    answer: dict[str, Any] = json.loads(body) if body.startswith("{") else {"text": body}
+    lines = devslack.render(str(answer.get("text") or ""), answer.get("blocks"), dev.PEOPLE)
+    print("\n".join(lines).rstrip())
+    return 0
+
+
+async def _post_signed(url: str, secret: str, form: dict[str, str]) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session:
+        return await devclient.post_slack(session, url, secret, form)

@@ -1,8 +1,8 @@
 """`promobot digest [--dry-run]`: print today's digest, or post it and wait until Slack has it."""
 
+import argparse
 import asyncio
 import os
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -10,6 +10,8 @@ from pathlib import Path
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cli.configure import Subcommands, fail, with_config
+from bot.cli.devcommands import digest_db
 from bot.config import DIGEST_SECRETS, Config, ConfigError, load_secrets
 from bot.engine.relay import Relay
 from bot.engine.slack import slack_senders
@@ -18,6 +20,22 @@ from bot.pipeline.digest_post import as_text, gather, queue_all
 from storage import Store, connect, migrate, outbox
 
 SEND_TIMEOUT = 120.0
+
+
+def add_commands(sub: Subcommands, config_default: str) -> None:
+    """Add digest to the `promobot` parser."""
+    digest = sub.add_parser("digest", help="build the daily digest now; print it or post it")
+    digest.add_argument("--config", default=config_default)
+    digest.add_argument("--db", default=os.environ.get("PROMOBOT_DB"), help="default: promobot.db,"
+                        " else the database `make run` made")  # fmt: skip
+    digest.add_argument("--dry-run", action="store_true", help="print it; post nothing")
+    digest.set_defaults(run=with_config(command))
+
+
+def command(config: Config, args: argparse.Namespace) -> int:
+    """Print today's digest (--dry-run), or post it."""
+    db = digest_db(args.db)
+    return dry_run(config, db, time.time()) if args.dry_run else post(config, db)
 
 
 def dry_run(config: Config, db_path: str | Path, now: float) -> int:
@@ -67,9 +85,7 @@ def post(config: Config, db_path: str | Path) -> int:
     try:
         secrets = load_secrets(os.environ, DIGEST_SECRETS)
     except ConfigError as error:
-        for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 1
+        return fail(error)
     queued = asyncio.run(_post(config, db_path, secrets.slack_bot_token, secrets.slack_api_url))
     if not queued:
         print("Today's digest was already posted (or skipped as quiet) in every channel.")

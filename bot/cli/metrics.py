@@ -1,15 +1,37 @@
 """`promobot metrics [--format table|json|csv] [--weeks N]`: the delivery report, for BI tools."""
 
+import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
+from bot.cli.configure import Subcommands, with_config
 from bot.config import Config
 from bot.core import metrics_text
 from bot.pipeline import metrics as measured
 from storage import connect, migrate
 
 FORMATS = ("table", "json", "csv")
+
+
+def add_commands(sub: Subcommands, config_default: str) -> None:
+    """Add metrics to the `promobot` parser."""
+    metrics = sub.add_parser("metrics", help="print DORA and flow metrics (table, JSON or CSV)")
+    metrics.add_argument("--config", default=config_default)
+    metrics.add_argument("--db", default=os.environ.get("PROMOBOT_DB", "promobot.db"))
+    metrics.add_argument("--format", choices=FORMATS, default="table")
+    metrics.add_argument("--weeks", type=int, default=measured.DEFAULT_WEEKS, help="default 4")
+    metrics.add_argument("--repo", default=None, help="owner/name (default: every repository)")
+    metrics.set_defaults(run=with_config(command))
+
+
+def command(config: Config, args: argparse.Namespace) -> int:
+    """Print the metrics as the flags ask."""
+    return print_metrics(
+        config, args.db, weeks=args.weeks, fmt=args.format, repo=args.repo, now=time.time()
+    )
 
 
 def print_metrics(

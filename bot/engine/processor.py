@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     # which must never wait long for it (a few milliseconds at most).
     inbox.BATCH = SMALL_BATCH
     from bot.app import create_app
-    from bot.cli import load_inbound, serve_secrets, setup_logs
+    from bot.cli.serve import load_inbound, serve_secrets, setup_logs
     from bot.config import load_config
 
     config = load_config(args.config)
