@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer, unused_port
 from bot.app import SERVICES, create_app
 from bot.config import Config
 from bot.dev.mode import DevMode, dev_secrets
+from bot.dev.payloads import iso
 from bot.pipeline.outbox import Outbound
 from bot.pipeline.tx import Tx
 from handlers import inbound
@@ -127,18 +128,14 @@ async def start_dev(
     return harness
 
 
-def iso(at: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-
-
 async def pipeline(harness, *, red: int | None = None) -> float:
     """Push three builds (one red when asked); put #1 in pasty and baklava, #2 deploying."""
     now = time.time()
     for n, sha in enumerate(SHAS, start=1):
         message = f"Change {n}: <script>alert({n})</script> & more"
-        await harness.deliver("push", push_payload(sha, message=message, stamp=iso(now - 900)))
+        await harness.deliver("push", push_payload(sha, message=message, stamp=now - 900))
         state = "failure" if n == red else "success"
-        await harness.deliver("status", status_payload(sha, state=state, stamp=iso(now - 800)))
+        await harness.deliver("status", status_payload(sha, state=state, stamp=now - 800))
     await harness.settle()
     deploy(harness.db_path, 1, "pasty", "success", now - 700)
     deploy(harness.db_path, 1, "baklava", "success", now - 400)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.dev.fakes.hooks import HookDeliveries
 from bot.dev.fakes.recorder import Call, Recorder, contract
+from bot.dev.payloads import iso
 
 TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -152,7 +153,7 @@ class FakeGitHub(Recorder):
             self.tokens_minted += 1
             token = f"ghs_fake{self.tokens_minted:032d}"
             self.installations[token] = int(path.split("/")[3])
-            expires = stamp(time.time() + 3600)
+            expires = iso(time.time() + 3600)
             return 201, {"token": token, "expires_at": expires}
         if key == "POST /repos/{owner}/{repo}/deployments":
             deployment_id = next(self._ids)
@@ -172,7 +173,7 @@ class FakeGitHub(Recorder):
             return 201, status
         if key.startswith("GET "):  # nothing kept to read back: GitHub's own example answer
             return 200, contract("github-rest-subset.json")[key]["responses"]["200"]["example"]
-        now = stamp(time.time())
+        now = iso(time.time())
         return 201, {"id": next(self._ids), **body, "created_at": now, "updated_at": now}
 
     def installation_of(self, call: Call) -> int | None:
@@ -200,14 +201,9 @@ class FakeGitHub(Recorder):
         return sorted(found, key=lambda d: d["id"], reverse=True)[:per_page]
 
 
-def stamp(at: float) -> str:
-    """Return a time as GitHub writes it."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-
-
 def deployment(deployment_id: int, repo: list[str], body: dict[str, Any]) -> dict[str, Any]:
     """Shape a new Deployment the way GitHub answers its creation (every field it sends)."""
-    full_name, now = "/".join(repo), stamp(time.time())
+    full_name, now = "/".join(repo), iso(time.time())
     api = f"https://api.github.com/repos/{full_name}/deployments/{deployment_id}"
     environment = body.get("environment", "production")
     return {

@@ -17,13 +17,9 @@ import aiohttp
 from aiohttp import web
 
 from bot.dev import client
+from bot.dev.payloads import iso
 
 RETENTION = 3 * 86400
-
-
-def stamp(at: float) -> str:
-    """Return a time as GitHub writes it."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
 def status_text(code: int) -> str:
@@ -65,7 +61,7 @@ class HookDeliveries:
         attempt = {
             "id": next(self._ids),
             "guid": guid,
-            "delivered_at": stamp(at),
+            "delivered_at": iso(at),
             "redelivery": redelivery,
             "duration": 0.05,
             "status": status_text(code),
