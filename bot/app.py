@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -67,6 +68,8 @@ class Inbound:
 
     router: Router
     add_routes: Callable[[web.Application], None]
+    # What a delivery's log lines say of it (repository, stage, promotion), read from its body
+    about: Callable[[Any], dict[str, Any]]
 
 
 def create_app(
@@ -143,6 +146,7 @@ def create_app(
             on_commit=relay.wake,
             beat=partial(supervisor.beat, "worker"),
             nudge=partial(supervisor.nudge, "worker"),
+            about=inbound.about,
         )
         worker.metrics = metrics
         services = Services(

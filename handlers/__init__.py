@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from bot.app import Inbound
-from handlers import dashboard, dev, github, health, metrics, setup, slack
+from handlers import dashboard, dev, github, health, metrics, payloads, setup, slack
 
 
 def add_routes(app: web.Application) -> None:
@@ -19,4 +19,4 @@ def add_routes(app: web.Application) -> None:
 
 def inbound() -> Inbound:
     """Return the router and routes the app factory plugs in."""
-    return Inbound(router=github.router, add_routes=add_routes)
+    return Inbound(router=github.router, add_routes=add_routes, about=payloads.about)

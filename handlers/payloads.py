@@ -19,6 +19,21 @@ Body = Mapping[str, Any]
 PR_ACTIONS = ("opened", "reopened", "synchronize", "ready_for_review", "converted_to_draft")
 
 
+def about(data: Any) -> dict[str, Any]:
+    """Return what a delivery's log lines say of it: repository, promotion, stage."""
+    if not isinstance(data, dict):
+        return {}
+    repo = data.get("repository")
+    deployment = data.get("deployment")
+    extra = deployment.get("payload") if isinstance(deployment, dict) else None
+    found = {
+        "repo": repo.get("full_name") if isinstance(repo, dict) else None,
+        "stage": deployment.get("environment") if isinstance(deployment, dict) else None,
+        "promotion": extra.get("promotion") if isinstance(extra, dict) else None,
+    }
+    return {k: v for k, v in found.items() if isinstance(v, str | int)}
+
+
 def parse_time(text: str | None) -> float | None:
     """Return epoch seconds of a GitHub timestamp ('2019-05-15T15:20:55Z' or with an offset)."""
     if not text:

@@ -25,21 +25,6 @@ KEEP_BODIES = 7 * 24 * 3600.0
 PRUNE_EVERY = 3600.0
 
 
-def about(data: Any) -> dict[str, Any]:
-    """Return what a delivery's log lines say of it: repository, promotion, stage."""
-    if not isinstance(data, dict):
-        return {}
-    repo = data.get("repository")
-    deployment = data.get("deployment")
-    payload = deployment.get("payload") if isinstance(deployment, dict) else None
-    found = {
-        "repo": repo.get("full_name") if isinstance(repo, dict) else None,
-        "stage": deployment.get("environment") if isinstance(deployment, dict) else None,
-        "promotion": payload.get("promotion") if isinstance(payload, dict) else None,
-    }
-    return {k: v for k, v in found.items() if isinstance(v, str | int)}
-
-
 def facts(delivery: dict[str, Any]) -> dict[str, Any]:
     """Return the structured-log fields of a delivery being processed."""
     return {
@@ -91,9 +76,11 @@ class Worker:
         on_commit: Callable[[], None] = lambda: None,
         beat: Callable[[], None] = lambda: None,
         nudge: Callable[[], None] = lambda: None,
+        about: Callable[[Any], dict[str, Any]] = lambda data: {},
     ) -> None:
         self.store = store
         self.router = router
+        self.about = about  # what a delivery's log lines say of it (its body read at the edge)
         self.config = config
         self.clock = clock
         self.reactions = reactions
@@ -165,7 +152,7 @@ class Worker:
     async def _plan(self, delivery: dict[str, Any]) -> UnitOfWork | BaseException:
         try:
             data = load_json(delivery["body"])
-            delivery["facts"] = about(data)
+            delivery["facts"] = self.about(data)
             event = sansio.Event(
                 data,
                 event=delivery["event"],
