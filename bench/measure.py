@@ -11,7 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+
 from bench import common, fake_slack
+from storage import ingest
 
 PROBOT = common.BENCH / "probot"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -132,12 +135,17 @@ def collect(proc: subprocess.Popen) -> dict[str, Any]:
 
 
 def inbox(db: Path) -> tuple[int, int]:
-    """Return (deliveries stored, deliveries still pending) of a promobot database."""
+    """Return (deliveries stored, deliveries still pending) of a promobot database.
+
+    Both count the deliveries still in its ingest file, not yet copied into `deliveries`.
+    """
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
         total, waiting = conn.execute(
             "SELECT count(*), sum(state = 'pending') FROM deliveries"
         ).fetchone()
-    return total, waiting or 0
+        conn.execute("ATTACH DATABASE ? AS ingest", [f"file:{ingest.path_for(db)}?mode=ro"])
+        arrived = ingest.waiting(Database(conn))[0]
+    return total + arrived, (waiting or 0) + arrived
 
 
 def drain(db: Path, timeout: float = 300.0) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from bot.dev import demo
 from bot.dev.client import DEV_TEAM
 from bot.dev.console import Console
 from bot.dev.mode import PEOPLE, Deployer, DevMode, dev_runtime
-from bot.engine import approval_sweep, logs, scheduler
+from bot.engine import approval_sweep, ingest, logs, scheduler
 from bot.engine.github import GitHubClient, github_senders
 from bot.engine.metrics import Metrics
 from bot.engine.names import Names
@@ -119,9 +119,13 @@ def create_app(
     reactions = registry.reactions() if reactions is None else reactions
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        # With a processing child, its commits copy the WAL into the database, never an ack's.
+        # With a processing child, its commits copy the WAL into the database, never an ack's;
+        # acknowledgements go to the ingest file, which only this process writes.
         store = Store(db_path, checkpoints=processing is None)
         store.open()
+        intake = Store(db_path, checkpoints=False, intake=True) if processing else None
+        if intake is not None:
+            intake.open()
         session = aiohttp.ClientSession()
         slack = AsyncWebClient(
             token=secrets.slack_bot_token, base_url=secrets.slack_api_url, session=session
@@ -153,6 +157,7 @@ def create_app(
             config, secrets, store, clock, worker, relay, github, slack, supervisor, metrics
         )
         services.names = Names(slack, clock.now, store)
+        services.intake = intake
         relay.senders.update(slack_senders(slack, store))
         relay.senders.update(github_senders(github, registry.github_recorders()))
         relay.senders.update(redeliver_senders(github, store, metrics))
@@ -168,6 +173,8 @@ def create_app(
             supervisor.elsewhere["processing"] = processing.problems
         else:
             start_processing(services, sweeper, digest_schedule, redeliver, dev)
+        if intake is not None:  # what the child has copied out of the ingest file goes
+            supervisor.start("ingest-prune", partial(ingest.prune, intake))
         if metrics_file is not None:  # the processing child: tell the serving process
             supervisor.start("metrics-file", partial(save_metrics, metrics, metrics_file))
         log.info("promobot ready: database %s", db_path)
@@ -188,6 +195,8 @@ def create_app(
                 metrics.save(metrics_file)  # the last figures, for the next scrape
             await session.close()
             await asyncio.get_running_loop().run_in_executor(None, store.close)
+            if intake is not None:
+                await asyncio.get_running_loop().run_in_executor(None, intake.close)
 
     app.cleanup_ctx.append(lifecycle)
     inbound.add_routes(app)

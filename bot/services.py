@@ -35,3 +35,5 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     dev: "DevRuntime | None" = None  # set only by `promobot serve --dev`
     names: "Names | None" = None  # Slack display names; the app factory sets it
+    # Where acknowledged deliveries are stored when a processing process applies them.
+    intake: Store | None = None

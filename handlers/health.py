@@ -25,6 +25,8 @@ async def healthz(request: web.Request) -> web.Response:
     """Answer 200 when all is well, else 503 with one line per problem."""
     services = request.app[SERVICES]
     fault = await services.store.health()  # probes, while a fault lasts, whether it cleared
+    if fault is None and services.intake is not None:  # the ingest file's disk, or lock
+        fault = await services.intake.health()
     try:
         backlog = await services.store.read(inbox.backlog)
         now = services.clock.now()

@@ -20,9 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlite_utils import Database
 
+from storage import ingest
 from storage.migrations import migrations
 
 log = logging.getLogger(__name__)
@@ -33,15 +35,28 @@ Job = tuple[Callable[[Database], Any], asyncio.AbstractEventLoop, asyncio.Future
 GROUP_LIMIT = 256
 # How long a write waits for another process's transaction before it fails.
 BUSY_SECONDS = 5.0
+# Seconds between the checkpoints of the ingest file that its readers run (see Store).
+INGEST_CHECKPOINT_EVERY = 1.0
 
 
-def connect(path: str | Path, *, readonly: bool = False, checkpoints: bool = True) -> Database:
+def connect(
+    path: str | Path,
+    *,
+    readonly: bool = False,
+    checkpoints: bool = True,
+    attach: tuple[str, Path] | None = None,
+) -> Database:
     """Open `path` with promobot's pragmas, ready for sqlite-utils.
 
     `checkpoints=False` leaves copying the WAL into the database to another connection (the
     processing process's), so this one's commits never wait for that copy and its fsync.
+    `attach` = (name, path) makes another file's tables readable as `name.table`, read-only:
+    a transaction here then takes that file's write lock neither when it begins nor ever.
     """
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, uri=True)
+    if attach is not None:
+        name, other = attach
+        conn.execute(f"ATTACH DATABASE ? AS {name}", [f"file:{quote(str(other))}?mode=ro"])
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA foreign_keys = ON")
     if readonly:
@@ -55,10 +70,15 @@ def connect(path: str | Path, *, readonly: bool = False, checkpoints: bool = Tru
 
 
 def migrate(path: str | Path) -> None:
-    """Create or upgrade the schema at `path`."""
+    """Create or upgrade the schema at `path`, and create its ingest file beside it."""
     db = connect(path)
     try:
         migrations.apply(db)
+    finally:
+        db.close()
+    db = connect(ingest.path_for(path))
+    try:
+        ingest.create(db)
     finally:
         db.close()
 
@@ -138,9 +158,17 @@ class Store:
     read-only connections, which WAL lets proceed while the writer writes.
     """
 
-    def __init__(self, path: str | Path, *, checkpoints: bool = True) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, checkpoints: bool = True, intake: bool = False) -> None:
+        # `path` is the main file. It reads its ingest file as `ingest`; with `intake`, this
+        # store writes the ingest file instead (storage/ingest.py) and reads the main file as
+        # `processed`.
+        self._main = Path(path)
+        self.path = ingest.path_for(path) if intake else self._main
         self.checkpoints = checkpoints
+        self.intake = intake
+        self._attach = ("processed", self._main) if intake else ("ingest", ingest.path_for(path))
+        self._checkpointed = 0.0
+        self._checkpointer: Database | None = None
         # Set when a write meets disk full, a lock …; cleared only by a probe that succeeds.
         self.fault: Fault | None = None
         self._probing: asyncio.Future | None = None
@@ -152,7 +180,7 @@ class Store:
 
     def open(self) -> None:
         """Migrate the schema and start the writer thread."""
-        migrate(self.path)
+        migrate(self._main)
         self._thread = threading.Thread(target=self._run, name="promobot-writer", daemon=True)
         self._thread.start()
 
@@ -198,12 +226,12 @@ class Store:
     def _read(self, fn: Callable[[Database], T]) -> T:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = connect(self.path, readonly=True)
+            db = self._local.db = connect(self.path, readonly=True, attach=self._attach)
             self._reader_dbs.append(db)
         return fn(db)
 
     def _run(self) -> None:
-        db = connect(self.path, checkpoints=self.checkpoints)
+        db = connect(self.path, checkpoints=self.checkpoints, attach=self._attach)
         try:
             while True:
                 first = self._jobs.get()
@@ -226,8 +254,11 @@ class Store:
                     for _, loop, future in group:
                         if not future.done():
                             loop.call_soon_threadsafe(_settle, [(future, False, exc)])
+                self._checkpoint_ingest()
         finally:
             db.close()
+            if self._checkpointer is not None:
+                self._checkpointer.close()
 
     def _commit_group(self, db: Database, group: list[Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
@@ -255,6 +286,25 @@ class Store:
             settled.setdefault(loop, []).append((future, ok, value))
         for loop, results in settled.items():
             loop.call_soon_threadsafe(_settle, results)
+
+    def _checkpoint_ingest(self) -> None:
+        """Copy the ingest file's WAL into it now and then, when this store checkpoints.
+
+        Its only writer never checkpoints (a checkpoint's copy and fsync would hold up the
+        acknowledgements of its group); this side, which reads it, does it instead.
+        """
+        if self.intake or not self.checkpoints:
+            return
+        now = time.monotonic()
+        if now - self._checkpointed < INGEST_CHECKPOINT_EVERY:
+            return
+        self._checkpointed = now
+        try:
+            if self._checkpointer is None:  # the writer reads it read-only: no checkpoints
+                self._checkpointer = connect(ingest.path_for(self._main))
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # the next one tries again; nothing depends on it
+            log.warning("checkpoint of the ingest file failed: %s", exc)
 
     def _fault(self, exc: Exception) -> Exception:
         """Return the error a caller sees: Unavailable for a storage fault (noted once)."""

@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage import ingest
+
 DELIVERY_FIELDS = ("id", "delivery_id", "event", "action", "repo_key", "attempts", "not_before")
 
 
@@ -113,7 +115,7 @@ def prune_bodies(db: Database, *, before: float) -> int:
 
 
 def backlog(db: Database) -> dict[str, int]:
-    """Count deliveries and outbox rows not yet finished."""
+    """Count deliveries (those still in the ingest file too) and outbox rows not yet finished."""
     counts = dict(
         db.conn.execute(
             "SELECT 'deliveries_' || state, count(*) FROM deliveries"
@@ -122,6 +124,7 @@ def backlog(db: Database) -> dict[str, int]:
             " WHERE state IN ('pending', 'failed') GROUP BY state"
         ).fetchall()
     )
+    counts["deliveries_pending"] = counts.get("deliveries_pending", 0) + ingest.waiting(db)[0]
     keys = ("deliveries_pending", "deliveries_failed", "outbox_pending", "outbox_failed")
     return {key: counts.get(key, 0) for key in keys}
 
@@ -183,4 +186,5 @@ def oldest_unprocessed(db: Database, *, now: float) -> float | None:
         "SELECT min(received_at) FROM deliveries WHERE state = 'pending' AND not_before <= ?",
         [now],
     ).fetchone()
-    return row[0] if row else None
+    times = [t for t in (row[0] if row else None, ingest.waiting(db)[1]) if t is not None]
+    return min(times, default=None)

@@ -441,3 +441,12 @@ def m017_deployments_state(db: Database) -> None:
     # The digest reads a repository's latest successful deployments and the dashboard those in
     # flight: by (repo_id, state, id) each is a seek and a short walk, not a sort of them all.
     db.executescript("CREATE INDEX deployments_state ON deployments (repo_id, state, id);")
+
+
+@migrations()
+def m018_ingest_adopted(db: Database) -> None:
+    # How far the deliveries of each ingest file (storage/ingest.py, named by its token) have
+    # been copied into `deliveries`: written in the copy's own transaction.
+    db.executescript(
+        "CREATE TABLE ingest_adopted (token TEXT PRIMARY KEY, through INTEGER NOT NULL);"
+    )

@@ -25,6 +25,7 @@ def never_asked(db: Database, guids: list[str]) -> set[str]:
     """Return the GUIDs that promobot neither stored nor asked GitHub to redeliver."""
     rows = db.execute(
         "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT delivery_id FROM deliveries)"
+        " AND value NOT IN (SELECT delivery_id FROM ingest.arrivals)"
         " AND value NOT IN (SELECT guid FROM redeliveries)",
         [json.dumps(guids)],
     ).fetchall()

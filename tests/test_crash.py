@@ -143,14 +143,16 @@ async def stream(url: str, acked: dict[str, str], shas: list[str], stop: asyncio
                 steps.insert(0, (context, state))  # not acknowledged: CI sends it again
 
 
-async def drained(db: Path, timeout: float = 120.0) -> None:
-    left = (
-        "SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending')"
-        " + (SELECT count(*) FROM outbox WHERE state = 'pending')"
-    )
-    await wait_for(
-        lambda: query(db, left)[0][0] == 0, timeout, what="the backlog drained", every=0.2
-    )
+async def drained(server: Server, timeout: float = 120.0) -> None:
+    """Wait until /healthz counts no pending delivery (stored anywhere) and no pending call."""
+
+    async def empty() -> bool:
+        url = f"http://127.0.0.1:{server.port}/healthz"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            backlog = (await response.json())["backlog"]
+        return backlog["deliveries_pending"] + backlog["outbox_pending"] == 0
+
+    await wait_for(empty, timeout, what="the backlog drained", every=0.2)
 
 
 def serve_env(slack: FakeSlack, github: FakeGitHub, private_key: str) -> dict[str, str]:
@@ -201,7 +203,7 @@ async def test_kill_9_loses_and_repeats_nothing(tmp_path, fake_slack, fake_githu
     finally:
         stop.set()
         await sender
-    await drained(db)
+    await drained(server)
     server.stop()
 
     states = dict(query(db, "SELECT delivery_id, state FROM deliveries"))
@@ -242,7 +244,7 @@ async def test_kill_9_during_the_first_post_into_a_channel(
     server.kill()  # Slack has the post; promobot never hears its answer
     fake_slack.latency = 0.0
     await server.start()
-    await drained(db)
+    await drained(server)
     server.stop()
     parents, _ = posted_keys(fake_slack)
     assert parents == {"build:1": 1}

@@ -69,7 +69,7 @@ async def test_kill_9_after_github_created_it_does_not_create_another(
     server.kill()  # …promobot dies: GitHub has the Deployment, promobot never heard of it
     await server.start()
     try:
-        await drained(db)
+        await drained(server)
     finally:
         server.stop()
     (created,) = fake_github.deployments.values()

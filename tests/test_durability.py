@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -74,15 +75,18 @@ class Server:
         )
 
     def deliver(self, event: str, payload: dict) -> int:
+        return self.deliver_as(str(uuid.uuid4()), event, payload)[0]
+
+    def deliver_as(self, guid: str, event: str, payload: dict) -> tuple[int, dict]:
         body = json.dumps(payload).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/github/webhooks",
             data=body,
             method="POST",
-            headers=client.github_headers(event, body, WEBHOOK_SECRET),
+            headers=client.github_headers(event, body, WEBHOOK_SECRET, delivery=guid),
         )
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
+            return response.status, json.loads(response.read())
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:
@@ -113,9 +117,11 @@ def test_deliveries_acknowledged_before_kill_9_are_processed_after_restart(serve
         acknowledged += 2
     server.stop(signal.SIGKILL)  # no chance to finish anything
     server.start()
-    pending = "SELECT count(*) FROM deliveries WHERE state = 'pending'"
     wait_for_blocking(
-        lambda: not query(server.db, pending)[0][0], 30, what="the backlog resumed", every=0.1
+        lambda: not health(server)[1]["backlog"]["deliveries_pending"],
+        30,
+        what="the backlog resumed",
+        every=0.1,
     )
     assert query(server.db, "SELECT count(*) FROM deliveries WHERE state = 'done'") == [
         (acknowledged,)
@@ -124,6 +130,20 @@ def test_deliveries_acknowledged_before_kill_9_are_processed_after_restart(serve
         (40, 1, 40)
     ]
     assert query(server.db, "SELECT DISTINCT ci_state FROM builds") == [("success",)]
+
+
+def test_a_redelivery_after_processing_is_already_stored_and_not_processed_again(server):
+    server.start()
+    first = server.deliver_as("guid-once", "push", push_payload())
+    assert first == (202, {"delivery": "guid-once", "stored": "new"})
+    wait_for(lambda: query(server.db, "SELECT state FROM deliveries") == [("done",)], "not done")
+    again = server.deliver_as("guid-once", "push", push_payload())
+    assert again == (202, {"delivery": "guid-once", "stored": "already stored"})
+    wait_for(lambda: health(server)[1]["backlog"]["deliveries_pending"] == 0, "not adopted")
+    assert query(server.db, "SELECT delivery_id, state, attempts FROM deliveries") == [
+        ("guid-once", "done", 1)
+    ]
+    assert query(server.db, "SELECT count(*) FROM builds") == [(1,)]
 
 
 def test_sigterm_stops_the_service_within_ten_seconds(server):

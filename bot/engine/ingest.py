@@ -1,9 +1,14 @@
 """Accept a verified GitHub delivery: store it durably, then wake the worker."""
 
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from bot.services import Services
-from storage import inbox
+from storage import Store, inbox, ingest
+
+# Seconds between two prunes of the ingest file (ingest.PRUNE_BATCH rows at most each).
+PRUNE_EVERY = 0.05
 
 
 @dataclass(frozen=True)
@@ -18,19 +23,33 @@ class Delivery:
 
 
 async def accept(services: Services, delivery: Delivery) -> bool:
-    """Store the delivery (once per id) and wake the worker; return True if it was new."""
-    now = services.clock.now()
-    new = await services.store.write(
-        lambda db: inbox.store_delivery(
-            db,
-            delivery_id=delivery.delivery_id,
-            event=delivery.event,
-            action=delivery.action,
-            repo_key=delivery.repo_key,
-            body=delivery.body,
-            now=now,
-        )
-    )
+    """Store the delivery (once per id) and wake the worker; return True if it was new.
+
+    With a processing process, into the ingest file that only this process writes.
+    """
+    fields: dict[str, Any] = {
+        "delivery_id": delivery.delivery_id,
+        "event": delivery.event,
+        "action": delivery.action,
+        "repo_key": delivery.repo_key,
+        "body": delivery.body,
+        "now": services.clock.now(),
+    }
+    if services.intake is not None:
+        new = await services.intake.write(lambda db: ingest.store_arrival(db, **fields))
+    else:
+        new = await services.store.write(lambda db: inbox.store_delivery(db, **fields))
     if new:
         services.worker.wake()
     return new
+
+
+async def prune(intake: Store, every: float = PRUNE_EVERY) -> None:
+    """Delete what the processing process has adopted from the ingest file, a little at a time.
+
+    A small batch now and then rather than all at once: each rides in a group commit of
+    acknowledgements and delays them by its deletes.
+    """
+    while True:
+        await intake.write(ingest.prune)
+        await asyncio.sleep(every)

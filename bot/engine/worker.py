@@ -15,7 +15,7 @@ from bot.core.clock import Clock
 from bot.core.text import load_json
 from bot.engine.metrics import Metrics
 from bot.pipeline.tx import Reaction, Tx, transient
-from storage import Store, inbox, savepoint
+from storage import Store, inbox, ingest, savepoint
 
 log = logging.getLogger(__name__)
 Step = Callable[[Tx], None]
@@ -136,13 +136,15 @@ class Worker:
         self._wake.set()
 
     async def drain_once(self) -> int:
-        """Process one batch of ready deliveries; return how many were handled."""
+        """Process one batch of ready deliveries; return how many were handled (or adopted)."""
         now = self.clock.now()
         batch = await self.store.read(lambda db: inbox.ready_deliveries(db, now=now))
-        if not batch:
-            return 0
+        if not batch:  # the acknowledging process may have stored some in the ingest file
+            if not (await self.store.read(ingest.waiting))[0]:
+                return 0
+            return await self.store.write(ingest.adopt)
         planned = [(d, await self._plan(d)) for d in batch]
-        outcomes = await self.store.write(lambda db: self._apply(db, planned))
+        outcomes = await self.store.write(lambda db: self._adopt_and_apply(db, planned))
         self.on_commit()
         for delivery, outcome in outcomes:
             self.metrics.deliveries.labels(delivery["event"], outcome).inc()
@@ -163,6 +165,12 @@ class Worker:
             return work
         except Exception as exc:  # a body the handlers cannot read: retrying will not help
             return Unreadable(f"{type(exc).__name__}: {exc}")
+
+    def _adopt_and_apply(
+        self, db: Database, planned: list[tuple[dict, UnitOfWork | BaseException]]
+    ) -> list[tuple[dict, str]]:
+        ingest.adopt(db)  # the next batch, copied in this commit rather than one of its own
+        return self._apply(db, planned)
 
     def _apply(
         self, db: Database, planned: list[tuple[dict, UnitOfWork | BaseException]]
