@@ -29,7 +29,8 @@ from storage.migrations import migrations
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Job = tuple[Callable[[Database], Any], asyncio.AbstractEventLoop, asyncio.Future]
+# (fn, in a savepoint of its own?, the caller's loop, the caller's future)
+Job = tuple[Callable[[Database], Any], bool, asyncio.AbstractEventLoop, asyncio.Future]
 
 # How many queued jobs one transaction may carry; bounds the latency of a group.
 GROUP_LIMIT = 256
@@ -195,15 +196,19 @@ class Store:
             db.close()
         self._reader_dbs.clear()
 
-    async def write(self, fn: Callable[[Database], T]) -> T:
-        """Run `fn(db)` in a transaction on the writer thread; return its result after commit."""
+    async def write(self, fn: Callable[[Database], T], *, savepoint: bool = True) -> T:
+        """Run `fn(db)` in a transaction on the writer thread; return its result after commit.
+
+        `savepoint=False` is for a job of one statement, which lands whole or not at all by
+        itself: two statements fewer, each a round trip for the interpreter lock.
+        """
         if self._thread is None:
             raise RuntimeError("Store.open() was not called")
         if not self._thread.is_alive():
             raise sqlite3.OperationalError("the database writer thread has stopped")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, loop, future))
+        self._jobs.put((fn, savepoint, loop, future))
         return await future
 
     async def health(self) -> Fault | None:
@@ -251,7 +256,7 @@ class Store:
                     self._commit_group(db, group)
                 except Exception as exc:  # never leave a caller waiting on a dead writer
                     log.exception("group commit broke; %d writes refused", len(group))
-                    for _, loop, future in group:
+                    for _, _, loop, future in group:
                         if not future.done():
                             loop.call_soon_threadsafe(_settle, [(future, False, exc)])
                 self._checkpoint_ingest()
@@ -264,9 +269,9 @@ class Store:
         outcomes: list[tuple[bool, Any]] = []
         try:
             begin(db)
-            for fn, _, _ in group:
+            for fn, own, _, _ in group:
                 try:
-                    with savepoint(db, "job"):
+                    with savepoint(db, "job") if own else contextlib.nullcontext():
                         outcomes.append((True, fn(db)))
                 except Exception as exc:  # the job's own error goes back to its caller
                     if not db.conn.in_transaction:
@@ -282,7 +287,7 @@ class Store:
             outcomes = [(False, self._fault(exc))] * len(group)
         # One wake-up of each event loop per group, not one per job.
         settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
-        for (_, loop, future), (ok, value) in zip(group, outcomes, strict=True):
+        for (_, _, loop, future), (ok, value) in zip(group, outcomes, strict=True):
             settled.setdefault(loop, []).append((future, ok, value))
         for loop, results in settled.items():
             loop.call_soon_threadsafe(_settle, results)

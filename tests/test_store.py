@@ -37,6 +37,23 @@ async def test_concurrent_writes_commit_together_and_a_failing_job_leaves_no_tra
     assert len(rows) == 49 and "a7" not in rows
 
 
+async def test_a_one_statement_job_without_a_savepoint_still_fails_alone(store):
+    def one(action: str | None):
+        def job(db):
+            db.execute("INSERT INTO event_log (at, actor, action) VALUES (1, 'test', ?)", [action])
+            return action
+
+        return job
+
+    jobs = [store.write(one(None if i == 3 else f"b{i}"), savepoint=False) for i in range(8)]
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert isinstance(results[3], sqlite3.IntegrityError)  # action is NOT NULL
+    rows = await store.read(
+        lambda db: [r["action"] for r in db.query("SELECT action FROM event_log ORDER BY id")]
+    )
+    assert rows == [f"b{i}" for i in range(8) if i != 3]
+
+
 async def test_the_database_is_durable_by_choice(store):
     def pragmas(db):
         return [

@@ -36,7 +36,9 @@ async def accept(services: Services, delivery: Delivery) -> bool:
         "now": services.clock.now(),
     }
     if services.intake is not None:
-        new = await services.intake.write(lambda db: ingest.store_arrival(db, **fields))
+        new = await services.intake.write(
+            lambda db: ingest.store_arrival(db, **fields), savepoint=False
+        )
     else:
         new = await services.store.write(lambda db: inbox.store_delivery(db, **fields))
     if new:
