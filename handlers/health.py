@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 from bot.app import SERVICES
 from bot.services import Services
 from storage import inbox
-from storage.db import Unavailable
+from storage.faults import Unavailable
 
 log = logging.getLogger(__name__)
 # Seconds a client is asked to wait when the database takes no writes (disk full, locked).

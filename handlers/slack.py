@@ -23,7 +23,7 @@ from bot.services import Services
 from bot.ship import context, dispatch, verbs
 from handlers import payloads, slack_guard
 from handlers.health import RETRY_AFTER
-from storage.db import Unavailable
+from storage.faults import Unavailable
 
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)

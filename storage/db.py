@@ -11,13 +11,11 @@ import asyncio
 import contextlib
 import logging
 import queue
-import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -25,6 +23,7 @@ from urllib.parse import quote
 from sqlite_utils import Database
 
 from storage import ingest
+from storage.faults import Fault, Unavailable, fault_of, probe
 from storage.migrations import migrations
 
 log = logging.getLogger(__name__)
@@ -82,72 +81,6 @@ def migrate(path: str | Path) -> None:
         ingest.create(db)
     finally:
         db.close()
-
-
-# SQLite result codes (low byte) that mean "no writes now", and the words /healthz uses.
-FAULT_CODES = {
-    5: "database locked",  # SQLITE_BUSY
-    6: "database locked",  # SQLITE_LOCKED
-    8: "read-only database",  # SQLITE_READONLY
-    10: "disk I/O error",  # SQLITE_IOERR
-    13: "disk full",  # SQLITE_FULL
-    14: "cannot open the database file",  # SQLITE_CANTOPEN
-}
-FAULT_TEXTS = (
-    ("disk is full", "disk full"),
-    ("is locked", "database locked"),
-    ("readonly database", "read-only database"),
-    ("disk i/o error", "disk I/O error"),
-    ("unable to open", "cannot open the database file"),
-)
-# Below this much free space next to the database, a probe says the disk is still full.
-MIN_FREE_BYTES = 1 << 20
-PROBE_BYTES = 64 << 10
-
-
-class Unavailable(sqlite3.OperationalError):
-    """The database cannot take writes now (disk full, locked …); `cause` says which."""
-
-    def __init__(self, cause: str, detail: str) -> None:
-        super().__init__(f"storage unavailable: {cause} ({detail})")
-        self.cause = cause
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class Fault:
-    """Why writes fail now, and since when (epoch seconds)."""
-
-    cause: str
-    detail: str
-    since: float
-
-
-def fault_of(exc: BaseException) -> str | None:
-    """Name the storage fault `exc` shows (disk full, locked …), or None for any other error."""
-    if isinstance(exc, Unavailable):
-        return exc.cause
-    if not isinstance(exc, sqlite3.OperationalError):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int) and code & 0xFF in FAULT_CODES:
-        return FAULT_CODES[code & 0xFF]
-    text = str(exc).lower()
-    return next((cause for needle, cause in FAULT_TEXTS if needle in text), None)
-
-
-def _probe(db: Database, directory: Path) -> None:
-    """Take the write lock and room for a delivery, then give both back (rolled back)."""
-    if shutil.disk_usage(directory).free < MIN_FREE_BYTES:
-        raise Unavailable("disk full", f"less than {MIN_FREE_BYTES} bytes free in {directory}")
-    db.conn.execute("SAVEPOINT probe")
-    try:
-        db.conn.execute("CREATE TABLE promobot_probe (pad BLOB)")
-        db.conn.execute("INSERT INTO promobot_probe VALUES (zeroblob(?))", [PROBE_BYTES])
-    finally:
-        if db.conn.in_transaction:  # else SQLite already rolled it all back
-            db.conn.execute("ROLLBACK TO probe")
-            db.conn.execute("RELEASE probe")
 
 
 class Store:
@@ -217,7 +150,7 @@ class Store:
             return None
         if self._probing is None or self._probing.done():
             directory = self.path.resolve().parent
-            self._probing = asyncio.ensure_future(self.write(lambda db: _probe(db, directory)))
+            self._probing = asyncio.ensure_future(self.write(lambda db: probe(db, directory)))
         with contextlib.suppress(Unavailable):
             await asyncio.shield(self._probing)
             self._clear()
