@@ -6,6 +6,7 @@ from bot.core.clock import FakeClock
 from tests.conftest import push_payload
 from tests.pipeline_driver import Pipeline, sha
 from tests.test_promote import in_baklava
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -140,6 +141,25 @@ async def test_status_shows_waiting_approvals_and_the_undeployed_delta(bot, cloc
     text = await bot.ship("status")
     assert "promotion 3: #1 into dumpling for <@U012ABC>, waiting for approval" in text
     assert "Not yet in dumpling: 1 green build(s) (#1)" in text
+
+
+async def test_status_leaves_its_line_in_the_event_log(bot, clock):
+    await bot.green(1)
+    await bot.ship("status", user="U222")
+    query = "SELECT actor, action FROM event_log WHERE action = 'status'"
+    logged = await wait_for(lambda: bot.h.rows(query), what="the status line in the event log")
+    assert logged == [{"actor": "U222", "action": "status"}]
+
+
+async def test_status_after_a_promotion_expired_shows_it_gone(bot, clock):
+    await in_baklava(bot, clock)
+    clock.advance(31 * 60)
+    await bot.ship("promote baklava dumpling")
+    clock.advance(25 * 3600)
+    text = await bot.ship("status")
+    assert "waiting for approval" not in text
+    states = bot.h.rows("SELECT state FROM promotions WHERE stage = 'dumpling'")
+    assert states == [{"state": "expired"}]
 
 
 BAD_INPUT = [

@@ -6,6 +6,8 @@ Which repository: a channel follows the repositories whose channel it is
 follows several, name one as the first argument: `/ship promote acme/app #42 baklava`.
 """
 
+import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,12 +18,13 @@ from bot.core.channels import repos_for_channel
 from bot.core.commands import UNFOLLOWED, Command, CommandError, did_you_mean, echo
 from bot.core.text import MAX_REF, escape, number
 from bot.engine.promoters import Promoters
-from bot.pipeline import approvals
+from bot.pipeline import approvals, stages
 from bot.pipeline.outbox import Ephemeral
 from bot.pipeline.tx import Tx
 from bot.services import Services
-from storage import builds, pipeline
+from storage import audit, builds, pipeline
 
+log = logging.getLogger(__name__)
 REPO_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUILD_NUMBER = re.compile(r"^#?[0-9]+$")  # ASCII digits: `²` is a digit to \d, not a number
 SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
@@ -54,6 +57,40 @@ async def decide(ctx: Context, fn: Callable[..., str], *args: Any) -> str:
     answer = await services.store.write(job)
     services.relay.wake()
     return answer
+
+
+async def look(ctx: Context, fn: Callable[..., str], *args: Any) -> str | None:
+    """Run `fn(tx, *args)` on a reader when no promotion is due; None when one is."""
+    services = ctx.services
+
+    def job(db: Any) -> str | None:
+        tx = Tx(db, services.config, services.clock.now())
+        due = stages.next_due(tx)
+        # Letting time pass would change what is read: that takes the writer (see decide).
+        return None if due is not None and due <= tx.now else fn(tx, *args)
+
+    return await services.store.read(job)
+
+
+# Audit lines written after their answer, held so that they are not collected half-done.
+NOTES: set[asyncio.Task[Any]] = set()
+
+
+def note(ctx: Context, **entry: Any) -> None:
+    """Append to the event log after answering, so a read never waits behind acks' writes."""
+    at = ctx.services.clock.now()
+    task = asyncio.ensure_future(
+        ctx.services.store.write(lambda db: audit.log_event(db, at=at, **entry))
+    )
+    NOTES.add(task)
+    task.add_done_callback(noted)
+
+
+def noted(task: asyncio.Task[Any]) -> None:
+    """Forget a written audit line; log one that could not be written."""
+    NOTES.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("audit line not written: %s", task.exception())
 
 
 async def tell(ctx: Context, channel: str, text: str) -> None:

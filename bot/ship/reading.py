@@ -5,7 +5,16 @@ from bot.core.commands import USAGE, Command, CommandError, echo
 from bot.pipeline import whereabouts
 from bot.pipeline.tx import Tx
 from bot.ship import views
-from bot.ship.context import SHA, Context, build_named, decide, repository, stage_named
+from bot.ship.context import (
+    SHA,
+    Context,
+    build_named,
+    decide,
+    look,
+    note,
+    repository,
+    stage_named,
+)
 
 
 async def status(ctx: Context, command: Command) -> str:
@@ -13,6 +22,11 @@ async def status(ctx: Context, command: Command) -> str:
     repo, args = await repository(ctx, command.args, USAGE["status"])
     if args:
         raise CommandError("status takes no arguments", USAGE["status"])
+
+    answer = await look(ctx, views.status, repo)
+    if answer is not None:
+        note(ctx, actor=ctx.user, action="status", repo_id=repo["id"])
+        return answer
 
     def job(tx: Tx) -> str:
         tx.log(actor=ctx.user, action="status", repo_id=repo["id"])
