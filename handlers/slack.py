@@ -1,4 +1,4 @@
-"""Slack: Bolt mounted in our own route, and the /ship and /promote listeners."""
+"""Slack: Bolt mounted in our own route for clicks; /ship and /promote run straight."""
 
 import asyncio
 import logging
@@ -10,6 +10,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
 REPLAYS = web.AppKey("slack_replays", slack_guard.Replays)
 MAX_BODY = 1024 * 1024
+COMMANDS = ("/ship", "/promote")
+ACK_TIMEOUT = 3.0  # Slack's deadline for an answer, after which Bolt gives up on the ack too
+RUNNING: set[asyncio.Future[None]] = set()
 
 
 class _TokenSkipped(logging.Filter):
@@ -68,7 +72,7 @@ async def listener_error(error: Exception, logger: logging.Logger) -> BoltRespon
     return None
 
 
-def build_bolt(services: Services) -> AsyncApp:
+def build_bolt(services: Services, listeners: "Listeners") -> AsyncApp:
     """Build the Bolt app: signatures verified; before an ack only cached group lookups."""
 
     async def authorize(**_: Any) -> AuthorizeResult:
@@ -91,9 +95,7 @@ def build_bolt(services: Services) -> AsyncApp:
         url_verification_enabled=True,
     )
     bolt.error(listener_error)
-    listeners = Listeners(services, Promoters(services.slack, services.clock.now))
-    bolt.command("/ship")(listeners.ship_command)
-    bolt.command("/promote")(listeners.ship_command)
+    # /ship and /promote never reach Bolt: `events` runs them itself (see slash_command).
     bolt.action("promotion.approve")(listeners.approve_button)
     bolt.action("promotion.reject")(listeners.reject_button)
     bolt.view("promotion.reject")(listeners.reject_submitted)
@@ -165,6 +167,9 @@ class Listeners:
         await context.tell(ctx, channel, text if isinstance(text, str) else text.get("text", ""))
 
 
+LISTENERS = web.AppKey("slack_listeners", Listeners)
+
+
 async def learn_name(services: Services, user: str) -> None:
     """Look up a person's display name for pages and GitHub, bounded, before acting for them."""
     if services.names is not None:
@@ -193,7 +198,7 @@ async def events(request: web.Request) -> web.Response:
     if slack_guard.ssl_check(body):  # answered as Bolt would, before any signature
         return web.Response(status=200)
     try:
-        slack_guard.check(
+        form = slack_guard.check(
             body,
             request.headers,
             services.secrets.slack_signing_secret,
@@ -202,11 +207,40 @@ async def events(request: web.Request) -> web.Response:
         )
     except slack_guard.Rejected as exc:
         return refused(exc)
+    if form.get("command") in COMMANDS:
+        return await slash_command(request.app[LISTENERS], form)
     bolt = request.app[BOLT]
     response = await bolt.async_dispatch(await to_bolt_request(request))
     if response.status == 401:
         return refused(slack_guard.Rejected(401, "the signature or its timestamp does not hold"))
     return await to_aiohttp_response(response)
+
+
+async def slash_command(listeners: Listeners, form: dict[str, Any]) -> web.Response:
+    """Run /ship or /promote on the verified form and answer with its ack, as Bolt would.
+
+    Bolt checks for a command's ack every 10 ms (longer on a busy loop) and parses the
+    body again; the guard has verified and read it already, so the listener runs here.
+    """
+    ack = AsyncAck()
+    run = asyncio.ensure_future(ship(listeners, ack, form))
+    RUNNING.add(run)  # a command past the deadline still finishes: keep it from collection
+    run.add_done_callback(RUNNING.discard)
+    await asyncio.wait({run}, timeout=ACK_TIMEOUT)
+    if ack.response is None:
+        log.warning("/ship was not answered within %g s", ACK_TIMEOUT)
+        return web.Response(status=200)  # what Bolt answers when a listener missed the deadline
+    return await to_aiohttp_response(ack.response)
+
+
+async def ship(listeners: Listeners, ack: AsyncAck, form: dict[str, Any]) -> None:
+    """Run the command's listener; a failure before the ack answers as Bolt's error handler."""
+    try:
+        await listeners.ship_command(ack, form)
+    except Exception as exc:
+        answer = await listener_error(exc, bolt_logger())
+        if ack.response is None:
+            ack.response = answer or BoltResponse(status=500, body="")
 
 
 def refused(exc: slack_guard.Rejected) -> web.Response:
@@ -224,7 +258,9 @@ def add_routes(app: web.Application) -> None:
     """Mount /slack/events and build Bolt once the services exist."""
 
     async def bolt_lifecycle(app: web.Application) -> AsyncIterator[None]:
-        app[BOLT] = build_bolt(app[SERVICES])
+        services = app[SERVICES]
+        app[LISTENERS] = Listeners(services, Promoters(services.slack, services.clock.now))
+        app[BOLT] = build_bolt(services, app[LISTENERS])
         app[REPLAYS] = slack_guard.Replays()
         yield
 
