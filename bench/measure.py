@@ -114,9 +114,10 @@ def wrk(port: int, pool: Path, seconds: float, connections: int) -> dict[str, An
 
 
 def loadgen(port: int, mode: str, rate: float, seconds: float, **extra: Any) -> subprocess.Popen:
-    """Start the open-loop generator on the client core (`extra`: pool, skip, text)."""
-    # Deliveries come from the light pipelined generator; slash commands from loadgen.py.
-    if mode == "pool":
+    """Start the open-loop generator on the client core (`extra`: pool, skip, slash, text)."""
+    # Deliveries and slash commands come from the light pipelined generator (prepared ahead:
+    # loadgen.py's aiohttp client, signing after each due moment, timed itself on a busy core).
+    if mode in ("pool", "slash"):
         cmd = [sys.executable, str(common.BENCH / "openloop.py"), "--url"]
     else:
         cmd = [sys.executable, str(common.BENCH / "loadgen.py"), mode, "--url"]

@@ -3,7 +3,8 @@
 Each request is written at its due moment whether or not earlier answers have come back
 (HTTP/1.1 pipelining: a server answers a connection's requests in order), and its latency is
 counted from that due moment, so a server that falls behind shows its queueing (no
-coordinated omission), as wrk2 would. It sends the pool file's signed deliveries; it costs a
+coordinated omission), as wrk2 would. It sends the pool file's signed deliveries, or signed
+`/ship` commands (--slash TEXT, signed before the run: a signature holds five minutes); it costs a
 few microseconds a request, so the figures are the server's and not the generator's.
 Prints one JSON line like bench/loadgen.py.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ms, percentile
-from bench.loadgen import Pool
+from bench.loadgen import Pool, slash_request
 
 
 class Connection(asyncio.Protocol):
@@ -64,7 +65,11 @@ class Connection(asyncio.Protocol):
 
 def request(pool: Pool, run: str, i: int, host: str) -> bytes:
     """Return the raw bytes of delivery number `i`."""
-    path, body, headers = pool.next(run, i)
+    return raw(*pool.next(run, i), host)
+
+
+def raw(path: str, body: bytes, headers: dict, host: str) -> bytes:
+    """Return the raw bytes of one POST."""
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
@@ -82,9 +87,12 @@ async def run(args: argparse.Namespace) -> dict:
             lambda: Connection(latencies, statuses), host, int(port)
         )
         conns.append(conn)
-    pool, run_id = Pool(args.pool, args.skip), uuid.uuid4().hex[:12]
     total = int(args.rate * args.seconds)
-    prepared = [request(pool, run_id, i, f"{host}:{port}") for i in range(total)]
+    if args.slash is not None:
+        prepared = [raw(*slash_request(args.slash), f"{host}:{port}") for _ in range(total)]
+    else:
+        pool, run_id = Pool(args.pool, args.skip), uuid.uuid4().hex[:12]
+        prepared = [request(pool, run_id, i, f"{host}:{port}") for i in range(total)]
     start = time.perf_counter() + 0.1
     for i, data in enumerate(prepared):
         due = start + i / args.rate
@@ -101,7 +109,7 @@ async def run(args: argparse.Namespace) -> dict:
         conn.transport.close()  # type: ignore[union-attr]
     lost = total - len(latencies)
     return {
-        "mode": "pool",
+        "mode": "pool" if args.slash is None else "slash",
         "rate": args.rate,
         "count": len(latencies),
         "errors": lost,
@@ -118,7 +126,8 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--pool", required=True)
+    parser.add_argument("--pool")
+    parser.add_argument("--slash", help="send signed /ship commands with this text instead")
     parser.add_argument("--skip", type=int, default=0)
     parser.add_argument("--connections", type=int, default=16)
     print(json.dumps(asyncio.run(run(parser.parse_args()))))

@@ -39,7 +39,9 @@ def main() -> None:
                 ingest = measure.loadgen(
                     port, "pool", args.rate, args.seconds, pool=burst, skip=skip
                 )
-                command = measure.loadgen(port, "slash", 10, args.seconds, text="status")
+                command = measure.loadgen(
+                    port, "slash", 10, args.seconds, slash="status", connections=4
+                )
                 figures = {"rate": args.rate, "load": load}
                 figures["deliveries"] = measure.collect(ingest)
                 figures["ship_status"] = measure.collect(command)

@@ -63,7 +63,9 @@ def timed_wrk(kind: str, port: int, burst: Path, args: Any) -> dict[str, Any]:
 def half_rate(kind: str, port: int, burst: Path, rate: float, skip: int, slash: bool) -> dict:
     """Open-loop deliveries at `rate` for 10 s (and `/ship status` at 10/s); latencies."""
     ingest = measure.loadgen(port, "pool", rate, 10, pool=burst, skip=skip)
-    command = measure.loadgen(port, "slash", 10, 10, text="status") if slash else None
+    command = (
+        measure.loadgen(port, "slash", 10, 10, slash="status", connections=4) if slash else None
+    )
     figures = {"deliveries": measure.collect(ingest)}
     if command is not None:
         figures["ship_status"] = measure.collect(command)
