@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
-from bot.core.channels import CHANNEL_ID
+from bot.core.channels import CHANNEL_ID, is_channel
 from bot.engine.relay import Permanent, Record, Row, Sender, Waiting
 from bot.engine.slack_api import call
 from bot.pipeline.outbox import Announcement, Ephemeral, KeyedMessage, ThreadReply
@@ -76,8 +76,8 @@ async def find_posted(
 
 
 async def find_channel(client: AsyncWebClient, name: str, pages: int = 20) -> str | None:
-    """Return the ID of the channel called `name` (with or without #), or None."""
-    wanted, cursor = name.lstrip("#"), ""
+    """Return the ID of the channel app.yaml calls `name` (#name or name), or None."""
+    cursor = ""
     for _ in range(pages):
         try:
             answer = await call(
@@ -92,7 +92,7 @@ async def find_channel(client: AsyncWebClient, name: str, pages: int = 20) -> st
             log.warning("cannot list channels to find %s: %s", name, exc)
             return None
         for channel in answer.get("channels", []):
-            if channel.get("name") == wanted:
+            if is_channel(name, str(channel.get("id", "")), str(channel.get("name", ""))):
                 return str(channel["id"])
         cursor = (answer.get("response_metadata") or {}).get("next_cursor") or ""
         if not cursor:
