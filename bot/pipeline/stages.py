@@ -257,6 +257,8 @@ def outcome(tx: Tx, deployment_id: int, state: str) -> None:
 
 def waiting(tx: Tx, repo_id: int, stage: Stage) -> tuple[rules.Open, Decision] | None:
     """Return a stage's open promotion and what it waits for, or None."""
+    if not pipeline.open_promotions(tx.db, repo_id, stage.name):
+        return None  # the common case, answered without reading the stage's whole history
     s = facts(tx, repo_id, stage)
     if s.open is None:
         return None
