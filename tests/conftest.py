@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from bot.app import SERVICES, create_app
 from bot.config import Config, Secrets, load_config
-from bot.core.clock import Clock
+from bot.core.clock import Clock, FakeClock
 from bot.dev import client, forms, payloads
 from bot.dev.fakes import FakeGitHub, FakeSlack
 from handlers import inbound
@@ -242,3 +242,18 @@ def make_harness(
 @pytest.fixture
 async def harness(make_harness: Callable) -> Harness:
     return await make_harness()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Return the clock a pipeline test moves by hand."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def bot(make_harness: Callable, clock: FakeClock, fake_slack: FakeSlack) -> Any:
+    """Return promobot driven through its public interfaces; S0RELEASE holds U0GROUP."""
+    from tests.pipeline_driver import Pipeline  # it imports this module
+
+    fake_slack.usergroups["S0RELEASE"] = ["U0GROUP"]
+    return Pipeline(await make_harness(clock=clock), clock)

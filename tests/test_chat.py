@@ -1,21 +1,6 @@
 """Forgiving chat: near misses get a suggestion, reasons need no quotes, help shows examples."""
 
-import pytest
-
-from bot.core.clock import FakeClock
 from bot.core.commands import USAGE
-from tests.pipeline_driver import Pipeline
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def bot(make_harness, clock, fake_slack) -> Pipeline:
-    fake_slack.usergroups["S0RELEASE"] = ["U0GROUP"]
-    return Pipeline(await make_harness(clock=clock), clock)
 
 
 async def test_a_near_miss_verb_or_stage_gets_a_suggestion_and_changes_nothing(bot, clock):

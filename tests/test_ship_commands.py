@@ -9,17 +9,6 @@ from tests.test_promote import in_baklava
 from tests.waiting import wait_for
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def bot(make_harness, clock, fake_slack) -> Pipeline:
-    fake_slack.usergroups["S0RELEASE"] = ["U0GROUP"]
-    return Pipeline(await make_harness(clock=clock), clock)
-
-
 async def ready_for_baklava(bot: Pipeline, clock: FakeClock) -> None:
     await bot.green(1)
     await bot.report("pasty", "success")

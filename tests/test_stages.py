@@ -2,24 +2,11 @@
 
 import asyncio
 
-import pytest
-
 from bot.core.clock import FakeClock
 from bot.engine.approval_sweep import sweep
 from tests.pipeline_driver import Pipeline, sha
 from tests.test_promote import in_baklava
 from tests.waiting import wait_for
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def bot(make_harness, clock, fake_slack) -> Pipeline:
-    fake_slack.usergroups["S0RELEASE"] = ["U0GROUP"]
-    return Pipeline(await make_harness(clock=clock), clock)
 
 
 async def in_dumpling(bot: Pipeline, clock: FakeClock, n: int = 1) -> int:

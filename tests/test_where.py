@@ -1,20 +1,7 @@
 """/ship where: which stages a commit, a build, a pull request or a person's change has reached."""
 
-import pytest
-
 from bot.core.clock import FakeClock
 from tests.pipeline_driver import Pipeline, commit, push, sha
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def bot(make_harness, clock, fake_slack) -> Pipeline:
-    fake_slack.usergroups["S0RELEASE"] = ["U0GROUP"]
-    return Pipeline(await make_harness(clock=clock), clock)
 
 
 async def two_builds_apart(bot: Pipeline, clock: FakeClock) -> None:
