@@ -8,16 +8,19 @@
   only the length of the history differs), timed on a running promobot.
 """
 
+import argparse
 import asyncio
 import json
 import os
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, fake_slack, history, measure
 from bench.year import template
 from storage import migrate
@@ -111,3 +114,22 @@ def history_costs(args: Any) -> dict[str, Any]:
         "status_ratio": ratio("status_p50_ms"),
         "digest_ratio": ratio("digest_ms"),
     }
+
+
+def main() -> None:
+    """Time the reads over a long history alone (truth.py runs them after everything else)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--history", action="store_true", help="the reads at 1k and 100k builds")
+    parser.add_argument("--status-text", default="status")
+    parser.add_argument("--dashboard-path", default="/")
+    args = parser.parse_args()
+    if not args.history:
+        parser.error("say which part to run: --history")
+    figures: dict[str, Any] = {"load_before": os.getloadavg()}
+    figures.update(history_costs(args))
+    figures["load_after"] = os.getloadavg()
+    common.write_results("growth", figures)
+
+
+if __name__ == "__main__":
+    main()
