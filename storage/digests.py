@@ -41,11 +41,13 @@ def repo_records(db: Database, repo: dict[str, Any], *, since: float, now: float
             "SELECT * FROM check_transitions WHERE repo_id = ? AND at >= ? ORDER BY at, id",
             [repo_id, since],
         ),
+        # Only the recent builds' deployments are shown; by build id the read is as long
+        # over a year as over a week (the planner would walk every success of the repository).
         "deployments": _rows(
             db,
-            "SELECT * FROM deployments WHERE repo_id = ? AND state = 'success'"
-            " ORDER BY id DESC LIMIT ?",
-            [repo_id, MAX_BUILDS],
+            "SELECT * FROM deployments INDEXED BY deployments_build"
+            " WHERE build_id >= ? AND repo_id = ? AND state = 'success' ORDER BY id DESC LIMIT ?",
+            [oldest, repo_id, MAX_BUILDS],
         ),
         "promotions": _rows(
             db,

@@ -450,3 +450,19 @@ def m018_ingest_adopted(db: Database) -> None:
     db.executescript(
         "CREATE TABLE ingest_adopted (token TEXT PRIMARY KEY, through INTEGER NOT NULL);"
     )
+
+
+@migrations()
+def m019_read_indexes(db: Database) -> None:
+    # Reads that must cost the same over a week and over years: a stage's newest failure (a
+    # max() seek per state, not a walk back through every success), the deployments since a
+    # moment (the dashboard's stream), a build's promotions and rollbacks, what waits.
+    db.executescript(
+        """
+        CREATE INDEX deployments_stage_state ON deployments (repo_id, stage, state, id);
+        CREATE INDEX deployments_succeeded ON deployments (repo_id, succeeded_at);
+        CREATE INDEX promotions_build ON promotions (build_id);
+        CREATE INDEX promotions_replaces ON promotions (replaces_build_id) WHERE rollback = 1;
+        CREATE INDEX promotions_state ON promotions (repo_id, state, id);
+        """
+    )

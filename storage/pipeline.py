@@ -259,10 +259,13 @@ def rollbacks(db: Database, repo_id: int, stage: str) -> list[dict[str, Any]]:
 def last_failed(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None:
     """Return the newest failed deployment into a stage, with its build number."""
     marks = ", ".join("?" for _ in FAILED)
+    # max(id) seeks the end of each state's range in deployments_stage_state; ORDER BY id
+    # DESC LIMIT 1 walked back through every success since the last failure.
     return _one(
         db,
-        f"SELECT d.*, b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
-        f" WHERE d.repo_id = ? AND d.stage = ? AND d.state IN ({marks}) ORDER BY d.id DESC LIMIT 1",
+        "SELECT d.*, b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
+        " WHERE d.id = (SELECT max(id) FROM deployments"
+        f" WHERE repo_id = ? AND stage = ? AND state IN ({marks}))",
         [repo_id, stage, *FAILED],
     )
 

@@ -104,7 +104,7 @@ def test_the_live_build_per_stage_and_the_one_in_flight_are_seeks(db):
     assert flying is not None and flying["number"] == 300
     for plan in plans(db, statements + more):
         assert_no_walk(plan, "deployments")
-        assert "deployments_live" in plan, plan
+        assert "(repo_id=? AND stage=? AND state=?)" in plan, plan
     shown, statements = traced(db, lambda: dash.deployments_in_flight(db, REPO))
     assert [(d["stage"], d["number"]) for d in shown] == [("pasty", 300)]
     repo = {"id": REPO, "full_name": "o/r"}
@@ -114,3 +114,53 @@ def test_the_live_build_per_stage_and_the_one_in_flight_are_seeks(db):
         if "deployments" in plan:
             assert "deployments_state" in plan or "deployments_build" in plan, plan
             assert "SCAN d " not in plan + " " and "SCAN deployments" not in plan, plan
+
+
+def a_long_history(db, builds: int) -> None:
+    """`builds` builds, each live in pasty in turn; #5 failed there, #7 errored; #9 rolled back."""
+    db.conn.execute(
+        "INSERT INTO repositories (id, full_name, html_url) VALUES (?, 'o/r', 'https://x/o/r')",
+        [REPO],
+    )
+    for n in range(1, builds + 1):
+        db.conn.execute(
+            "INSERT INTO builds (id, repo_id, number, sha, message, author, html_url, pushed_at,"
+            " ci_changed_at) VALUES (?, ?, ?, ?, 'm', 'a', 'u', ?, ?)",
+            [n, REPO, n, f"{n:040x}", 1e9 + n, 1e9 + n],
+        )
+        state = {5: "failure", 7: "error"}.get(n, "success")
+        db.conn.execute(
+            "INSERT INTO deployments (repo_id, build_id, stage, state, requested_by, created_at,"
+            " updated_at, finished_at, succeeded_at) VALUES (?, ?, 'pasty', ?, 'promobot', ?, ?,"
+            " ?, ?)",
+            [REPO, n, state, 1e9 + n, 1e9 + n, 1e9 + n, 1e9 + n if state == "success" else None],
+        )
+    db.conn.execute(
+        "INSERT INTO promotions (repo_id, build_id, stage, requested_by, state, rollback,"
+        " created_at, replaces_build_id) VALUES (?, 8, 'pasty', 'U1', 'approved', 1, ?, 9)",
+        [REPO, 1e9 + 9.5],
+    )
+    db.conn.commit()
+
+
+def test_a_stage_s_last_failure_the_stream_and_what_waits_are_seeks(db):
+    a_long_history(db, 300)
+    failed, statements = traced(db, lambda: pipeline.last_failed(db, REPO, "pasty"))
+    assert failed is not None and failed["number"] == 7 and failed["state"] == "error"
+    since, more = traced(db, lambda: dash.successes_since(db, REPO, 1e9 + 298))
+    assert [s["number"] for s in since] == [298, 299, 300]
+    statements += more
+    backs, more = traced(db, lambda: dash.rollbacks_of(db, [9, 10]))
+    assert [(r["build_id"], r["to_number"]) for r in backs] == [(9, 8)]
+    statements += more
+    for lookup in (
+        lambda: dash.promotions_of_builds(db, [8, 9]),
+        lambda: dash.waiting_promotions(db, REPO, 1e9),
+        lambda: digests.repo_records(db, {"id": REPO}, since=1e9, now=1e9 + 400),
+    ):
+        statements += traced(db, lookup)[1]
+    for plan in plans(db, statements):
+        assert_no_walk(plan, "deployments")
+        assert "SCAN p " not in plan + " " and "SCAN promotions" not in plan, plan
+    wanted = ("deployments_stage_state", "deployments_succeeded", "promotions_replaces")
+    assert all(any(index in plan for plan in plans(db, statements)) for index in wanted)

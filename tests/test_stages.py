@@ -171,6 +171,24 @@ async def test_a_queued_promotion_shows_on_the_strip_and_expires_after_a_day(bot
     assert "baklava 🕒" not in bot.message("build:1")["text"]
 
 
+async def test_status_names_the_newest_failure_of_either_kind_however_many_successes_since(
+    bot, clock
+):
+    await bot.green(1)
+    await bot.report("pasty", "error")
+    await bot.green(2)
+    await bot.report("pasty", "failure")
+    for n in range(3, 7):  # a failure long ago, successes since
+        await bot.green(n)
+        await bot.report("pasty", "success")
+    status = await bot.ship("status", user="U111")
+    assert status.splitlines()[1].startswith("• *pasty*: #6 `0000006` for 0s (since ")
+    assert " — :x: last failed: #2 at " in status.splitlines()[1]
+    await bot.green(7)
+    await bot.report("pasty", "error")
+    assert " — :x: last failed: #7 at " in (await bot.ship("status", user="U111")).splitlines()[1]
+
+
 async def test_status_shows_every_stage_the_queue_the_freeze_and_red_main(bot, clock):
     await in_baklava(bot, clock, 1)
     await bot.green(2)
