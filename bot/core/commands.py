@@ -103,6 +103,14 @@ class CommandError(Exception):
         return f":warning: {self.message}{usage}"
 
 
+class Forbidden(CommandError):
+    """A command the person may not give: said without a usage line, logged like bad input."""
+
+    def answer(self) -> str:
+        """Return the ephemeral text shown to the person who typed the command."""
+        return f":no_entry: {self.message}."
+
+
 def echo(word: str) -> str:
     """Return a word someone typed, escaped and cut short, to quote it in `code`."""
     return plain(word.replace("`", "'"), ECHO_LIMIT)

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from bot.config import Config
 from bot.core import metrics_text
 from bot.core.channels import repos_for_channel
-from bot.core.commands import UNFOLLOWED
+from bot.core.commands import UNFOLLOWED, USAGE, CommandError
 from bot.core.digest import Digest, compose
 from bot.core.render import cut_mrkdwn
 from bot.core.schedule import first_of_week
@@ -165,21 +165,19 @@ async def post_all(services: Services, now: float) -> list[str]:
 
 
 async def ephemeral(services: Services, *, channel_id: str, channel_name: str) -> dict[str, Any]:
-    """Return the digest of the asker's channel as an ephemeral answer."""
+    """Return the digest of the asker's channel as an ephemeral answer (CommandError: none)."""
     config, now = services.config, services.clock.now()
 
-    def read(db: Database) -> Digest | str:
+    def read(db: Database) -> Digest:
         repos = builds.repositories(db)
         here = repos_for_channel(config, repos, channel_id, channel_name)
         if not repos:
-            return "No repository is known yet, so there is no digest."
+            raise CommandError("no repository is known yet, so there is no digest", USAGE["digest"])
         if not here:  # another channel's digest is not this channel's business
-            return f":warning: {UNFOLLOWED}."
+            raise CommandError(UNFOLLOWED, USAGE["digest"])
         return digest_of(db, config, config.channel_for(here[0]["full_name"]), here, now)
 
     found = await services.store.read(read)
-    if isinstance(found, str):
-        return {"text": found}
     message, replies = render(found)
     if replies:
         message["blocks"].append(

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.core.channels import repos_for_channel
-from bot.core.commands import UNFOLLOWED
+from bot.core.commands import UNFOLLOWED, USAGE, CommandError, Forbidden
 from bot.core.text import MAX_REASON, escape, too_long, when
 from bot.engine.promoters import Promoters
 from bot.pipeline.naming import said
@@ -77,24 +77,25 @@ async def command(
     channel_id: str,
     channel_name: str,
 ) -> str:
-    """Run `/ship freeze "reason"` or `/ship unfreeze` for `user`; return the ephemeral answer."""
+    """Run `/ship freeze "reason"` or `/ship unfreeze` for `user`; bad input raises CommandError."""
     config = services.config
     last = config.pipeline.stages[-1]
+    usage = USAGE[verb]
     if verb == "freeze" and (len(args) != 1 or not args[0].strip()):
-        return ':warning: a freeze needs a reason.\nUsage: `/ship freeze "reason"`'
-    if verb == "freeze" and len(args[0]) > MAX_REASON:
-        long = too_long("the reason", args[0], MAX_REASON)
-        return f':warning: {long}.\nUsage: `/ship freeze "reason"`'
+        raise CommandError("a freeze needs a reason", usage)
+    long = too_long("the reason", args[0], MAX_REASON) if verb == "freeze" else None
+    if long:
+        raise CommandError(long, usage)
     if verb == "unfreeze" and args:
-        return ":warning: `unfreeze` takes no arguments.\nUsage: `/ship unfreeze`"
+        raise CommandError("`unfreeze` takes no arguments", usage)
     if await promoters.allows(user, last.promoters) is False:
-        return f":no_entry: only {last.name}'s promoters may {verb} merges."
+        raise Forbidden(f"only {last.name}'s promoters may {verb} merges")
     repos = await services.store.read(builds.repositories)
     if not repos:
-        return ":warning: no repository is known yet: install the GitHub App first."
+        raise CommandError("no repository is known yet: install the GitHub App first", usage)
     targets = repos_for_channel(config, repos, channel_id, channel_name)
     if not targets:
-        return f":warning: {UNFOLLOWED}."
+        raise CommandError(UNFOLLOWED, usage)
     reactions = services.worker.reactions
 
     def apply(db: Any) -> str:
