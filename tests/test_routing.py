@@ -1,10 +1,10 @@
 """The acknowledgement reads only routing fields, and stores exactly what a full decode would."""
 
-import json
 from pathlib import Path
 
 import pytest
 
+from bot.core.text import load_json
 from bot.dev import payloads
 from handlers.github import Refused, parse_delivery, repo_key
 
@@ -20,13 +20,17 @@ SHAPES = [
     b'{"repository": {"id": 9}, "repository": {"id": 10}}',
     b'{"a": "\\ud83d\\ude00", "repository": {"id": 3}}',
     b'{"a": "\\ud800", "installation": {"id": 4}}',
+    b'{"action": "\\udc00x", "repository": {"id": 4}}',
+    b'{"action": "\\ud800\\u0041", "repository": {"id": 4}}',
+    b'{"action": "\\uDBFF\\uDFFF", "repository": {"id": 4}}',
+    b'{"a": "\xed\xa0\x80", "repository": {"id": 6}}',
     b'{"a": NaN, "repository": {"id": 2}}',
     '{"a": "caf\u00e9", "action": "created"}'.encode(),
 ]
 
 
 def expected(body: bytes) -> tuple[str | None, str]:
-    data = json.loads(body)
+    data = load_json(body)  # the full way: lone surrogates become U+FFFD
     action = data.get("action") if isinstance(data.get("action"), str) else None
     return action, repo_key(data)
 
@@ -39,7 +43,17 @@ def test_action_and_ordering_key_are_those_of_a_full_decode(body):
 
 
 @pytest.mark.parametrize(
-    "body", [b"[1]", b'"x"', b"nope", b'{"a": 1', b'{"a": "\xff"}', b'{"a": 1} x', b""]
+    "body",
+    [
+        b"[1]",
+        b'"x"',
+        b"nope",
+        b'{"a": 1',
+        b'{"a": "\xff"}',
+        b'{"a": 1} x',
+        b"",
+        b'{"a": "\xc0\xaf"}',
+    ],
 )
 def test_what_is_not_a_json_object_is_still_refused(body):
     with pytest.raises(Refused) as refused:

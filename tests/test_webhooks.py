@@ -58,6 +58,17 @@ async def test_a_redelivery_is_stored_once_and_processed_once(harness):
     ]
 
 
+async def test_the_202_says_which_delivery_was_stored_in_json(harness):
+    # GitHub shows this text in its delivery log: the same JSON for any id, quoted or not.
+    for delivery_id in ["72d3162e-cc78-11e3-81ab-4c9367dc0958", 'odd "id" \\ \t 1']:
+        for stored in ["new", "already stored"]:
+            response = await harness.deliver("push", push_payload(), delivery_id=delivery_id)
+            assert response.status == 202
+            assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+            text = json.dumps({"delivery": delivery_id, "stored": stored})
+            assert await response.text() == text
+
+
 async def test_malformed_bodies_are_refused_with_400_and_nothing_stored(harness):
     for body, headers in [
         (b"{not json", {}),
