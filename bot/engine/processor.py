@@ -60,6 +60,7 @@ class Processing:
         self._spawned_at = 0.0
         self._proc: subprocess.Popen | None = None
         self._stopping = False
+        self._nudging = False  # a nudge is due at the end of this turn of the event loop
         self.started: Callable[[], None] = lambda: None  # e.g. the supervisor's beat
 
     def problems(self) -> list[str]:
@@ -83,10 +84,18 @@ class Processing:
 
     def wake(self) -> None:
         """Tell the child that a delivery was stored or a call queued."""
-        if self._stopping:
+        if self._stopping or self._nudging:
             return
-        with contextlib.suppress(BlockingIOError, BrokenPipeError):
-            os.write(self._write, b"!")  # a full pipe already says so
+        # A group commit settles many acknowledgements in one turn of the event loop: one
+        # write (a syscall, and a wake-up of the child) after them all, not one each.
+        self._nudging = True
+        asyncio.get_running_loop().call_soon(self._nudge)
+
+    def _nudge(self) -> None:
+        self._nudging = False
+        if not self._stopping:
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):
+                os.write(self._write, b"!")  # a full pipe already says so
 
     def stop(self) -> None:
         """Ask the child to finish what it holds and exit; run() returns when it has.
