@@ -3,6 +3,8 @@
 - `bare`: aiohttp reads the body and answers 202 with promobot's body shape; stores nothing.
 - `naive`: verifies the HMAC and commits one SQLite row per request (WAL, synchronous=FULL,
   as promobot ships), then answers the same 202: durability without group commit.
+
+Both run on uvloop, as `promobot serve` does: the ratios compare the work, not the loops.
 """
 
 import hashlib
@@ -10,6 +12,7 @@ import hmac
 import sqlite3
 import sys
 
+import uvloop
 from aiohttp import web
 
 SECRET = b"bench-webhook-secret"
@@ -60,4 +63,6 @@ if __name__ == "__main__":
     else:
         app = web.Application(client_max_size=25 * 1024 * 1024)
         app.router.add_post("/github/webhooks", bare)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    # On promobot serve's event loop: otherwise the ratio would measure the loop, not the work.
+    loop = uvloop.new_event_loop()
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)

@@ -43,6 +43,7 @@ class Server:
             "GITHUB_API_URL": "http://127.0.0.1:9",
         }
         self.process: subprocess.Popen | None = None
+        self.args: list[str] = []  # more of promobot serve's options
         self.log = open(db.with_suffix(".log"), "a+b")  # noqa: SIM115 -- lives as long as the server
 
     def start(self) -> None:
@@ -59,6 +60,7 @@ class Server:
                 str(self.db),
                 "--port",
                 str(self.port),
+                *self.args,
             ],
             env=self.env,
             cwd=ROOT,
@@ -146,7 +148,9 @@ def test_a_redelivery_after_processing_is_already_stored_and_not_processed_again
     assert query(server.db, "SELECT count(*) FROM builds") == [(1,)]
 
 
-def test_sigterm_stops_the_service_within_ten_seconds(server):
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_sigterm_stops_the_service_within_ten_seconds(server, loop):
+    server.args = ["--loop", loop]  # uvloop, or Python's own event loop should it misbehave
     server.start()
     assert server.deliver("push", push_payload()) == 202
     started = time.monotonic()

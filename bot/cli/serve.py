@@ -1,10 +1,12 @@
 """`promobot serve [--dev]`: run the service, or the whole thing on a laptop with no accounts."""
 
 import argparse
+import asyncio
 import os
 import sys
 from importlib.metadata import entry_points
 
+import uvloop
 from aiohttp import web
 
 from bot.app import LIMITS, Inbound, create_app
@@ -54,6 +56,12 @@ def add_commands(sub: Subcommands, config_default: str) -> None:
         choices=["separate", "inline"],
         default="separate",
         help="apply deliveries and send the outbox in a child process (default) or in this one",
+    )
+    command.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="the event loop: uvloop (default), or Python's own should uvloop ever misbehave",
     )
     command.add_argument(
         "--deploy-failures", type=rate, default=0.0, metavar="RATE",
@@ -176,6 +184,8 @@ def run(app: web.Application, args: argparse.Namespace) -> None:
         port=args.port,
         shutdown_timeout=5,
         print=None,
+        access_log=None,  # off anyway (logs.setup); None spares every request the check
         keepalive_timeout=limits.headers,
         lingering_time=limits.lingering,
+        loop=uvloop.new_event_loop() if args.loop == "uvloop" else asyncio.new_event_loop(),
     )
