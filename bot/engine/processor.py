@@ -32,7 +32,7 @@ from storage import inbox
 log = logging.getLogger(__name__)
 NICE = 10  # on a shared core, acknowledgements first; processing takes what they leave
 STOP_WAIT = 4.0
-SMALL_BATCH = 8
+SMALL_BATCH = 64
 # The child reports its tasks' health this often; three missed reports mean it is stuck.
 REPORT_EVERY = 2.0
 SILENT_AFTER = 10.0
@@ -209,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, _: stopped.append(number))
     os.nice(NICE)
-    # Small transactions: the write lock is shared with the acknowledgements of the parent,
-    # which must never wait long for it (a few milliseconds at most).
+    # Smaller transactions than inline: the parent's Slack decisions share the main file's
+    # write lock (its acknowledgements do not: they go to the ingest file), so one batch
+    # holds it some tens of ms at most; fewer would pay a commit every few deliveries.
     inbox.BATCH = SMALL_BATCH
     from bot.app import create_app
     from bot.cli.serve import load_inbound, serve_secrets, setup_logs
