@@ -1,7 +1,7 @@
 """The inbox of GitHub deliveries: stored once, processed in order per repository."""
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
@@ -44,53 +44,91 @@ def ready_deliveries(
     so each repository's events are applied in the order they arrived. Bodies
     can be 25 MB each, so a batch stops at `max_bytes` (but holds at least one).
     A batch is applied in one transaction: `limit` (default BATCH) bounds how long.
+    When every pending one is read, the batch goes on with the ingest file's arrivals
+    (storage/ingest.py: `arrival` set, `id` None), which came after them: one held back is
+    `held`, to be copied as pending, and one the main file knows already is `known`.
     """
+    limit = limit or BATCH
     rows = db.conn.execute(
         "SELECT id, delivery_id, event, action, repo_key, attempts, not_before, length(body)"
         " FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT ?",
-        [limit or BATCH],
+        [limit],
     ).fetchall()
+    pending = [
+        {**dict(zip(DELIVERY_FIELDS, fields, strict=True)), "length": length}
+        for *fields, length in rows
+    ]
+    if len(pending) < limit:
+        pending += ingest.arrivals(db, limit - len(pending))
     held: set[str] = set()
     ready: list[dict[str, Any]] = []
     size = 0
-    for *fields, length in rows:
-        record = dict(zip(DELIVERY_FIELDS, fields, strict=True))
-        if record["repo_key"] in held:
-            continue
-        if record["not_before"] > now:
+    for record in pending:
+        if record["repo_key"] in held or record["not_before"] > now:
             held.add(record["repo_key"])
+            if record["id"] is None:  # an arrival: it is copied, and waits in the main file
+                ready.append({**record, "held": True})
             continue
-        size += length
+        if record.get("known"):
+            ready.append(record)  # passed over: only the mark moves past it
+            continue
+        size += record["length"]
         if ready and size > max_bytes:
             break
         ready.append(record)
-    for record in ready:
-        record["body"] = db.conn.execute(
-            "SELECT body FROM deliveries WHERE id = ?", [record["id"]]
-        ).fetchone()[0]
+    _read_bodies(db, ready)
     return ready
 
 
-def finish_delivery(db: Database, delivery: int, *, state: str, now: float) -> None:
-    """Mark a delivery done or ignored."""
-    db.execute(
-        "UPDATE deliveries SET state = ?, processed_at = ?, attempts = attempts + 1, error = NULL"
-        " WHERE id = ?",
-        [state, now, delivery],
-    )
+def _read_bodies(db: Database, batch: list[dict[str, Any]]) -> None:
+    """Fill in the bodies of a batch: the main file's one by one, the arrivals' in one read."""
+    # Only what is processed: the copy of one held or known is made from the file itself.
+    skipped = [r for r in batch if r.get("held") or r.get("known")]
+    for record in skipped:
+        record["body"] = b""
+    arrived = [r["arrival"] for r in batch if r["id"] is None and "body" not in r]
+    found = ingest.bodies(db, arrived) if arrived else {}
+    for record in batch:
+        if "body" in record:
+            continue
+        if record["id"] is None:
+            record["body"] = found[record["arrival"]]
+        else:
+            record["body"] = db.conn.execute(
+                "SELECT body FROM deliveries WHERE id = ?", [record["id"]]
+            ).fetchone()[0]
 
 
-def defer_delivery(
-    db: Database, delivery: int, *, error: str, not_before: float, give_up: bool, now: float
-) -> None:
-    """Record a failed attempt: retry after `not_before`, or keep it as failed for inspection."""
-    db.execute(
-        "UPDATE deliveries SET attempts = attempts + 1, error = ?, not_before = ?,"
-        " state = CASE WHEN ? THEN 'failed' ELSE state END,"
-        " processed_at = CASE WHEN ? THEN ? ELSE processed_at END"
-        " WHERE id = ?",
-        [error, not_before, give_up, give_up, now, delivery],
+class Settled(NamedTuple):
+    """What processing made of one delivery: its new state, attempts, error and retry time."""
+
+    id: int | None  # in `deliveries`; None for an arrival of the ingest file
+    arrival: int | None  # its id in the ingest file
+    state: str  # done, ignored, failed, or pending (a retry, or held behind one)
+    attempts: int
+    error: str | None
+    not_before: float
+    processed_at: float | None
+
+
+def settle(db: Database, settled: list[Settled], through: int | None) -> None:
+    """Write what a batch made of its deliveries; copy its arrivals, all through `through`."""
+    db.conn.executemany(
+        "UPDATE deliveries SET state = ?, attempts = ?, error = ?, not_before = ?,"
+        " processed_at = ? WHERE id = ?",
+        [
+            (s.state, s.attempts, s.error, s.not_before, s.processed_at, s.id)
+            for s in settled
+            if s.id is not None
+        ],
     )
+    if through is not None:
+        taken = [
+            (s.state, s.attempts, s.error, s.not_before, s.processed_at, s.arrival)
+            for s in settled
+            if s.arrival is not None
+        ]
+        ingest.take(db, taken, through)
 
 
 def next_wake(db: Database) -> float | None:

@@ -5,18 +5,19 @@ child applies deliveries in the main file, and SQLite lets one writer at a time 
 Every acknowledgement then waited for the child's transaction and its fsync (and, the child
 running at a lower priority, for the child to get the CPU back): p99 in the hundreds of ms.
 Only the acknowledging process writes this file, so an acknowledgement waits for nothing but
-its own group's commit. The processing side copies the rows into the main file's
-`deliveries` (`adopt`, recording how far it got in the same transaction) and everything else
-reads them there; the acknowledging side deletes the rows the main file has (`prune`).
+its own group's commit. The processing side reads the rows here (`arrivals`), applies them,
+and copies them into the main file's `deliveries` as they came out (`take`, recording how far
+it got in the same transaction); everything else reads them there, and the acknowledging side
+deletes the rows the main file has (`prune`).
 """
 
+import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
-# Rows moved into the main file per transaction: bounds how long one adoption holds its lock.
-ADOPT_BATCH = 64
 # Rows deleted per prune: each costs a few tens of µs inside a group of acknowledgements.
 PRUNE_BATCH = 128
 ARRIVAL_FIELDS = "delivery_id, event, action, repo_key, body, received_at"
@@ -82,35 +83,72 @@ def prune(db: Database, limit: int = PRUNE_BATCH) -> int:
     return cursor.rowcount
 
 
-def adopt(db: Database, limit: int = ADOPT_BATCH) -> int:
-    """Copy the next arrivals into `deliveries` (main file, ingest attached); return how many.
-
-    A delivery already in `deliveries` (stored before this file existed) stays as it is.
-    """
+def _mark(db: Database) -> tuple[str, int] | None:
+    """Return this ingest file's token and the id its arrivals are copied through, if any."""
     token = db.execute("SELECT token FROM ingest.token").fetchone()
     if token is None:
-        return 0
+        return None
     row = db.execute("SELECT through FROM ingest_adopted WHERE token = ?", [token[0]]).fetchone()
-    through = row[0] if row else 0
-    ids = [
-        r[0]
-        for r in db.execute(
-            "SELECT id FROM ingest.arrivals WHERE id > ? ORDER BY id LIMIT ?", [through, limit]
-        ).fetchall()
+    return token[0], row[0] if row else 0
+
+
+def arrivals(db: Database, limit: int) -> list[dict[str, Any]]:
+    """Return up to `limit` arrivals not copied yet, oldest first, without their bodies.
+
+    `known`: the main file has that delivery already (stored before this file existed);
+    it is passed over, never processed a second time.
+    """
+    mark = _mark(db)
+    if mark is None:
+        return []
+    rows = db.conn.execute(
+        "SELECT a.id, a.delivery_id, a.event, a.action, a.repo_key, length(a.body),"
+        " EXISTS (SELECT 1 FROM deliveries d WHERE d.delivery_id = a.delivery_id)"
+        " FROM ingest.arrivals a WHERE a.id > ? ORDER BY a.id LIMIT ?",
+        [mark[1], limit],
+    ).fetchall()
+    fields = ("arrival", "delivery_id", "event", "action", "repo_key", "length", "known")
+    return [
+        {"id": None, "attempts": 0, "not_before": 0.0, **dict(zip(fields, row, strict=True))}
+        for row in rows
     ]
-    if not ids:
-        return 0
-    db.execute(
-        f"INSERT OR IGNORE INTO deliveries ({ARRIVAL_FIELDS})"
-        f" SELECT {ARRIVAL_FIELDS} FROM ingest.arrivals WHERE id > ? AND id <= ? ORDER BY id",
-        [through, ids[-1]],
+
+
+def bodies(db: Database, ids: list[int]) -> dict[int, bytes]:
+    """Return the bodies of these arrivals, by arrival id."""
+    return dict(
+        db.conn.execute(
+            "SELECT id, body FROM ingest.arrivals WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(ids)],
+        ).fetchall()
+    )
+
+
+# What processing made of an arrival: (state, attempts, error, not_before, processed_at, id).
+Taken = tuple[str, int, str | None, float, float | None, int]
+
+
+def take(db: Database, taken: list[Taken], through: int) -> None:
+    """Copy arrivals into `deliveries` in the state processing left them; mark `through` copied.
+
+    One statement for the batch, in the transaction of its processing: a copy is never
+    written first and updated after (a body is tens of KB), and a crash undoes both together.
+    A delivery already in `deliveries` stays as it is.
+    """
+    mark = _mark(db)
+    if mark is None:
+        return
+    db.conn.executemany(
+        f"INSERT OR IGNORE INTO deliveries ({ARRIVAL_FIELDS},"
+        " state, attempts, error, not_before, processed_at)"
+        f" SELECT {ARRIVAL_FIELDS}, ?, ?, ?, ?, ? FROM ingest.arrivals WHERE id = ?",
+        taken,
     )
     db.execute(
         "INSERT INTO ingest_adopted (token, through) VALUES (?, ?)"
         " ON CONFLICT (token) DO UPDATE SET through = excluded.through",
-        [token[0], ids[-1]],
+        [mark[0], through],
     )
-    return len(ids)
 
 
 def waiting(db: Database) -> tuple[int, float | None]:

@@ -5,7 +5,7 @@ import io
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from bot.core.clock import Clock, FakeClock
 from bot.dev import client, forms, payloads
 from bot.dev.fakes import FakeGitHub, FakeSlack
 from handlers import inbound
-from storage import connect, inbox
+from storage import Store, connect, inbox
 from tests.waiting import wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -211,8 +211,13 @@ def make_harness(
     secrets: Secrets,
     fake_slack: FakeSlack,
     fake_github: FakeGitHub,
-) -> Callable:
-    """Start promobot; call again with the same db_path to 'restart' it."""
+) -> Iterator[Callable]:
+    """Start promobot; call again with the same db_path to 'restart' it.
+
+    `intake=True` acknowledges into the ingest file, as `serve` does beside its processing
+    process, and the worker takes the deliveries from there.
+    """
+    intakes: list[Store] = []
 
     async def make(
         *,
@@ -220,6 +225,7 @@ def make_harness(
         clock: Clock | None = None,
         config_: Config | None = None,
         secrets_: Secrets | None = None,
+        intake: bool = False,
         **kwargs: Any,
     ) -> Harness:
         path = db_path or tmp_path / "promobot.db"
@@ -234,9 +240,15 @@ def make_harness(
             **kwargs,
         )
         client = await aiohttp_client(app)
+        if intake:
+            intakes.append(Store(path, checkpoints=False, intake=True))
+            intakes[-1].open()
+            app[SERVICES].intake = intakes[-1]
         return Harness(client, path, fake_slack, fake_github)
 
-    return make
+    yield make
+    for store in intakes:
+        store.close()
 
 
 @pytest.fixture

@@ -61,31 +61,104 @@ async def test_an_acknowledgement_does_not_wait_for_the_main_files_write_lock(
     }
 
 
-async def test_arrivals_are_adopted_once_in_order_and_pruned_only_once_adopted(stores):
+async def take(main: Store, now: float = 100.0, limit: int | None = None, **state) -> list[str]:
+    """Settle the ready batch as the worker would (done, unless `state` says otherwise)."""
+    batch = await main.read(lambda db: inbox.ready_deliveries(db, now=now, limit=limit))
+    settled = [
+        inbox.Settled(None, d["arrival"], state.get(d["delivery_id"], "done"), 1, None, 0.0, now)
+        for d in batch
+        if not d.get("known")
+    ]
+    through = max((d["arrival"] for d in batch), default=None)
+    await main.write(lambda db: inbox.settle(db, settled, through))
+    return [d["delivery_id"] for d in batch]
+
+
+async def test_arrivals_are_copied_once_in_order_and_pruned_only_once_copied(stores):
     main, intake = stores
     for i in (1, 2, 3):
         assert await arrive(intake, f"guid-{i}", now=float(i)) is True
-    assert await arrive(intake, "guid-2") is False  # a redelivery before it was adopted
+    assert await arrive(intake, "guid-2") is False  # a redelivery before it was copied
     assert await intake.write(ingest.prune) == 0
     assert await main.read(lambda db: inbox.oldest_unprocessed(db, now=100.0)) == 1.0
 
-    assert await main.write(lambda db: ingest.adopt(db, limit=2)) == 2
-    assert await main.write(ingest.adopt) == 1
-    assert await main.write(ingest.adopt) == 0
-    assert await stored(main) == [(f"guid-{i}", "pending") for i in (1, 2, 3)]
-    assert (await main.read(inbox.backlog))["deliveries_pending"] == 3  # counted once
+    assert await take(main, limit=2, **{"guid-2": "failed"}) == ["guid-1", "guid-2"]
+    assert (await main.read(inbox.backlog))["deliveries_pending"] == 1  # counted once
+    assert await take(main) == ["guid-3"]
+    assert await take(main) == []
+    assert await stored(main) == [("guid-1", "done"), ("guid-2", "failed"), ("guid-3", "done")]
 
     assert await intake.write(ingest.prune) == 3
     assert (
         await intake.read(lambda db: db.execute("SELECT count(*) FROM arrivals").fetchone()[0]) == 0
     )
-    assert await arrive(intake, "guid-1") is False  # GitHub redelivers one already adopted
+    assert await arrive(intake, "guid-1") is False  # GitHub redelivers one already copied
     assert await arrive(intake, "guid-4") is True
-    assert await main.write(ingest.adopt) == 1
+    assert await take(main) == ["guid-4"]
     assert [guid for guid, _ in await stored(main)] == ["guid-1", "guid-2", "guid-3", "guid-4"]
 
 
-async def test_a_new_ingest_file_is_adopted_from_its_first_row(tmp_path):
+async def test_an_arrival_behind_a_retry_waits_in_the_main_file_in_its_order(stores):
+    main, intake = stores
+    await main.write(
+        lambda db: inbox.store_delivery(
+            db,
+            delivery_id="retry",
+            event="status",
+            action=None,
+            repo_key="repo:1",
+            body=b"{}",
+            now=1.0,
+        )
+    )
+    await main.write(lambda db: db.execute("UPDATE deliveries SET not_before = 50"))
+    await arrive(intake, "same-repo", now=2.0)
+    await arrive(intake, "other-repo", now=3.0)
+    await intake.write(
+        lambda db: db.execute(
+            "UPDATE arrivals SET repo_key = 'repo:2' WHERE delivery_id = ?", ["other-repo"]
+        )
+    )
+    batch = await main.read(lambda db: inbox.ready_deliveries(db, now=10.0))
+    assert [(d["delivery_id"], bool(d.get("held"))) for d in batch] == [
+        ("same-repo", True),
+        ("other-repo", False),
+    ]
+    held = inbox.Settled(None, batch[0]["arrival"], "pending", 0, None, 0.0, None)
+    done = inbox.Settled(None, batch[1]["arrival"], "done", 1, None, 0.0, 10.0)
+    await main.write(lambda db: inbox.settle(db, [held, done], batch[1]["arrival"]))
+    assert await stored(main) == [
+        ("retry", "pending"),
+        ("same-repo", "pending"),
+        ("other-repo", "done"),
+    ]
+    assert await main.read(lambda db: inbox.ready_deliveries(db, now=10.0)) == []
+    later = await main.read(lambda db: inbox.ready_deliveries(db, now=60.0))
+    assert [d["delivery_id"] for d in later] == ["retry", "same-repo"]
+
+
+async def test_an_arrival_the_main_file_has_already_is_passed_over(stores):
+    main, intake = stores
+    await arrive(intake, "twice")
+    await main.write(  # stored there too, as a serve without a processing process stores
+        lambda db: inbox.store_delivery(
+            db,
+            delivery_id="twice",
+            event="status",
+            action=None,
+            repo_key="repo:1",
+            body=b"{}",
+            now=1.0,
+        )
+    )
+    await main.write(lambda db: db.execute("UPDATE deliveries SET state = 'done'"))
+    await arrive(intake, "after")
+    assert await take(main) == ["twice", "after"]
+    assert await stored(main) == [("twice", "done"), ("after", "done")]
+    assert await main.read(ingest.waiting) == (0, None)
+
+
+async def test_a_new_ingest_file_is_copied_from_its_first_row(tmp_path):
     path = tmp_path / "promobot.db"
     for guids in (["a", "b"], ["c"]):
         main, intake = Store(path), Store(path, checkpoints=False, intake=True)
@@ -93,7 +166,7 @@ async def test_a_new_ingest_file_is_adopted_from_its_first_row(tmp_path):
         intake.open()
         for guid in guids:
             await arrive(intake, guid)
-        assert await main.write(ingest.adopt) == len(guids)
+        assert await take(main) == guids
         assert await intake.write(ingest.prune) == len(guids)
         intake.close()
         main.close()

@@ -7,11 +7,16 @@ KeyError, TypeError, ValueError …). Transient: the database's own trouble
 
 import sqlite3
 
+import pytest
+
 from bot.core.clock import FakeClock
 from bot.pipeline import registry
 from tests.conftest import push_payload, status_payload
 
 POISON_SHA = "b" * 40
+# Acknowledged into the main file (inline processing) or into the ingest file (as `serve`
+# does beside its processing process): the same rules hold either way.
+BOTH_FILES = pytest.mark.parametrize("intake", [False, True], ids=["main-file", "ingest-file"])
 
 
 def breaks_on_build_one(tx, change):
@@ -20,10 +25,11 @@ def breaks_on_build_one(tx, change):
         raise KeyError("html_url")
 
 
-async def test_a_poison_delivery_is_kept_at_once_and_nothing_else_waits(make_harness):
+@BOTH_FILES
+async def test_a_poison_delivery_is_kept_at_once_and_nothing_else_waits(make_harness, intake):
     clock = FakeClock(1_795_000_000)  # never advanced: nothing may wait for a retry
     reactions = (*registry.reactions(), breaks_on_build_one)
-    harness = await make_harness(clock=clock, reactions=reactions)
+    harness = await make_harness(clock=clock, reactions=reactions, intake=intake)
     harness.services.relay.pace["slack"] = 0.0
     await harness.deliver("push", push_payload(POISON_SHA), delivery_id="poison")
     await harness.deliver("push", push_payload("c" * 40), delivery_id="later-push")
@@ -42,14 +48,15 @@ async def test_a_poison_delivery_is_kept_at_once_and_nothing_else_waits(make_har
     ]
 
 
-async def test_a_step_that_fails_on_the_body_is_kept_without_a_retry(make_harness):
+@BOTH_FILES
+async def test_a_step_that_fails_on_the_body_is_kept_without_a_retry(make_harness, intake):
     clock = FakeClock(1_795_000_000)
 
     def bad_number(tx, change):
         if change.kind == "build.created":
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
 
-    harness = await make_harness(clock=clock, reactions=(bad_number,))
+    harness = await make_harness(clock=clock, reactions=(bad_number,), intake=intake)
     await harness.deliver("push", push_payload(POISON_SHA), delivery_id="poison")
     await harness.settle()
     (row,) = harness.rows("SELECT state, attempts, error FROM deliveries")
@@ -57,7 +64,8 @@ async def test_a_step_that_fails_on_the_body_is_kept_without_a_retry(make_harnes
     assert "OverflowError" in row["error"]
 
 
-async def test_a_database_error_is_transient_retried_in_order(make_harness):
+@BOTH_FILES
+async def test_a_database_error_is_transient_retried_in_order(make_harness, intake):
     clock = FakeClock(1_795_000_000)
     failures = {"left": 1}
 
@@ -66,7 +74,7 @@ async def test_a_database_error_is_transient_retried_in_order(make_harness):
             failures["left"] -= 1
             raise sqlite3.OperationalError("database is locked")
 
-    harness = await make_harness(clock=clock, reactions=(locked,))
+    harness = await make_harness(clock=clock, reactions=(locked,), intake=intake)
     await harness.deliver("push", push_payload(POISON_SHA), delivery_id="first")
     await harness.deliver("push", push_payload("c" * 40), delivery_id="second")
     await harness.settle()

@@ -15,7 +15,7 @@ from bot.core.clock import Clock
 from bot.core.text import load_json
 from bot.engine.metrics import Metrics
 from bot.pipeline.tx import Reaction, Tx, transient
-from storage import Store, inbox, ingest, savepoint
+from storage import Store, inbox, savepoint
 
 log = logging.getLogger(__name__)
 Step = Callable[[Tx], None]
@@ -56,6 +56,35 @@ class Poison(Exception):
     def __init__(self, error: BaseException, skipped: list[str]) -> None:
         what = "; ".join(skipped) or f"{type(error).__name__}: {error}"
         super().__init__(f"kept without what failed on it ({what})")
+
+
+Planned = UnitOfWork | BaseException | None  # None: passed over (held back, or known)
+
+
+def passed_over(delivery: dict[str, Any]) -> bool:
+    """Say whether a delivery of a batch is left as it is rather than processed now."""
+    return bool(delivery.get("held") or delivery.get("known"))
+
+
+def verdict(
+    delivery: dict[str, Any],
+    state: str,
+    processed_at: float | None,
+    error: str | None = None,
+    not_before: float | None = None,
+    *,
+    attempts: int | None = None,
+) -> inbox.Settled:
+    """Return what is written of a delivery: its state, and one attempt more unless told."""
+    return inbox.Settled(
+        id=delivery["id"],
+        arrival=delivery.get("arrival"),
+        state=state,
+        attempts=delivery["attempts"] + 1 if attempts is None else attempts,
+        error=error,
+        not_before=delivery["not_before"] if not_before is None else not_before,
+        processed_at=processed_at,
+    )
 
 
 def backoff(attempt: int) -> float:
@@ -136,15 +165,13 @@ class Worker:
         self._wake.set()
 
     async def drain_once(self) -> int:
-        """Process one batch of ready deliveries; return how many were handled (or adopted)."""
+        """Process one batch of ready deliveries; return how many were handled (or copied)."""
         now = self.clock.now()
         batch = await self.store.read(lambda db: inbox.ready_deliveries(db, now=now))
-        if not batch:  # the acknowledging process may have stored some in the ingest file
-            if not (await self.store.read(ingest.waiting))[0]:
-                return 0
-            return await self.store.write(ingest.adopt)
-        planned = [(d, await self._plan(d)) for d in batch]
-        outcomes = await self.store.write(lambda db: self._adopt_and_apply(db, planned))
+        if not batch:
+            return 0
+        planned = [(d, None if passed_over(d) else await self._plan(d)) for d in batch]
+        outcomes = await self.store.write(lambda db: self._apply(db, planned))
         self.on_commit()
         for delivery, outcome in outcomes:
             self.metrics.deliveries.labels(delivery["event"], outcome).inc()
@@ -166,23 +193,20 @@ class Worker:
         except Exception as exc:  # a body the handlers cannot read: retrying will not help
             return Unreadable(f"{type(exc).__name__}: {exc}")
 
-    def _adopt_and_apply(
-        self, db: Database, planned: list[tuple[dict, UnitOfWork | BaseException]]
-    ) -> list[tuple[dict, str]]:
-        ingest.adopt(db)  # the next batch, copied in this commit rather than one of its own
-        return self._apply(db, planned)
-
-    def _apply(
-        self, db: Database, planned: list[tuple[dict, UnitOfWork | BaseException]]
-    ) -> list[tuple[dict, str]]:
+    def _apply(self, db: Database, planned: list[tuple[dict, Planned]]) -> list[tuple[dict, str]]:
         now = self.clock.now()
         outcomes: list[tuple[dict, str]] = []
+        settled: list[inbox.Settled] = []
         blocked: set[str] = set()
         for delivery, work in planned:
-            if delivery["repo_key"] in blocked:
-                continue  # an earlier one of this repository waits for a retry: keep the order
+            if work is None or delivery["repo_key"] in blocked:
+                # Not processed now: an earlier one of its repository waits for a retry (keep
+                # the order), or it is stored already. An arrival still moves to the main file.
+                if delivery["id"] is None and not delivery.get("known"):
+                    settled.append(verdict(delivery, "pending", None, attempts=0))
+                continue
             if isinstance(work, BaseException):
-                outcome = self._defer(db, delivery, work, now)  # unreadable: poison, kept at once
+                outcome = self._defer(delivery, work, now, settled)  # unreadable: poison, kept
                 outcomes.append((delivery, outcome))
                 continue
             error = self._steps(db, work, Tx(db, self.config, now, self.reactions))
@@ -194,12 +218,14 @@ class Worker:
                     error = Poison(error, isolated.skipped) if isolated.skipped else None
             if error is None:
                 state = "done" if work.steps else "ignored"
-                inbox.finish_delivery(db, delivery["id"], state=state, now=now)
+                settled.append(verdict(delivery, state, now))
                 outcomes.append((delivery, state))
                 continue
             if transient(error):
                 blocked.add(delivery["repo_key"])  # retried later, and its repository waits
-            outcomes.append((delivery, self._defer(db, delivery, error, now)))
+            outcomes.append((delivery, self._defer(delivery, error, now, settled)))
+        arrivals = [d["arrival"] for d, _ in planned if d["id"] is None]
+        inbox.settle(db, settled, through=max(arrivals, default=None))
         return outcomes
 
     def _steps(self, db: Database, work: UnitOfWork, tx: Tx) -> Exception | None:
@@ -214,7 +240,9 @@ class Worker:
             return exc
         return None
 
-    def _defer(self, db: Database, delivery: dict, error: BaseException, now: float) -> str:
+    def _defer(
+        self, delivery: dict, error: BaseException, now: float, settled: list[inbox.Settled]
+    ) -> str:
         attempt = delivery["attempts"] + 1
         # Only the database's own trouble is worth a retry; a poison body is kept at once.
         give_up = attempt >= MAX_ATTEMPTS or not transient(error)
@@ -229,12 +257,7 @@ class Worker:
             text,
             extra=facts(delivery),
         )
-        inbox.defer_delivery(
-            db,
-            delivery["id"],
-            error=text[:2000],
-            not_before=now + backoff(attempt),
-            give_up=give_up,
-            now=now,
-        )
+        state = "failed" if give_up else "pending"
+        retry_at = now + backoff(attempt)
+        settled.append(verdict(delivery, state, now if give_up else None, text[:2000], retry_at))
         return "failed" if give_up else "retry"
