@@ -27,3 +27,8 @@ def channel_id(db: Database, name: str) -> str | None:
 def remember_channel(db: Database, name: str, channel_id: str) -> None:
     """Record the ID of a channel named by name."""
     db.execute("INSERT OR REPLACE INTO slack_channels (name, id) VALUES (?, ?)", [name, channel_id])
+
+
+def known_channels(db: Database) -> dict[str, str]:
+    """Return every channel name Slack gave an ID for, with that ID."""
+    return dict(db.execute("SELECT name, id FROM slack_channels").fetchall())

@@ -37,6 +37,7 @@ class Digest:
     summary: str
     sections: tuple[Section, ...]
     quiet: bool
+    also: tuple[str, ...] = ()  # the other names app.yaml gives this channel (its ID, say)
 
 
 def ref(build: Mapping[str, Any]) -> str:

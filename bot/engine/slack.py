@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -98,6 +98,19 @@ async def find_channel(client: AsyncWebClient, name: str, pages: int = 20) -> st
         if not cursor:
             return None
     return None
+
+
+async def learn_channel_ids(client: AsyncWebClient, store: Store, names: Iterable[str]) -> None:
+    """Ask Slack the ID of each channel named by name whose ID promobot does not know yet."""
+    known = await store.read(slackdb.known_channels)
+    for name in sorted(n for n in set(names) if not CHANNEL_ID.match(n) and n not in known):
+        try:
+            found = await find_channel(client, name)
+        except Exception as exc:  # Slack unreachable: go on without; the caller still posts
+            log.warning("cannot look up the ID of channel %s: %s", name, exc)
+            continue
+        if found is not None:
+            await store.write(remember_channel(name, {"channel": found}))
 
 
 def slack_senders(client: AsyncWebClient, store: Store) -> dict[str, Sender]:

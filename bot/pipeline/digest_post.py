@@ -1,25 +1,28 @@
 """The digest on its way out: Slack blocks within limits, once per channel per day, or as text."""
 
 import re
-from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
 from bot.config import Config
 from bot.core import metrics_text
-from bot.core.channels import repos_for_channel
+from bot.core.channels import channel_key, repos_for_channel, same_channels
 from bot.core.commands import UNFOLLOWED, USAGE, CommandError
 from bot.core.digest import Digest, compose
 from bot.core.render import cut_mrkdwn
 from bot.core.schedule import first_of_week
+from bot.engine.slack import learn_channel_ids
 from bot.pipeline import metrics
 from bot.pipeline.outbox import KeyedMessage, ThreadReply
 from bot.pipeline.tx import Tx
 from bot.services import Services
-from storage import builds, digests
+from storage import Store, builds, digests
+from storage import slack as slackdb
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000
@@ -29,21 +32,32 @@ SHOWN_PER_SECTION = 8
 
 
 def gather(db: Database, config: Config, now: float) -> list[Digest]:
-    """Read every channel's records and compose its digest (a channel with no repository: none)."""
-    by_channel: dict[str, list[dict]] = defaultdict(list)
-    for repo in builds.repositories(db):
-        by_channel[config.channel_for(repo["full_name"])].append(repo)
-    return [digest_of(db, config, ch, repos, now) for ch, repos in sorted(by_channel.items())]
+    """Read every channel's records and compose its digest (a channel with no repository: none).
+
+    A channel app.yaml names twice (`C0123ABCD` here, `#releases` there) gets one digest.
+    """
+    repos = builds.repositories(db)
+    named = {r["full_name"]: config.channel_for(r["full_name"]) for r in repos}
+    found = []
+    for names in same_channels(named.values(), slackdb.known_channels(db)):
+        here = [r for r in repos if named[r["full_name"]] in names]
+        found.append(digest_of(db, config, names[0], here, now, also=names[1:]))
+    return found
 
 
 def digest_of(
-    db: Database, config: Config, channel: str, repos: Sequence[dict], now: float
+    db: Database,
+    config: Config,
+    channel: str,
+    repos: Sequence[dict],
+    now: float,
+    also: tuple[str, ...] = (),
 ) -> Digest:
-    """Compose the digest of `repos` for `channel` over the 24 hours before `now`."""
+    """Compose the digest of `repos` for `channel` (or `also`) over the 24 hours before `now`."""
     since = now - 86_400.0
     weekly = first_of_week(datetime.fromtimestamp(now, UTC), config.digest)
     found = [records(db, config, r, since, now, weekly=weekly) for r in repos]
-    return compose(config, channel, found, now)
+    return replace(compose(config, channel, found, now), also=also)
 
 
 def records(
@@ -137,7 +151,11 @@ def queue(tx: Tx, digest: Digest) -> bool:
     The claim and the outbox rows commit together, so two instances (or a
     restart) never post one day twice, and a crash after commit still posts.
     """
-    if not digests.record_digest(tx.db, digest.channel, digest.day, tx.now):
+    # Claimed under every name of the channel: a day served under one is served under all.
+    claimed = [
+        digests.record_digest(tx.db, c, digest.day, tx.now) for c in (digest.channel, *digest.also)
+    ]
+    if not all(claimed):
         return False
     tx.log(actor="promobot", action="digest.queued", detail={"channel": digest.channel})
     if digest.quiet and tx.config.digest.quiet_when_green:
@@ -156,9 +174,18 @@ def queue_all(db: Database, config: Config, now: float, reactions: Sequence[Any]
     return [d.channel for d in gather(db, config, now) if queue(tx, d)]
 
 
+async def learn_channels(store: Store, client: AsyncWebClient, config: Config) -> None:
+    """Ask Slack the IDs of channels app.yaml names by name, when two names may be one channel."""
+    repos = await store.read(builds.repositories)
+    named = {config.channel_for(r["full_name"]) for r in repos}
+    if len({channel_key(c) for c in named}) > 1:
+        await learn_channel_ids(client, store, named)
+
+
 async def post_all(services: Services, now: float) -> list[str]:
     """Queue today's digest for every channel not yet served, and wake the relay."""
     config, reactions = services.config, services.worker.reactions
+    await learn_channels(services.store, services.slack, config)
     queued = await services.store.write(lambda db: queue_all(db, config, now, reactions))
     services.relay.wake()
     return queued

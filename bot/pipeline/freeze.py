@@ -18,12 +18,13 @@ log = logging.getLogger(__name__)
 
 
 def _announce(tx: Tx, repos: Sequence[dict[str, Any]], text: str) -> None:
-    for channel in sorted({tx.config.channel_for(r["full_name"]) for r in repos}):
-        tx.send(Announcement(channel, text))
+    # Once: `repos` are the asking channel's (repos_for_channel), even when app.yaml names
+    # that channel by ID for one repository and by #name for another.
+    tx.send(Announcement(tx.config.channel_for(repos[0]["full_name"]), text))
 
 
 def freeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str, reason: str) -> str:
-    """Freeze merges into every repository in `repos`; return the answer for the asker."""
+    """Freeze merges into the asking channel's `repos`; return the answer for the asker."""
     frozen = [r for r in repos if prs.open_freeze(tx.db, r["id"]) is None]
     if not frozen:
         f = prs.open_freeze(tx.db, repos[0]["id"]) or {}
@@ -43,7 +44,7 @@ def freeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str, reason: str) -
 
 
 def unfreeze(tx: Tx, repos: Sequence[dict[str, Any]], *, user: str) -> str:
-    """Lift the merge freeze on every repository in `repos`; return the answer for the asker."""
+    """Lift the merge freeze on the asking channel's `repos`; return the answer for the asker."""
     lifted = []
     for repo in repos:
         f = prs.open_freeze(tx.db, repo["id"])
