@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from sqlite_utils import Database
 
-from storage import ingest
+from storage import ingest, notes
 from storage.faults import Fault, Unavailable, fault_of, probe
 from storage.migrations import migrations
 
@@ -79,6 +79,7 @@ def migrate(path: str | Path) -> None:
     db = connect(ingest.path_for(path))
     try:
         ingest.create(db)
+        notes.create(db)
     finally:
         db.close()
 

@@ -12,11 +12,12 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
-from bot.dev import client
-from tests.conftest import ROOT, WEBHOOK_SECRET, push_payload, status_payload
+from bot.dev import client, forms
+from tests.conftest import ROOT, TEAM, WEBHOOK_SECRET, push_payload, status_payload
 from tests.waiting import wait_for_blocking
 
 
@@ -228,3 +229,48 @@ def test_a_stuck_processing_process_is_named_on_healthz_until_it_moves_again(ser
     wait_for(lambda: health(server)[0] == 200, "serve stayed unhealthy after the child resumed")
     assert server.deliver("push", push_payload()) == 202
     wait_for(lambda: query(server.db, "SELECT state FROM deliveries") == [("done",)], "not done")
+
+
+def ship(server: Server, text: str, user: str = "U012ABC") -> str:
+    """Type `/ship text` in #releases, signed as Slack signs it; return the answer."""
+    form = forms.slash_form(
+        text,
+        user=user,
+        user_name=user.lower(),
+        response_url="http://127.0.0.1:9/respond",
+        channel_id="C0RELEASES",
+        channel_name="releases",
+        team=TEAM,
+    )
+    body = urlencode(form).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/slack/events",
+        data=body,
+        method="POST",
+        headers=client.slack_headers(body, server.env["SLACK_SIGNING_SECRET"]),
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+def test_a_status_answered_is_in_the_event_log_even_after_kill_9(server):
+    server.start()
+    assert server.deliver("push", push_payload()) == 202
+    wait_for(lambda: query(server.db, "SELECT state FROM deliveries") == [("done",)], "not done")
+    # The processing process in the middle of a long transaction of the main file.
+    holder = sqlite3.connect(server.db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert "*Codertocat/Hello-World*" in ship(server, "status")
+        server.stop(signal.SIGKILL)  # right after the answer
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    server.start()
+    wait_for(
+        lambda: query(server.db, "SELECT actor, action FROM event_log WHERE action = 'status'"),
+        "the status line was lost",
+    )
+    assert query(server.db, "SELECT actor, action FROM event_log WHERE action = 'status'") == [
+        ("U012ABC", "status")
+    ]

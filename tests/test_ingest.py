@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import storage.db
-from storage import Store, inbox, ingest
+from storage import Store, inbox, ingest, notes
 
 
 @pytest.fixture
@@ -174,3 +174,28 @@ async def test_a_new_ingest_file_is_copied_from_its_first_row(tmp_path):
             Path(leftover).unlink()  # its ids start again at 1 in the next file
     with sqlite3.connect(path) as conn:
         assert [r[0] for r in conn.execute("SELECT delivery_id FROM deliveries")] == ["a", "b", "c"]
+
+
+async def test_audit_lines_kept_beside_acks_reach_the_event_log_once(stores, tmp_path):
+    main, intake = stores
+    holder = sqlite3.connect(tmp_path / "promobot.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the main file is busy: keeping a line does not wait
+    try:
+        for repo_id in (1, 2):
+            entry = {"actor": "U1", "action": "status", "repo_id": repo_id}
+            await intake.write(lambda db, e=entry: notes.keep(db, at=5.0, entry=e))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert await intake.write(notes.prune) == 0  # not in the event log yet: kept
+    assert await main.read(notes.waiting) == 2
+    assert await main.write(lambda db: notes.adopt(db, limit=1)) == 1
+    assert await main.write(notes.adopt) == 1
+    assert await main.write(notes.adopt) == 0
+    assert await main.read(notes.waiting) == 0
+    assert await intake.write(notes.prune) == 2
+    logged = "SELECT at, actor, action, repo_id FROM event_log ORDER BY id"
+    assert await main.read(lambda db: db.execute(logged).fetchall()) == [
+        (5.0, "U1", "status", 1),
+        (5.0, "U1", "status", 2),
+    ]

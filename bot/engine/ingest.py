@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.services import Services
-from storage import Store, inbox, ingest
+from storage import Store, inbox, ingest, notes
 
 # Seconds between two prunes of the ingest file (ingest.PRUNE_BATCH rows at most each).
 PRUNE_EVERY = 0.05
@@ -53,5 +53,5 @@ async def prune(intake: Store, every: float = PRUNE_EVERY) -> None:
     acknowledgements and delays them by its deletes.
     """
     while True:
-        await intake.write(ingest.prune)
+        await intake.write(lambda db: ingest.prune(db) + notes.prune(db))
         await asyncio.sleep(every)

@@ -15,7 +15,7 @@ from bot.core.clock import Clock
 from bot.core.text import load_json
 from bot.engine.metrics import Metrics
 from bot.pipeline.tx import Reaction, Tx, transient
-from storage import Store, inbox, savepoint
+from storage import Store, inbox, notes, savepoint
 
 log = logging.getLogger(__name__)
 Step = Callable[[Tx], None]
@@ -135,6 +135,7 @@ class Worker:
         """
         while True:
             self._wake.clear()
+            await self.adopt_notes()
             if await self.drain_once():
                 self.beat()
                 continue
@@ -146,6 +147,11 @@ class Worker:
             timeout = 30.0 if due is None else min(30.0, max(0.05, due - self.clock.now()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def adopt_notes(self) -> None:
+        """Move the audit lines the answering process kept (storage/notes.py) to the event log."""
+        if await self.store.read(notes.waiting):
+            await self.store.write(notes.adopt)
 
     async def prune(self) -> None:
         """Drop old processed bodies, at most once an hour, while idle."""

@@ -6,8 +6,6 @@ Which repository: a channel follows the repositories whose channel it is
 follows several, name one as the first argument: `/ship promote acme/app #42 baklava`.
 """
 
-import asyncio
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,9 +20,8 @@ from bot.pipeline import approvals, stages
 from bot.pipeline.outbox import Ephemeral
 from bot.pipeline.tx import Tx
 from bot.services import Services
-from storage import audit, builds, pipeline
+from storage import audit, builds, notes, pipeline
 
-log = logging.getLogger(__name__)
 REPO_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUILD_NUMBER = re.compile(r"^#?[0-9]+$")  # ASCII digits: `²` is a digit to \d, not a number
 SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
@@ -72,25 +69,18 @@ async def look(ctx: Context, fn: Callable[..., str], *args: Any) -> str | None:
     return await services.store.read(job)
 
 
-# Audit lines written after their answer, held so that they are not collected half-done.
-NOTES: set[asyncio.Task[Any]] = set()
+async def note(ctx: Context, **entry: Any) -> None:
+    """Write an audit line where acknowledgements go, never waiting for the main file's lock.
 
-
-def note(ctx: Context, **entry: Any) -> None:
-    """Append to the event log after answering, so a read never waits behind acks' writes."""
-    at = ctx.services.clock.now()
-    task = asyncio.ensure_future(
-        ctx.services.store.write(lambda db: audit.log_event(db, at=at, **entry))
-    )
-    NOTES.add(task)
-    task.add_done_callback(noted)
-
-
-def noted(task: asyncio.Task[Any]) -> None:
-    """Forget a written audit line; log one that could not be written."""
-    NOTES.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("audit line not written: %s", task.exception())
+    With a processing process that is the ingest file (storage/notes.py), from which the
+    worker moves it into the event log; else the one writer that also stores deliveries.
+    """
+    services, at = ctx.services, ctx.services.clock.now()
+    if services.intake is None:
+        await services.store.write(lambda db: audit.log_event(db, at=at, **entry))
+        return
+    await services.intake.write(lambda db: notes.keep(db, at=at, entry=entry), savepoint=False)
+    services.worker.wake()
 
 
 async def tell(ctx: Context, channel: str, text: str) -> None:

@@ -1,5 +1,7 @@
 """The /ship verbs that read: status, history and where (each leaves a line in the event log)."""
 
+import asyncio
+
 from bot.core import where as wherein
 from bot.core.commands import USAGE, Command, CommandError, echo
 from bot.pipeline import whereabouts
@@ -23,16 +25,12 @@ async def status(ctx: Context, command: Command) -> str:
     if args:
         raise CommandError("status takes no arguments", USAGE["status"])
 
-    answer = await look(ctx, views.status, repo)
-    if answer is not None:
-        note(ctx, actor=ctx.user, action="status", repo_id=repo["id"])
-        return answer
-
-    def job(tx: Tx) -> str:
-        tx.log(actor=ctx.user, action="status", repo_id=repo["id"])
-        return views.status(tx, repo)
-
-    return await decide(ctx, job)
+    # The audit line is durable by the time the answer goes, written while it is read.
+    answer, _ = await asyncio.gather(
+        look(ctx, views.status, repo),
+        note(ctx, actor=ctx.user, action="status", repo_id=repo["id"]),
+    )
+    return answer if answer is not None else await decide(ctx, views.status, repo)
 
 
 async def history(ctx: Context, command: Command) -> str:
