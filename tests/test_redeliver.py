@@ -137,6 +137,22 @@ async def test_rate_limits_and_lost_answers_are_honoured(make_harness, fake_gith
     ]
 
 
+async def test_a_request_whose_answer_was_lost_is_not_asked_again_before_github_lists_it(
+    make_harness, fake_github
+):
+    hooks = fake_github.hooks
+    hooks.lag = 3.0  # GitHub makes (and lists) the redelivery seconds after accepting it
+    missed = hooks.add("push", push_payload("3" * 40), status_code=502)
+    fake_github.fail(REDELIVER, 502, after=True)  # carried out, but the answer is lost
+    harness = await start(make_harness, fake_github, url=False)  # and the redelivery fails
+    await swept(harness)
+    assert harness.rows("SELECT state FROM outbox WHERE method = 'github.redeliver'") == [
+        {"state": "sent"}
+    ]
+    assert hooks.redelivery_requests == [missed["id"]]  # asked once
+    assert [a["redelivery"] for a in hooks.of(missed["guid"])] == [False, True]
+
+
 async def test_the_fake_refuses_what_github_refuses(fake_github, aiohttp_client, private_key):
     client = await aiohttp_client(fake_github.app())
     assert (await client.get("/app/hook/deliveries")).status == 401

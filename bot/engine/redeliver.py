@@ -11,6 +11,7 @@ recorded before it is sent, so a GUID is never asked for twice, even across rest
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -22,7 +23,7 @@ from bot.core.clock import Clock
 from bot.core.deliveries import Attempt, missed
 from bot.engine.github import GitHubClient, parse_expiry
 from bot.engine.metrics import Metrics
-from bot.engine.relay import Permanent, RetryAfter, Row, Sender, Transient
+from bot.engine.relay import Permanent, RetryAfter, Row, Sender, Transient, Waiting
 from bot.pipeline.outbox import Redelivery
 from bot.pipeline.tx import Tx
 from storage import Store, inbox, redeliveries
@@ -32,6 +33,11 @@ RETENTION = 3 * 86400.0  # GitHub keeps an App's deliveries for 3 days
 # Read this far before the previous sweep's start: an attempt that was failing while that
 # sweep read the list is listed by the time of this one.
 MARGIN = 600.0
+# GitHub lists a redelivery only once it has made it, seconds after accepting the request:
+# after a lost answer, look again every LOOK_AGAIN seconds, and ask again only when it still
+# does not show SETTLE seconds after our request (which then most likely never arrived).
+SETTLE = 30.0
+LOOK_AGAIN = 5.0
 # The App's own endpoints have their own rate limit: their own lane, paced like any GitHub write.
 
 
@@ -126,6 +132,7 @@ def redeliver_senders(
 ) -> dict[str, Sender]:
     """Build the relay's sender of redelivery requests (as the App, with its JWT)."""
     counted = metrics or Metrics()
+    asked: dict[int, float] = {}  # outbox row -> when this process last sent its request
 
     async def redelivered(row: Row) -> bool:
         guid = Redelivery.from_row(row.payload).guid
@@ -136,16 +143,26 @@ def redeliver_senders(
         # After a crash or a lost answer, look before asking again: GitHub's list shows
         # the redelivery our first request started, if it reached GitHub.
         attempts = await client.hook_deliveries(row.created_at - MARGIN)
-        return any(a["guid"] == guid and a.get("redelivery") for a in attempts)
+        if any(a["guid"] == guid and a.get("redelivery") for a in attempts):
+            return True
+        sent = asked.get(row.id)  # unknown after a restart: ask again
+        left = 0.0 if sent is None else sent + SETTLE - time.monotonic()
+        if left > 0:
+            raise Waiting(
+                f"GitHub does not list the redelivery of {guid} yet", min(left, LOOK_AGAIN)
+            )
+        return False
 
     async def redeliver(row: Row) -> Any:
         if not await redelivered(row):
+            asked[row.id] = time.monotonic()
             try:
                 await client.redeliver(Redelivery.from_row(row.payload).hook_delivery_id)
             except Exception:
                 counted.redelivery_requests.labels("failed").inc()
                 raise
             counted.redelivery_requests.labels("requested").inc()
+        asked.pop(row.id, None)  # answered, or not needed: the row is done
         return None
 
     return {Redelivery.method: redeliver}

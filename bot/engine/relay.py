@@ -64,7 +64,11 @@ class Permanent(Exception):
 
 
 class Waiting(Exception):
-    """The row depends on another that has not been sent yet."""
+    """The row depends on something not there yet (another row, GitHub's list): look again."""
+
+    def __init__(self, reason: str, seconds: float = 1.0) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,7 @@ class Relay:
                 self.metrics.rate_limit_seconds.labels(row.target).inc(exc.seconds)
             await self._retry(row, exc.seconds, exc, count=False)
         except Waiting as exc:
-            await self._retry(row, 1.0, exc, count=False)
+            await self._retry(row, exc.seconds, exc, count=False)
         except Transient as exc:
             delay = min(MAX_BACKOFF, 2.0 ** (row.attempts + 1))
             log.warning(

@@ -38,6 +38,8 @@ class HookDeliveries:
         self.url: str | None = None  # where redeliveries go; None: they fail to connect
         self.secret = ""
         self.redelivery_requests: list[int] = []
+        # Seconds GitHub takes to make (and so to list) a redelivery it accepted.
+        self.lag = 0.0
         self._ids = itertools.count(90_000_001)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -112,6 +114,7 @@ class HookDeliveries:
         return web.json_response({}, status=202)
 
     async def _deliver(self, guid: str) -> None:
+        await asyncio.sleep(self.lag)
         event, body = self.bodies[guid]
         code = 0
         if self.url:
