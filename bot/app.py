@@ -28,7 +28,7 @@ from bot.engine.processor import Processing
 from bot.engine.redeliver import Sweeper, redeliver_senders
 from bot.engine.relay import Relay, Sender
 from bot.engine.slack import slack_senders
-from bot.engine.slack_api import observe_calls
+from bot.engine.slack_api import observe_calls, restore_pauses
 from bot.engine.supervisor import Supervisor
 from bot.engine.worker import Worker
 from bot.pipeline import digest_post, registry
@@ -140,6 +140,7 @@ def create_app(
         supervisor = Supervisor()
         github.on_call = partial(metrics.call, "github")
         observe_calls(slack, partial(metrics.call, "slack"))
+        await restore_pauses(slack, store)  # a 429's pause outlives a restart within it
         relay = Relay(store, {}, clock=clock.now, supervisor=supervisor, metrics=metrics)
         worker = Worker(
             store,

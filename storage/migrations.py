@@ -466,3 +466,10 @@ def m019_read_indexes(db: Database) -> None:
         CREATE INDEX promotions_state ON promotions (repo_id, state, id);
         """
     )
+
+
+@migrations()
+def m020_rate_limit_pauses(db: Database) -> None:
+    # Slack's 429 pauses a Web API method workspace-wide, for every channel's lane: kept here
+    # (storage/pauses.py) as well as in memory, so a restart within the pause still waits.
+    db.executescript("CREATE TABLE rate_limit_pauses (name TEXT PRIMARY KEY, until REAL NOT NULL);")

@@ -79,3 +79,22 @@ def test_github_waits_read_garbled_headers_safely():
     garbled_reset = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "later"}
     assert wait_from_headers(garbled_reset, now=0.0) == 30.0
     assert wait_from_headers({}, now=0.0) is None
+
+
+async def test_a_restart_during_a_pause_still_holds_the_method_back(make_harness, fake_slack):
+    first = await make_harness()
+    fake_slack.fail("chat.postMessage", 429, headers={"Retry-After": "60"})
+    await queue(first, slack_message("k0", "first", "#releases"))
+    await until(lambda: first.rows("SELECT * FROM outbox WHERE error LIKE '%retry after 60s'"))
+    await first.client.close()  # stopped (or crashed) a moment into Slack's minute
+
+    again = await make_harness()
+    (row,) = await queue(again, slack_message("k1", "second", "#mingle-releases"))
+    await until(
+        lambda: again.rows("SELECT * FROM outbox WHERE id = ? AND error LIKE '%paused%'", [row])
+    )
+    assert len(fake_slack.of("chat.postMessage")) == 1  # only the refused one went out
+    assert again.rows("SELECT state FROM outbox ORDER BY id") == [
+        {"state": "pending"},
+        {"state": "pending"},
+    ]

@@ -15,6 +15,7 @@ from bot.cli.devcommands import digest_db
 from bot.config import DIGEST_SECRETS, Config, ConfigError, load_secrets
 from bot.engine.relay import Relay
 from bot.engine.slack import slack_senders
+from bot.engine.slack_api import restore_pauses
 from bot.pipeline import registry
 from bot.pipeline.digest_post import as_text, gather, learn_channels, queue_all
 from storage import Store, connect, migrate, outbox
@@ -60,6 +61,7 @@ async def _post(config: Config, db_path: str | Path, token: str, api_url: str) -
             slack = AsyncWebClient(token=token, base_url=api_url, session=session)
             # Outbox rows are leased, so this relay and a running service's never both send one.
             relay = Relay(store, slack_senders(slack, store))
+            await restore_pauses(slack, store)  # Slack's 429 pauses that promobot keeps
             await learn_channels(store, slack, config)
             queued = await store.write(
                 partial(queue_all, config=config, now=time.time(), reactions=registry.reactions())

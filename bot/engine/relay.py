@@ -23,7 +23,7 @@ from sqlite_utils import Database
 
 from bot.engine.metrics import Metrics
 from bot.engine.supervisor import Supervisor
-from storage import Store, outbox
+from storage import Store, outbox, pauses
 
 log = logging.getLogger(__name__)
 Record = Callable[[Database], None]
@@ -39,6 +39,7 @@ class RetryAfter(Exception):
     `lane_wide` pauses the whole lane (a GitHub installation's limit); Slack's
     limits are per Web API method, which the Slack client enforces itself.
     `held` says the call never went out (it was held back by a pause in force).
+    `scope` names a pause wider than the lane (a Slack method), kept in the database.
     """
 
     def __init__(
@@ -48,11 +49,13 @@ class RetryAfter(Exception):
         *,
         lane_wide: bool = True,
         held: bool = False,
+        scope: str | None = None,
     ) -> None:
         super().__init__(f"{reason}; retry after {seconds:.0f}s")
         self.seconds = seconds
         self.lane_wide = lane_wide
         self.held = held
+        self.scope = scope
 
 
 class Transient(Exception):
@@ -218,7 +221,10 @@ class Relay:
                 log.warning("%s %s: %s", row.target, row.method, exc, extra=extra)
                 self.metrics.rate_limit_waits.labels(row.target, row.method).inc()
                 self.metrics.rate_limit_seconds.labels(row.target).inc(exc.seconds)
-            await self._retry(row, exc.seconds, exc, count=False)
+            pause = None
+            if exc.scope is not None and not exc.held:  # a fresh 429, not a pause in force
+                pause = (exc.scope, time.time() + exc.seconds)
+            await self._retry(row, exc.seconds, exc, count=False, pause=pause)
         except Waiting as exc:
             await self._retry(row, exc.seconds, exc, count=False)
         except Transient as exc:
@@ -246,11 +252,23 @@ class Relay:
             await self.store.write(lambda db: _sent(db, row.id, row.raw, now, record))
             self.sent += 1
 
-    async def _retry(self, row: Row, delay: float, error: Exception, *, count: bool) -> None:
+    async def _retry(
+        self,
+        row: Row,
+        delay: float,
+        error: Exception,
+        *,
+        count: bool,
+        pause: tuple[str, float] | None = None,
+    ) -> None:
         not_before, text = self.clock() + delay, str(error)
-        await self.store.write(
-            lambda db: outbox.retry_later(db, row.id, not_before, text, count=count)
-        )
+
+        def write(db: Database) -> None:
+            outbox.retry_later(db, row.id, not_before, text, count=count)
+            if pause is not None:  # kept, so that a restart honours it too
+                pauses.hold(db, *pause)
+
+        await self.store.write(write)
 
 
 def holder_gone(owner: str | None) -> bool:

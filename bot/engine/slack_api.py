@@ -3,6 +3,7 @@
 import time
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -11,6 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.retry_after import retry_after_seconds
 from bot.engine.relay import Permanent, RetryAfter, Transient
+from storage import Store
+from storage import pauses as kept_pauses
 
 # Errors that retrying cannot fix; anything else Slack says is retried with backoff.
 PERMANENT = {
@@ -48,6 +51,17 @@ class MethodPauses:
         """Hold back every call of `method` for `seconds`, whichever channel it is for."""
         until = time.monotonic() + seconds
         self._until[method] = max(until, self._until.get(method, 0.0))
+
+
+SCOPE = "slack:"  # a Slack method's pause, as kept in the database (storage/pauses.py)
+
+
+async def restore_pauses(client: AsyncWebClient, store: Store) -> None:
+    """Hold back again the Slack methods a 429 paused before a restart, for what is left."""
+    now = time.time()
+    for name, until in (await store.read(partial(kept_pauses.active, now=now))).items():
+        if name.startswith(SCOPE):
+            pauses(client).pause(name.removeprefix(SCOPE), until - now)
 
 
 # One set of pauses per Web API client, shared by every sender and lane that uses it.
@@ -92,7 +106,9 @@ async def call(client: AsyncWebClient, method: str, **args: Any) -> dict[str, An
         if answer.status_code == 429 or answer.get("error") == "ratelimited":
             seconds = retry_after_seconds(answer.headers.get("Retry-After"))
             pauses(client).pause(method, seconds)
-            raise RetryAfter(seconds, f"Slack {method}", lane_wide=False) from None
+            raise RetryAfter(
+                seconds, f"Slack {method}", lane_wide=False, scope=SCOPE + method
+            ) from None
         if answer.status_code >= 500:
             raise Transient(f"Slack {method}: HTTP {answer.status_code}") from None
         error = answer.get("error", f"HTTP {answer.status_code}")
