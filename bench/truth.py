@@ -200,6 +200,11 @@ def main() -> None:
         default=common.CLIENT_CPU,
         help="core for promobot's processing process ('same': stay on the server's core)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["promobot"],
+        help="only promobot's part (burst, drain, half rate), to bench/results/truth-promobot.json",
+    )
     args = parser.parse_args()
     args.pids = {}
     load = os.getloadavg()
@@ -208,6 +213,10 @@ def main() -> None:
     figures["seconds"] = args.seconds
     with tempfile.TemporaryDirectory(prefix="promobot-bench-") as tmp:
         runs = {"promobot": promobot_run(burst, warm, Path(tmp), args)}
+        if args.only:
+            figures.update(servers=runs, load_after=os.getloadavg())
+            common.write_results("truth-promobot", figures)
+            return
         rate = runs["promobot"]["half"]["rate"]
         for kind in ("bare", "naive", "probot"):
             runs[kind] = baseline_run(kind, burst, warm, Path(tmp), rate, args)
