@@ -64,6 +64,9 @@ def connect(
     else:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        # A savepoint keeps the pages it changes until released; past 64 KB SQLite spilled
+        # them to a temporary file, a write per page a batch of deliveries changed.
+        conn.execute("PRAGMA temp_store = MEMORY")
         if not checkpoints:
             conn.execute("PRAGMA wal_autocheckpoint = 0")
     return Database(conn, execute_plugins=False)

@@ -63,6 +63,8 @@ async def test_the_database_is_durable_by_choice(store):
 
     assert await store.write(pragmas) == ["wal", 1, 5000]
     assert await store.write(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 2
+    # Savepoints' journals stay in memory (2): no temporary file written page by page.
+    assert await store.write(lambda db: db.execute("PRAGMA temp_store").fetchone()[0]) == 2
 
 
 async def test_readers_cannot_write(store):
