@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 MAX_NAME = 80  # a name that is not a Slack ID (a GitHub login), shown as text
@@ -72,6 +74,13 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def load_json(body: bytes | str) -> Any:
     """Decode JSON, replacing lone surrogates (which no database can store) with U+FFFD."""
+    try:
+        # Twice as fast as json.loads on a 10 KB delivery, and the same values. What it
+        # refuses (escaped lone surrogates, NaN, 1e400, bad UTF-8) goes the long way, which
+        # takes or refuses it as before.
+        return msgspec.json.decode(body)
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        pass
     data = json.loads(body)
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     return _replace_surrogates(data) if escapes_surrogates(raw) else data
