@@ -111,6 +111,14 @@ async def test_a_click_counts_only_on_its_own_promotions_message(bot):
         said = bot.slack.of("chat.postEphemeral")[-1].body["text"]
         assert "does not belong to promotion 3's approval message" in said
     assert bot.h.rows("SELECT count(*) AS n FROM approvals") == [{"n": 0}]
+    refused = "SELECT actor, reason, detail FROM event_log WHERE action = 'command.refused'"
+    assert bot.h.rows(refused) == 2 * [
+        {
+            "actor": "U0GROUP",
+            "reason": "This button does not belong to promotion 3's approval message.",
+            "detail": '{"text": "click 3"}',
+        }
+    ]
     await bot.click("approve", 3, user="U0GROUP")  # on the message itself
     assert bot.h.rows("SELECT count(*) AS n FROM approvals") == [{"n": 1}]
 

@@ -190,11 +190,14 @@ async def unbound(ctx: Context, value: str, channel: str, ts: str) -> str | None
     """
     promotion = number(value)
     if promotion is None:
-        return NOT_BOUND
-    posted = await ctx.services.store.read(lambda db: pipeline.approval_message(db, promotion))
-    if posted is None or posted != (channel, ts):
-        return ELSEWHERE.format(promotion)
-    return None
+        problem = NOT_BOUND
+    else:
+        posted = await ctx.services.store.read(lambda db: pipeline.approval_message(db, promotion))
+        if posted == (channel, ts):
+            return None
+        problem = ELSEWHERE.format(promotion)
+    await refuse(ctx, f"click {value}", CommandError(problem.removeprefix(":warning: ")))
+    return problem
 
 
 async def click(ctx: Context, action: str, value: str) -> str:
@@ -204,4 +207,5 @@ async def click(ctx: Context, action: str, value: str) -> str:
     try:
         return await approve(ctx, Command("approve", (value,)))
     except CommandError as exc:
+        await refuse(ctx, f"click {value}", exc)
         return exc.answer()
