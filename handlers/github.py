@@ -93,12 +93,13 @@ class _Keyed(msgspec.Struct):
 
 class _Routing(msgspec.Struct):
     action: Any = None
-    repository: msgspec.Raw = msgspec.Raw(b"null")
-    installation: msgspec.Raw = msgspec.Raw(b"null")
+    # An object's id is read in the same pass; anything else there (a number, a list) is a
+    # ValidationError, and load_json takes the body the full way.
+    repository: _Keyed | None = None
+    installation: _Keyed | None = None
 
 
 _ROUTING = msgspec.json.Decoder(_Routing)
-_KEYED = msgspec.json.Decoder(_Keyed)
 
 
 def routing(body: bytes) -> tuple[str | None, str] | None:
@@ -106,9 +107,10 @@ def routing(body: bytes) -> tuple[str | None, str] | None:
 
     The acknowledgement needs only these two: msgspec checks the whole document but builds
     just them (a tenth of a full decode of a 12 KB status). Whatever it does not take as a
-    plain UTF-8 JSON object (other encodings, NaN, errors) goes the full way, so what is
-    refused, and why, does not change. msgspec itself refuses every escaped lone surrogate
-    (load_json replaces them) and decodes escaped pairs as json.loads does.
+    plain UTF-8 JSON object with object-or-null keys (other encodings, NaN, errors) goes
+    the full way, so what is refused, and why, does not change. msgspec itself refuses
+    every escaped lone surrogate (load_json replaces them) and decodes escaped pairs as
+    json.loads does.
     """
     # msgspec does not check the UTF-8 of the strings it skips; json.loads does. An ASCII
     # body (GitHub's are, nearly always) is valid UTF-8 without decoding 12 KB into a str.
@@ -122,13 +124,10 @@ def routing(body: bytes) -> tuple[str | None, str] | None:
     except (msgspec.DecodeError, RecursionError):  # too deep: load_json says so
         return None
     action = top.action if isinstance(top.action, str) else None
-    for name, raw in (("repo", top.repository), ("installation", top.installation)):
-        try:
-            key = _KEYED.decode(raw).id
-        except msgspec.ValidationError:  # not an object: as if absent
-            continue
-        if key is not None:
-            return action, f"{name}:{key}"
+    if top.repository is not None and top.repository.id is not None:
+        return action, f"repo:{top.repository.id}"
+    if top.installation is not None and top.installation.id is not None:
+        return action, f"installation:{top.installation.id}"
     return action, "app"
 
 
