@@ -7,6 +7,7 @@ and compare without parsing, and the dashboard formats them for people.
 from sqlite_utils import Database, Migrations
 
 from storage.commits import backfill_authors, backfill_commits
+from storage.stage_order import renumber
 
 migrations = Migrations("promobot")
 
@@ -473,3 +474,41 @@ def m020_rate_limit_pauses(db: Database) -> None:
     # Slack's 429 pauses a Web API method workspace-wide, for every channel's lane: kept here
     # (storage/pauses.py) as well as in memory, so a restart within the pause still waits.
     db.executescript("CREATE TABLE rate_limit_pauses (name TEXT PRIMARY KEY, until REAL NOT NULL);")
+
+
+@migrations()
+def m021_stage_order(db: Database) -> None:
+    # Which build is live in a stage, and whether a rollback came after a build went live, is
+    # the order in which those events were recorded, not a clock reading: two successes (or a
+    # success and a rollback) can share one. Each success and each rollback takes the next
+    # number of its repository's sequence; triggers assign it in the writing transaction, so
+    # every writer (a status webhook, a rollback, a backfill) gets it. The times stay for people.
+    db.executescript(
+        """
+        ALTER TABLE repositories ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE deployments ADD COLUMN success_seq INTEGER;
+        ALTER TABLE promotions ADD COLUMN rollback_seq INTEGER;
+        CREATE INDEX deployments_success_seq ON deployments (repo_id, stage, success_seq);
+        CREATE TRIGGER deployments_success_insert AFTER INSERT ON deployments
+        WHEN NEW.succeeded_at IS NOT NULL BEGIN
+            UPDATE repositories SET last_seq = last_seq + 1 WHERE id = NEW.repo_id;
+            UPDATE deployments SET success_seq = (SELECT last_seq FROM repositories
+                WHERE id = NEW.repo_id) WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER deployments_success_update AFTER UPDATE OF succeeded_at ON deployments
+        BEGIN
+            UPDATE repositories SET last_seq = last_seq + 1
+                WHERE id = NEW.repo_id AND NEW.succeeded_at IS NOT NULL;
+            UPDATE deployments SET success_seq = CASE WHEN NEW.succeeded_at IS NULL THEN NULL
+                ELSE (SELECT last_seq FROM repositories WHERE id = NEW.repo_id) END
+                WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER promotions_rollback_insert AFTER INSERT ON promotions
+        WHEN NEW.rollback = 1 BEGIN
+            UPDATE repositories SET last_seq = last_seq + 1 WHERE id = NEW.repo_id;
+            UPDATE promotions SET rollback_seq = (SELECT last_seq FROM repositories
+                WHERE id = NEW.repo_id) WHERE id = NEW.id;
+        END;
+        """
+    )
+    renumber(db)

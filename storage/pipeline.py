@@ -120,12 +120,13 @@ def in_flight(db: Database, repo_id: int, stage: str, now: float) -> dict[str, A
 
 
 def current(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None:
-    """Return the latest successful deployment in a stage (the build there now), with its build."""
+    """Return the deployment that succeeded last in a stage (the build there now) and its build."""
+    # The last success recorded, not the latest clock reading: two can share one.
     return _one(
         db,
         "SELECT d.*, b.number, b.sha FROM deployments d JOIN builds b ON b.id = d.build_id"
-        " WHERE d.repo_id = ? AND d.stage = ? AND d.succeeded_at IS NOT NULL"
-        " ORDER BY d.succeeded_at DESC, d.id DESC LIMIT 1",
+        " WHERE d.repo_id = ? AND d.stage = ? AND d.success_seq IS NOT NULL"
+        " ORDER BY d.success_seq DESC LIMIT 1",
         [repo_id, stage],
     )
 
@@ -135,10 +136,9 @@ def previous_good(db: Database, repo_id: int, stage: str, before: dict) -> dict 
     return _one(
         db,
         "SELECT d.*, b.number, b.sha FROM deployments d JOIN builds b ON b.id = d.build_id"
-        " WHERE d.repo_id = ? AND d.stage = ? AND d.succeeded_at IS NOT NULL"
-        " AND d.build_id != ? AND d.succeeded_at <= ?"
-        " ORDER BY d.succeeded_at DESC, d.id DESC LIMIT 1",
-        [repo_id, stage, before["build_id"], before["succeeded_at"]],
+        " WHERE d.repo_id = ? AND d.stage = ? AND d.success_seq < ? AND d.build_id != ?"
+        " ORDER BY d.success_seq DESC LIMIT 1",
+        [repo_id, stage, before["success_seq"], before["build_id"]],
     )
 
 
@@ -152,14 +152,15 @@ def build_deployments(db: Database, build_id: int, stage: str) -> list[dict[str,
     )
 
 
-def rolled_back_at(db: Database, repo_id: int, stage: str, build_id: int) -> float | None:
-    """Return when a rollback last took `build_id` out of `stage`, or None."""
+def rolled_back(db: Database, repo_id: int, stage: str, build_id: int) -> bool:
+    """Say whether a rollback took `build_id` out of `stage` after it last went live there."""
     row = db.execute(
-        "SELECT max(created_at) FROM promotions WHERE repo_id = ? AND stage = ? AND rollback = 1"
-        " AND replaces_build_id = ?",
-        [repo_id, stage, build_id],
+        "SELECT max(rollback_seq) > coalesce((SELECT max(success_seq) FROM deployments"
+        "  WHERE build_id = ? AND stage = ?), 0) FROM promotions"
+        " WHERE repo_id = ? AND stage = ? AND rollback = 1 AND replaces_build_id = ?",
+        [build_id, stage, repo_id, stage, build_id],
     ).fetchone()
-    return row[0] if row else None
+    return bool(row and row[0])
 
 
 def open_lock(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:
@@ -223,8 +224,8 @@ def reached_since(db: Database, repo_id: int, stage: str, number: int) -> float 
     """
     row = db.execute(
         "SELECT min(d.succeeded_at) FROM deployments d JOIN builds b ON b.id = d.build_id"
-        " WHERE d.repo_id = ? AND d.stage = ? AND b.number >= ? AND d.succeeded_at > coalesce("
-        "  (SELECT max(o.succeeded_at) FROM deployments o JOIN builds ob ON ob.id = o.build_id"
+        " WHERE d.repo_id = ? AND d.stage = ? AND b.number >= ? AND d.success_seq > coalesce("
+        "  (SELECT max(o.success_seq) FROM deployments o JOIN builds ob ON ob.id = o.build_id"
         "   WHERE o.repo_id = ? AND o.stage = ? AND ob.number < ?), 0)",
         [repo_id, stage, number, repo_id, stage, number],
     ).fetchone()
@@ -235,10 +236,9 @@ def stage_history(db: Database, repo_id: int, stage: str) -> list[dict[str, Any]
     """Return each build that was live in a stage, with when it last went live, oldest first."""
     return list(
         db.query(
-            "SELECT d.build_id, b.number, max(d.succeeded_at) AS since, max(d.id) AS last"
+            "SELECT d.build_id, b.number, max(d.succeeded_at) AS since, max(d.success_seq) AS seq"
             " FROM deployments d JOIN builds b ON b.id = d.build_id WHERE d.repo_id = ?"
-            " AND d.stage = ? AND d.succeeded_at IS NOT NULL GROUP BY d.build_id"
-            " ORDER BY since, last",
+            " AND d.stage = ? AND d.success_seq IS NOT NULL GROUP BY d.build_id ORDER BY seq",
             [repo_id, stage],
         )
     )

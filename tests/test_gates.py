@@ -11,7 +11,13 @@ GREEN = {"number": 42, "ci_state": "success"}
 
 
 def deployed(id_: int, state: str, succeeded_at: float | None = None) -> dict:
-    return {"id": id_, "state": state, "succeeded_at": succeeded_at}
+    # Deployments here succeed in id order: the sequence promobot records successes in.
+    return {
+        "id": id_,
+        "state": state,
+        "succeeded_at": succeeded_at,
+        "success_seq": id_ if succeeded_at is not None else None,
+    }
 
 
 def facts(**changes) -> gates.Facts:
@@ -136,9 +142,19 @@ def test_a_refusal_renders_every_gate():
 
 def test_a_rollback_out_of_the_previous_stage_voids_the_soak():
     history = [deployed(1, "success", NOW - 3600)]
-    assert verdicts(facts(previous_deployments=history, rolled_back_at=NOW - 60))["soak"] == (
+    assert verdicts(facts(previous_deployments=history, rolled_back=True))["soak"] == (
         False,
         "rolled back out of pasty",
     )
-    redeployed = verdicts(facts(previous_deployments=history, rolled_back_at=NOW - 7200))
-    assert redeployed["soak"][0] is True
+    assert verdicts(facts(previous_deployments=history, rolled_back=False))["soak"][0] is True
+
+
+def test_the_soak_counts_from_the_success_recorded_last_whatever_the_clock_said():
+    # A clock stepped back: the later success reads earlier, and the soak still counts from it.
+    history = [deployed(1, "success", NOW - 3600), deployed(2, "success", NOW - 3700)]
+    assert verdicts(facts(previous_deployments=history))["soak"] == (
+        True,
+        "live in pasty for 1h 1m (needs 15m)",
+    )
+    history = [deployed(1, "success", NOW - 3600), deployed(2, "success", NOW - 60)]
+    assert verdicts(facts(previous_deployments=history))["soak"][0] is False

@@ -340,8 +340,8 @@ class StageModel(RuleBasedStateMachine):
         for stage in STAGES:
             rows = self.rows(
                 "SELECT b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
-                " WHERE d.stage = ? AND d.succeeded_at IS NOT NULL"
-                " ORDER BY d.succeeded_at DESC, d.id DESC LIMIT 1",
+                " WHERE d.stage = ? AND d.success_seq IS NOT NULL"
+                " ORDER BY d.success_seq DESC LIMIT 1",
                 [stage],
             )
             assert (rows[0]["number"] if rows else None) == self.live.get(stage)

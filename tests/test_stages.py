@@ -246,3 +246,17 @@ async def test_the_sweep_lets_a_queued_promotion_go_when_the_soak_ends(bot, cloc
         task.cancel()
     await bot.h.settle()
     assert "Promotion 2 goes now" in bot.told("U012ABC")
+
+
+async def test_the_live_build_is_the_one_that_finished_deploying_last(bot, clock):
+    # Found by the model: two successes in one clock reading, and status named the other build.
+    await bot.green(1)  # deploying into pasty, and GitHub goes quiet about it
+    await bot.wait(24 * 3600 + 60)
+    await bot.green(2)  # the stale deployment no longer holds pasty: #2 deploys too
+    first, second = bot.deployments("pasty")
+    await bot.report("pasty", "success", github_id=second["id"])
+    await bot.report("pasty", "success", github_id=first["id"])  # #1 finishes last, same second
+    status = await bot.ship("status", user="U111")
+    assert "• *pasty*: #1 `0000001` for 0s" in status
+    answer = await bot.ship("rollback pasty", user="U111")
+    assert "Rolling back pasty to #2" in answer

@@ -44,7 +44,7 @@ class Facts:
     person: str
     promoter: bool | None  # None: the stage has no promoters list, everyone may
     approvers: Sequence[str] = ()
-    rolled_back_at: float | None = None  # when a rollback took the build out of `previous`
+    rolled_back: bool = False  # a rollback took the build out of `previous` after it went live
 
 
 def order_gate(f: Facts) -> Gate:
@@ -70,11 +70,11 @@ def soak_gate(f: Facts, now: float) -> Gate:
     if not good:
         need = f" (needs {duration(f.stage.soak)})" if f.stage.soak else ""
         return Gate("soak", f.stage.soak == 0, f"not live in {f.previous.name}{need}")
-    last = max(good, key=lambda d: (d["succeeded_at"], d["id"]))
+    last = max(good, key=lambda d: d["success_seq"])  # recorded last, whatever the clocks said
     failed = [d for d in f.previous_deployments if d["id"] > last["id"] and d["state"] in FAILED]
     if failed:
         return Gate("soak", False, f"a later deployment to {f.previous.name} failed")
-    if f.rolled_back_at is not None and f.rolled_back_at >= last["succeeded_at"]:
+    if f.rolled_back:
         return Gate("soak", False, f"rolled back out of {f.previous.name}")
     live = now - last["succeeded_at"]
     if live >= f.stage.soak:

@@ -144,9 +144,8 @@ def facts(
         if previous
         else [],
         lock=pipeline.open_lock(tx.db, build["repo_id"], stage.name, tx.now),
-        rolled_back_at=pipeline.rolled_back_at(tx.db, build["repo_id"], previous.name, build["id"])
-        if previous
-        else None,
+        rolled_back=previous is not None
+        and pipeline.rolled_back(tx.db, build["repo_id"], previous.name, build["id"]),
         person=person,
         promoter=promoter,
         approvers=approvers,

@@ -93,22 +93,20 @@ def build_view(tx: Tx, build: dict[str, Any], repo: dict[str, Any]) -> render.Bu
 
 def stage_states(db: Database, build: dict[str, Any]) -> dict[str, str]:
     """Return, per stage, what the build is there: live now, was live, rolled back, waiting…"""
-    latest: dict[str, tuple[str, float]] = {}
-    for _, stage, state, created in progress.deployment_states(db, build["id"]):
-        latest[stage] = (state, created)
-    states = {stage: state for stage, (state, _) in latest.items()}
-    for stage, (state, created) in latest.items():
+    states: dict[str, str] = {}
+    for _, stage, state, _ in progress.deployment_states(db, build["id"]):
+        states[stage] = state
+    for stage, state in list(states.items()):
         if state in ("success", "inactive"):
-            states[stage] = lived(db, build, stage, created)
+            states[stage] = lived(db, build, stage)
     for stage, state in progress.stages_waiting(db, build["id"]):
         states[stage] = "awaiting_approval" if state == "waiting" else "waiting_turn"
     return states
 
 
-def lived(db: Database, build: dict[str, Any], stage: str, deployed_at: float) -> str:
+def lived(db: Database, build: dict[str, Any], stage: str) -> str:
     """Say whether a build that reached `stage` is live there, was rolled back out, or was live."""
-    out = pipeline.rolled_back_at(db, build["repo_id"], stage, build["id"])
-    if out is not None and out >= deployed_at:
+    if pipeline.rolled_back(db, build["repo_id"], stage, build["id"]):
         return "rolled_back"
     there = pipeline.current(db, build["repo_id"], stage)
     return "success" if there and there["build_id"] == build["id"] else "was_live"
