@@ -5,21 +5,20 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.pipeline import IN_FLIGHT, OPEN_LOCK
+from storage.pipeline import IN_FLIGHT, LAST_SUCCESS, OPEN_LOCK, STILL_OUT
 
 
 def live_deployments(db: Database, repo_id: int, stages: list[str]) -> dict[str, dict[str, Any]]:
-    """Return, per stage, the newest successful deployment with its build."""
+    """Return, per stage, the deployment live there (as /ship status says) with its build."""
     live: dict[str, dict[str, Any]] = {}
-    for stage in stages:  # one seek in deployments_live each, however long the history
+    for stage in stages:  # one seek in deployments_success_seq each, however long the history
         rows = list(
             db.query(
                 "SELECT d.stage, d.id AS deployment_id, d.state, d.created_at AS requested_at,"
-                " coalesce(d.finished_at, d.updated_at) AS live_at, d.requested_by,"
+                " d.succeeded_at AS live_at, d.requested_by,"
                 " b.id, b.number, b.sha, b.message, b.author, b.html_url, b.pushed_at,"
                 " b.ci_state FROM deployments d JOIN builds b ON b.id = d.build_id"
-                " WHERE d.repo_id = ? AND d.stage = ? AND d.state = 'success'"
-                " ORDER BY coalesce(d.finished_at, d.updated_at) DESC, d.id DESC LIMIT 1",
+                f" WHERE d.repo_id = ? AND d.stage = ? AND {LAST_SUCCESS}",
                 [repo_id, stage],
             )
         )
@@ -159,7 +158,7 @@ def promotions_of_builds(db: Database, build_ids: list[int]) -> list[dict[str, A
 
 
 def rollbacks_of(db: Database, build_ids: list[int]) -> list[dict[str, Any]]:
-    """Return when rollbacks took the given builds out of a stage (and to which build)."""
+    """Return when rollbacks took the given builds out of a stage they have not re-entered."""
     if not build_ids:
         return []
     marks = ", ".join("?" for _ in build_ids)
@@ -167,7 +166,8 @@ def rollbacks_of(db: Database, build_ids: list[int]) -> list[dict[str, Any]]:
         db.query(
             "SELECT p.replaces_build_id AS build_id, p.stage, p.created_at AS at,"
             " b.number AS to_number FROM promotions p JOIN builds b ON b.id = p.build_id"
-            f" WHERE p.rollback = 1 AND p.replaces_build_id IN ({marks}) ORDER BY p.id",
+            f" WHERE p.rollback = 1 AND p.replaces_build_id IN ({marks}) AND {STILL_OUT}"
+            " ORDER BY p.id",
             build_ids,
         )
     )
@@ -179,7 +179,7 @@ def successes_since(db: Database, repo_id: int, since: float) -> list[dict[str, 
         db.query(
             "SELECT d.stage, d.build_id, b.number, d.succeeded_at FROM deployments d"
             " JOIN builds b ON b.id = d.build_id WHERE d.repo_id = ? AND d.succeeded_at >= ?"
-            " ORDER BY d.succeeded_at, d.id",
+            " ORDER BY d.success_seq",
             [repo_id, since],
         )
     )

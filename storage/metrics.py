@@ -8,6 +8,7 @@ from sqlite_utils import Database
 BUILD = "b.id, b.number, b.sha, b.message, b.pushed_at, b.ci_state, b.ci_changed_at"
 DEPLOYMENT = (
     "d.id, d.build_id, d.stage, d.state, d.created_at, d.succeeded_at, d.finished_at,"
+    " d.success_seq,"
     " coalesce(p.rollback, 0) AS rollback, p.created_at AS asked_at, p.decided_at,"
     " (SELECT count(*) FROM approvals a WHERE a.promotion_id = p.id) AS approvals"
     " FROM deployments d LEFT JOIN promotions p ON p.id = d.promotion_id"
@@ -78,7 +79,7 @@ def delivery_rows(db: Database, repo_id: int, stage: str, since: float) -> dict[
         "deployments": sorted(deployments.values(), key=lambda d: d["id"]),
         "rollbacks": _rows(
             db,
-            "SELECT stage, created_at AS at, replaces_build_id FROM promotions"
+            "SELECT stage, created_at AS at, replaces_build_id, rollback_seq AS seq FROM promotions"
             " WHERE repo_id = ? AND rollback = 1 AND created_at >= ?",
             [repo_id, since],
         ),

@@ -10,6 +10,14 @@ IN_FLIGHT = ("requested", "queued", "pending", "in_progress")
 OPEN_LOCK = "lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
 FAILED = ("failure", "error")
 STALE_SECONDS = 3600.0
+# The one rule for the build live in a stage: the success recorded last, by the stage order's
+# sequence (storage/stage_order.py), not the latest clock reading: two can share one.
+LAST_SUCCESS = "d.success_seq IS NOT NULL ORDER BY d.success_seq DESC LIMIT 1"
+# A rollback counts against the build it took out until that build goes live there again.
+STILL_OUT = (
+    "p.rollback_seq > coalesce((SELECT max(s.success_seq) FROM deployments s"
+    " WHERE s.build_id = p.replaces_build_id AND s.stage = p.stage), 0)"
+)
 
 
 def _one(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
@@ -121,12 +129,10 @@ def in_flight(db: Database, repo_id: int, stage: str, now: float) -> dict[str, A
 
 def current(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None:
     """Return the deployment that succeeded last in a stage (the build there now) and its build."""
-    # The last success recorded, not the latest clock reading: two can share one.
     return _one(
         db,
         "SELECT d.*, b.number, b.sha FROM deployments d JOIN builds b ON b.id = d.build_id"
-        " WHERE d.repo_id = ? AND d.stage = ? AND d.success_seq IS NOT NULL"
-        " ORDER BY d.success_seq DESC LIMIT 1",
+        f" WHERE d.repo_id = ? AND d.stage = ? AND {LAST_SUCCESS}",
         [repo_id, stage],
     )
 
@@ -155,12 +161,11 @@ def build_deployments(db: Database, build_id: int, stage: str) -> list[dict[str,
 def rolled_back(db: Database, repo_id: int, stage: str, build_id: int) -> bool:
     """Say whether a rollback took `build_id` out of `stage` after it last went live there."""
     row = db.execute(
-        "SELECT max(rollback_seq) > coalesce((SELECT max(success_seq) FROM deployments"
-        "  WHERE build_id = ? AND stage = ?), 0) FROM promotions"
-        " WHERE repo_id = ? AND stage = ? AND rollback = 1 AND replaces_build_id = ?",
-        [build_id, stage, repo_id, stage, build_id],
+        "SELECT EXISTS (SELECT 1 FROM promotions p WHERE p.repo_id = ? AND p.stage = ?"
+        f" AND p.rollback = 1 AND p.replaces_build_id = ? AND {STILL_OUT})",
+        [repo_id, stage, build_id],
     ).fetchone()
-    return bool(row and row[0])
+    return bool(row[0])
 
 
 def open_lock(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:

@@ -110,9 +110,9 @@ async def test_a_build_moves_into_the_stage_when_its_deployment_succeeds(dev, br
     assert "#1" in await look(text_of, browser, '[data-stage="pasty"] .build')
     execute(
         dev.db_path,
-        "UPDATE deployments SET state = 'success', finished_at = ?, updated_at = ?"
-        " WHERE state = 'in_progress'",
-        [time.time(), time.time()],
+        "UPDATE deployments SET state = 'success', finished_at = ?, updated_at = ?,"
+        " succeeded_at = ? WHERE state = 'in_progress'",
+        [time.time()] * 3,
     )
     shown = await look(wait_for_text, browser, '[data-stage="pasty"] .build', "#2")
     assert "Change 2" in shown

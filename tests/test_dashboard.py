@@ -6,7 +6,7 @@ import re
 import pytest
 
 from bot.web.dashboard import templates
-from tests.devsupport import execute, manual, pipeline
+from tests.devsupport import deploy, execute, manual, pipeline
 
 TOKEN = "dashboard-test-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -135,3 +135,24 @@ async def test_people_are_shown_by_their_slack_names_and_unknown_ones_by_id(harn
     assert looked_up == {"U012ABC", "U0NOBODY"}
     await harness.client.get("/", headers=BEARER)
     assert len(harness.slack.of("users.info")) == 3  # Ada's name is kept; U0NOBODY asked again
+
+
+async def test_the_live_build_is_the_one_that_succeeded_last_even_in_the_same_second(harness):
+    now = await pipeline(harness)  # #1 live in pasty, #2 deploying there
+    again = deploy(harness.db_path, 1, "pasty", "in_progress", now - 8)  # #1 redeployed too
+    (flight,) = harness.rows(
+        "SELECT id FROM deployments WHERE state = 'in_progress' AND id != ?", [again]
+    )
+    for deployment in (again, flight["id"]):  # both succeed in one second, #2's last
+        execute(
+            harness.db_path,
+            "UPDATE deployments SET state = 'success', finished_at = ?, succeeded_at = ?"
+            " WHERE id = ?",
+            [now - 5, now - 5, deployment],
+        )
+    html = await (await harness.client.get("/", headers=BEARER)).text()
+    pasty = html.split('data-stage="pasty"')[1].split('class="stage"')[0]
+    assert "<strong>#2</strong>" in pasty
+    builds = {n: html.split(f'<tr data-build="{n}">')[1].split("</tr>")[0] for n in (1, 2)}
+    assert '<td class="cell done live" title="live in pasty">' in builds[2]
+    assert 'title="was live in pasty until #2 replaced it"' in builds[1]

@@ -77,6 +77,18 @@ def test_a_rollback_that_returned_to_an_older_build(story):
     assert (d.rework, d.rework_rate) == (1, 0.25)
 
 
+def test_a_change_live_again_in_the_second_of_its_rollback_but_after_it_did_not_fail(story):
+    story.build(1, T0 + 1 * H)
+    story.deploy(1, "dumpling", T0 + 2 * H)
+    story.build(2, T0 + 3 * H)
+    story.deploy(2, "dumpling", T0 + 5 * H)
+    story.rollback("dumpling", to=1, out=2, when=T0 + 6 * H)
+    story.deploy(2, "dumpling", T0 + 6 * H)  # #2 again, live in that second, after the rollback
+    d = measure(story).total.dora
+    assert (d.changes, d.failed_changes, d.rolled_back) == (3, 1, 1)  # #2's first time only
+    assert d.recoveries == (1 * H,)
+
+
 def test_a_revert_of_a_revert_lands_the_change_again(story):
     story.build(1, T0 + 1 * H, commits=(("A", "Add X", T0 + 1 * H),))
     story.deploy(1, "dumpling", T0 + 2 * H)

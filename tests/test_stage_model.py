@@ -60,6 +60,7 @@ PROMOTION_ACTIONS = {
     "promotion.superseded",
     "rollback",
 }
+DASHBOARD = {"Authorization": "Bearer model-dashboard"}
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
 )
@@ -104,6 +105,7 @@ class StageModel(RuleBasedStateMachine):
             slack_signing_secret=SIGNING_SECRET,
             github_api_url=str(self.github.server.make_url("")).rstrip("/"),
             slack_api_url=str(self.slack.server.make_url("/api/")),
+            dashboard_token=DASHBOARD["Authorization"].split()[1],
         )
         db_path = self.folder / "promobot.db"
         config = load_config(ROOT / "app.yaml")
@@ -334,9 +336,15 @@ class StageModel(RuleBasedStateMachine):
         )
         assert unbound == [], "a promotion deployed another build or stage"
 
+    async def dashboard(self) -> str:
+        return await (await self.client.get("/", headers=DASHBOARD)).text()
+
     @invariant()
     def the_live_build_is_the_last_successful_deployment(self) -> None:
+        # The model's truth is the deployment that reported success last; status and the
+        # dashboard must both name it, even when two successes share a clock reading.
         status = self.run(self.bot.ship("status", user="U111"))
+        page = self.run(self.dashboard())
         for stage in STAGES:
             rows = self.rows(
                 "SELECT b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
@@ -347,6 +355,9 @@ class StageModel(RuleBasedStateMachine):
             assert (rows[0]["number"] if rows else None) == self.live.get(stage)
             shown = f"• *{stage}*: #{self.live[stage]} `" if stage in self.live else "nothing"
             assert shown in status, f"status does not show #{self.live.get(stage)} in {stage}"
+            card = page.split(f'data-stage="{stage}"')[1].split('class="stage"')[0]
+            marked = f"<strong>#{self.live[stage]}</strong>" if stage in self.live else "no build"
+            assert marked in card, f"the dashboard does not show #{self.live.get(stage)} in {stage}"
 
     @invariant()
     def every_state_change_has_one_log_row(self) -> None:

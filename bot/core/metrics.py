@@ -71,8 +71,9 @@ class History:
             for b in records.builds
         }
         prod = [d for d in records.deployments if d.stage == records.production]
+        # In the order the successes were recorded: two can share a clock reading.
         self.live = sorted(
-            (d for d in prod if d.succeeded_at is not None), key=lambda d: (d.succeeded_at, d.id)
+            (d for d in prod if d.succeeded_at is not None), key=lambda d: d.success_seq or 0
         )
         self.prod = prod
         self.carried = self._carried()
@@ -131,7 +132,8 @@ class History:
                 live is not None
                 and rollback.stage == self.records.production
                 and rollback.replaces_build_id == deployment.build_id
-                and live <= rollback.at <= live + FAILURE_WINDOW
+                and (rollback.seq or 0) > (deployment.success_seq or 0)
+                and rollback.at <= live + FAILURE_WINDOW
             ):
                 return rollback.at
         return None

@@ -52,6 +52,7 @@ class Deployment:
     created_at: float
     succeeded_at: float | None = None
     finished_at: float | None = None
+    success_seq: int | None = None  # where its success falls in the order of the stages' events
     rollback: bool = False
     asked_at: float | None = None  # the promotion's request
     decided_at: float | None = None  # … and its decision
@@ -65,6 +66,7 @@ class Rollback:
     stage: str
     at: float
     replaces_build_id: int | None
+    seq: int | None = None  # where it falls in the order of the stages' events
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def cell(
         at = first.get("succeeded_at") or first["finished_at"] or first["updated_at"]
         promotion = next((p for p in promotions if p["id"] == first.get("promotion_id")), None)
         why = reasons(since, first["created_at"], promotion, soak, locks) if since else ()
-        back = rolled_back_at if rolled_back_at and rolled_back_at >= at else None
+        back = rolled_back_at  # only a rollback the build has not re-entered the stage since
         if back:
             label = f"reached {stage}, later rolled back out"
         elif live:
