@@ -115,6 +115,7 @@ class Store:
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="promobot-read")
         self._reader_dbs: list[Database] = []
+        self._loop_db: Database | None = None  # the event loop's own (see read_here)
 
     def open(self) -> None:
         """Migrate the schema and start the writer thread."""
@@ -132,6 +133,7 @@ class Store:
         for db in self._reader_dbs:
             db.close()
         self._reader_dbs.clear()
+        self._loop_db = None
 
     async def write(self, fn: Callable[[Database], T], *, savepoint: bool = True) -> T:
         """Run `fn(db)` in a transaction on the writer thread; return its result after commit.
@@ -165,12 +167,30 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read, fn)
 
+    async def read_here(self, fn: Callable[[Database], T]) -> T:
+        """Run a read of a few milliseconds on the event loop itself (a reader if SQLite is busy).
+
+        On a reader thread every SQLite call hands the interpreter lock back to the loop, and
+        under load each return waits out the switch interval: /ship status made ~40 calls.
+        """
+        if self._loop_db is None:
+            self._loop_db = connect(self.path, readonly=True, attach=self._attach)
+            # The loop never waits for a lock: a busy file sends the read to a reader thread.
+            self._loop_db.conn.execute("PRAGMA busy_timeout = 0")
+            self._reader_dbs.append(self._loop_db)
+        try:
+            return snapshot(self._loop_db, fn)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+        return await self.read(fn)
+
     def _read(self, fn: Callable[[Database], T]) -> T:
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = connect(self.path, readonly=True, attach=self._attach)
             self._reader_dbs.append(db)
-        return fn(db)
+        return snapshot(db, fn)
 
     def _run(self) -> None:
         db = connect(self.path, checkpoints=self.checkpoints, attach=self._attach)
@@ -286,6 +306,15 @@ def savepoint(db: Database, name: str) -> Iterator[None]:
             db.conn.execute(f"RELEASE {name}")
         raise
     db.conn.execute(f"RELEASE {name}")
+
+
+def snapshot(db: Database, fn: Callable[[Database], T]) -> T:
+    """Run a read in one snapshot: an answer never mixes two commits' states (one WAL lock)."""
+    db.conn.execute("BEGIN")
+    try:
+        return fn(db)
+    finally:
+        db.conn.execute("ROLLBACK")
 
 
 def begin(db: Database) -> None:

@@ -72,6 +72,24 @@ async def test_readers_cannot_write(store):
         await store.read(insert_log("nope"))
 
 
+async def test_a_read_sees_one_snapshot_while_writes_commit_during_it(store, tmp_path):
+    await store.write(insert_log("before"))
+
+    def read_twice(db):
+        first = [r["action"] for r in db.query("SELECT action FROM event_log")]
+        other = sqlite3.connect(tmp_path / "t.db")  # another process's commit, mid-read
+        other.execute("INSERT INTO event_log (at, actor, action) VALUES (2, 'test', 'during')")
+        other.commit()
+        other.close()
+        return first, [r["action"] for r in db.query("SELECT action FROM event_log")]
+
+    assert await store.read(read_twice) == (["before"], ["before"])
+    after = await store.read(
+        lambda db: [r["action"] for r in db.query("SELECT action FROM event_log")]
+    )
+    assert after == ["before", "during"]
+
+
 async def test_a_batch_of_deliveries_is_bounded_in_bytes_and_ordered_per_repository(store):
     from storage import inbox
 

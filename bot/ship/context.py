@@ -57,7 +57,7 @@ async def decide(ctx: Context, fn: Callable[..., str], *args: Any) -> str:
 
 
 async def look(ctx: Context, fn: Callable[..., str], *args: Any) -> str | None:
-    """Run `fn(tx, *args)` on a reader when no promotion is due; None when one is."""
+    """Run a short `fn(tx, *args)` on the loop when no promotion is due; None when one is."""
     services = ctx.services
 
     def job(db: Any) -> str | None:
@@ -66,7 +66,7 @@ async def look(ctx: Context, fn: Callable[..., str], *args: Any) -> str | None:
         # Letting time pass would change what is read: that takes the writer (see decide).
         return None if due is not None and due <= tx.now else fn(tx, *args)
 
-    return await services.store.read(job)
+    return await services.store.read_here(job)
 
 
 async def note(ctx: Context, **entry: Any) -> None:
@@ -96,7 +96,7 @@ async def tell(ctx: Context, channel: str, text: str) -> None:
 
 async def repository(ctx: Context, args: tuple[str, ...], usage: str) -> tuple[dict, tuple]:
     """Return the repository a command is about, and the remaining arguments."""
-    repos = await ctx.services.store.read(builds.repositories)
+    repos = await ctx.services.store.read_here(builds.repositories)  # a row or two: no thread
     config = ctx.services.config
     # Only the repositories whose channel this is: never every repository from anywhere.
     here = repos_for_channel(config, repos, ctx.channel_id, ctx.channel_name)

@@ -25,10 +25,11 @@ async def status(ctx: Context, command: Command) -> str:
     if args:
         raise CommandError("status takes no arguments", USAGE["status"])
 
-    # The audit line is durable by the time the answer goes, written while it is read.
-    answer, _ = await asyncio.gather(
-        look(ctx, views.status, repo),
+    # The audit line is durable by the time the answer goes, written while it is read (the
+    # note first: the read runs on the loop itself while the line's commit is under way).
+    _, answer = await asyncio.gather(
         note(ctx, actor=ctx.user, action="status", repo_id=repo["id"]),
+        look(ctx, views.status, repo),
     )
     return answer if answer is not None else await decide(ctx, views.status, repo)
 
