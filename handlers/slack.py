@@ -116,7 +116,7 @@ class Listeners:
     async def clicker(self, body: dict[str, Any]) -> context.Context:
         """Return the context of the person who clicked, their name looked up (bounded)."""
         ctx = self.person(body)
-        await learn_name(self.services, ctx.user)
+        await context.learn_name(ctx)
         return ctx
 
     async def ship_command(self, ack: Any, command: dict[str, Any]) -> None:
@@ -125,7 +125,6 @@ class Listeners:
         ctx = context.Context(
             self.services, self.promoters, typed.user, typed.channel_id, typed.channel_name
         )
-        await learn_name(self.services, ctx.user)
         result = await dispatch.answer(ctx, typed.text, typed.command)
         # A verb answers with text, or with the acknowledgement's fields (text, blocks).
         if isinstance(result, dict):
@@ -168,12 +167,6 @@ class Listeners:
 
 
 LISTENERS = web.AppKey("slack_listeners", Listeners)
-
-
-async def learn_name(services: Services, user: str) -> None:
-    """Look up a person's display name for pages and GitHub, bounded, before acting for them."""
-    if services.names is not None:
-        await services.names.learn([user])
 
 
 async def events(request: web.Request) -> web.Response:

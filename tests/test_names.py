@@ -1,9 +1,13 @@
 """People by name outside Slack: users.info looked up once, bounded, and the ID when it fails."""
 
+import asyncio
+
 import pytest
 
 from bot.core.clock import FakeClock
+from bot.ship import context
 from tests.pipeline_driver import Pipeline
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -63,3 +67,21 @@ async def test_news_of_a_persons_own_doing_names_them_without_a_ping(bot, clock)
     replies = [c.body["text"] for c in bot.slack.of("chat.postMessage") if c.body.get("thread_ts")]
     assert "🚀 *Grace Hopper* promoted build #1 to *baklava*." in replies
     assert not any("<@U111>" in r or "<@U0GROUP>" in r for r in [*channel, *replies])
+
+
+async def test_status_answers_without_waiting_for_a_name_and_learns_it_after(bot, clock):
+    # /ship status mentions people as <@U…>, which Slack shows by name: it has no use for a
+    # users.info answer, so a Slack that hangs does not hold it up even for the lookup's bound.
+    await bot.green(1)
+    await bot.report("pasty", "success")
+    bot.slack.delays["users.info"] = 30.0
+    status = await bot.ship("status", user="U111")
+    assert status.splitlines()[1].startswith("• *pasty*: #1 `0000001`")
+    pending = list(context.LEARNING)
+    assert pending, "the lookup was waited for before the answer"
+    await asyncio.gather(*pending)  # it gives up after its bound, after the answer
+    assert bot.h.rows("SELECT user_id FROM people") == []
+    bot.slack.delays.clear()
+    bot.slack.users["U222"] = "Ada Lovelace"
+    await bot.ship("history", user="U222")
+    await wait_for(lambda: bot.h.rows("SELECT name FROM people") == [{"name": "Ada Lovelace"}])

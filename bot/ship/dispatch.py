@@ -4,7 +4,7 @@ from bot.core import commands
 from bot.core.text import MAX_COMMAND, too_long
 from bot.pipeline import digest_post, freeze
 from bot.ship import metrics, reading, verbs
-from bot.ship.context import Answer, Context, Verb
+from bot.ship.context import Answer, Context, Verb, learn_name
 
 
 async def merge_freeze(ctx: Context, command: commands.Command) -> Answer:
@@ -48,8 +48,13 @@ VERBS: dict[str, Verb] = {
 }
 
 
+# Verbs that only read answer with <@U…> mentions, which Slack shows by name itself: they
+# never wait for users.info (pages and GitHub get the name, looked up after the answer).
+READING = frozenset({"help", "status", "history", "where", "metrics", "digest"})
+
+
 async def answer(ctx: Context, text: str, command: str | None) -> Answer:
-    """Parse and run one /ship command; return the ephemeral answer (bad input: the usage)."""
+    """Parse and run one typed /ship command; return the ephemeral answer (bad input: the usage)."""
     try:
         # shlex takes seconds over a 700 KB command, on the event loop: refuse it unparsed.
         long = too_long("this command", text, MAX_COMMAND)
@@ -57,8 +62,11 @@ async def answer(ctx: Context, text: str, command: str | None) -> Answer:
             raise commands.CommandError(long)
         parsed = commands.parse(text, command=command or "/ship")
     except commands.CommandError as exc:
+        await learn_name(ctx, wait=False)
         await verbs.refuse(ctx, text, exc)
         return exc.answer()
+    # A decision names its person in GitHub and on pages: know the name first (bounded).
+    await learn_name(ctx, wait=parsed.verb not in READING)
     return await answer_command(ctx, parsed, text)
 
 
