@@ -221,10 +221,7 @@ class Relay:
                 log.warning("%s %s: %s", row.target, row.method, exc, extra=extra)
                 self.metrics.rate_limit_waits.labels(row.target, row.method).inc()
                 self.metrics.rate_limit_seconds.labels(row.target).inc(exc.seconds)
-            pause = None
-            if exc.scope is not None and not exc.held:  # a fresh 429, not a pause in force
-                pause = (exc.scope, time.time() + exc.seconds)
-            await self._retry(row, exc.seconds, exc, count=False, pause=pause)
+            await self._retry(row, exc.seconds, exc, count=False)
         except Waiting as exc:
             await self._retry(row, exc.seconds, exc, count=False)
         except Transient as exc:
@@ -252,21 +249,15 @@ class Relay:
             await self.store.write(lambda db: _sent(db, row.id, row.raw, now, record))
             self.sent += 1
 
-    async def _retry(
-        self,
-        row: Row,
-        delay: float,
-        error: Exception,
-        *,
-        count: bool,
-        pause: tuple[str, float] | None = None,
-    ) -> None:
-        not_before, text = self.clock() + delay, str(error)
+    async def _retry(self, row: Row, delay: float, error: Exception, *, count: bool) -> None:
+        not_before, text, until = self.clock() + delay, str(error), time.time() + delay
+        # A fresh 429's pause wider than the lane (a Slack method) is kept for a restart too.
+        scope = error.scope if isinstance(error, RetryAfter) and not error.held else None
 
         def write(db: Database) -> None:
             outbox.retry_later(db, row.id, not_before, text, count=count)
-            if pause is not None:  # kept, so that a restart honours it too
-                pauses.hold(db, *pause)
+            if scope is not None:
+                pauses.hold(db, scope, until)
 
         await self.store.write(write)
 
