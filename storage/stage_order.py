@@ -4,17 +4,24 @@ from sqlite_utils import Database
 
 
 def renumber(db: Database) -> None:
-    """Number every success and rollback of each repository in the order their times give."""
-    # What databases written before the sequence know of that order: the times, and on a tie
-    # a success before a rollback (a rollback at the very moment a build went live took it
-    # out) and then the ids.
+    """Number every success and rollback of each repository in the order they were recorded."""
+    # What a database written before the sequence knows of that order: the times, then on a
+    # tie the event log (its row for the success or the rollback was written in the same
+    # transaction), then a success before a rollback (as the old rule read a tie) and the ids.
     db.executescript(
         """
         CREATE TEMP TABLE stage_events AS SELECT repo_id, kind, id, row_number() OVER (
-            PARTITION BY repo_id ORDER BY at, kind, id) AS seq FROM (
-            SELECT repo_id, 'd' AS kind, id, succeeded_at AS at FROM deployments
-                WHERE succeeded_at IS NOT NULL
-            UNION ALL SELECT repo_id, 'p', id, created_at FROM promotions WHERE rollback = 1);
+            PARTITION BY repo_id ORDER BY at, logged, kind, id) AS seq FROM (
+            SELECT d.repo_id, 'd' AS kind, d.id, d.succeeded_at AS at, (
+                SELECT max(e.id) FROM event_log e WHERE e.repo_id = d.repo_id
+                AND e.action = 'deployment.success' AND e.build_id = d.build_id
+                AND json_extract(e.detail, '$.deployment') = d.id) AS logged
+            FROM deployments d WHERE d.succeeded_at IS NOT NULL
+            UNION ALL SELECT p.repo_id, 'p', p.id, p.created_at, (
+                SELECT max(e.id) FROM event_log e WHERE e.repo_id = p.repo_id
+                AND e.action = 'rollback' AND e.build_id = p.build_id
+                AND json_extract(e.detail, '$.promotion') = p.id)
+            FROM promotions p WHERE p.rollback = 1);
         UPDATE deployments SET success_seq = e.seq FROM temp.stage_events e
             WHERE e.kind = 'd' AND e.id = deployments.id;
         UPDATE promotions SET rollback_seq = e.seq FROM temp.stage_events e

@@ -2,7 +2,7 @@
 
 import pytest
 
-from storage import connect, pipeline
+from storage import audit, connect, pipeline
 from storage.migrations import migrations
 
 REPO = 186853002
@@ -71,6 +71,26 @@ def test_an_old_database_keeps_what_its_times_said_and_ties_go_as_before(old_db)
     assert pipeline.rolled_back(old_db, REPO, "pasty", 3)
     assert not pipeline.rolled_back(old_db, REPO, "pasty", 2)
     assert [h["number"] for h in pipeline.stage_history(old_db, REPO, "pasty")] == [2, 1, 3]
+
+
+def test_an_old_tie_goes_to_the_success_its_event_log_recorded_last(old_db):
+    # The bug this order fixes, already in a database: #1's success was recorded after #2's.
+    stale = deploy(old_db, 1, None)
+    newer = deploy(old_db, 2, None)
+    for build, deployment in ((2, newer), (1, stale)):
+        pipeline.set_deployment(old_db, deployment, state="success", succeeded_at=AT)
+        audit.log_event(
+            old_db,
+            at=AT,
+            actor="github",
+            action="deployment.success",
+            repo_id=REPO,
+            build_id=build,
+            stage="pasty",
+            detail={"deployment": deployment},
+        )
+    migrations.apply(old_db)
+    assert live(old_db) == 1  # the old rule, by id, said #2
 
 
 def test_what_succeeds_last_is_live_whatever_the_clock_reads(old_db):
