@@ -61,6 +61,7 @@ class History:
                 "created_at": now,
                 "updated_at": now,
                 "finished_at": now,
+                "succeeded_at": now,
             }
         )
 

@@ -112,6 +112,22 @@ def test_a_build_that_moved_on_no_longer_waits(history, config):
     assert "Waiting over a day" not in sections(gather(history.db, config, T)[0])
 
 
+def test_a_waiting_build_is_told_what_the_next_stage_runs_after_a_rollback(history, config):
+    for n in (1, 2, 3):
+        history.push(n, T - 40 * H)
+        history.report(n, "ci/test", "success", T - 40 * H)
+    for n, stage, hours in ((1, "pasty", 39), (1, "baklava", 38), (2, "pasty", 37)):
+        history.deploy(n, stage, T - hours * H)
+    history.deploy(2, "baklava", T - 36 * H)
+    history.deploy(1, "baklava", T - 35 * H)  # rolled back: baklava runs #1 again
+    history.deploy(3, "pasty", T - 30 * H)
+    waiting = sections(gather(history.db, config, T)[0])["Waiting over a day"]
+    assert (
+        f"• <https://c/{sha_of(3)}|#3> `{sha_of(3)[:7]}` has waited in pasty for 1d 6h"
+        " (baklava has #1)"
+    ) in waiting
+
+
 def test_a_green_day_is_quiet_and_posts_nothing(history, config):
     history.push(1, T - 5 * H)
     history.report(1, "ci/test", "success", T - 4 * H)

@@ -149,7 +149,7 @@ def waiting_in_stage(rec: Mapping[str, Any], stages: Sequence[str], now: float) 
     lines = []
     for index, (stage, following) in enumerate(pairwise(stages)):
         later = set().union(*(entered[s] for s in stages[index + 1 :]))
-        ahead = max((numbers[i]["number"] for i in entered[following]), default=0)
+        ahead = rec["live"].get(following, 0)  # what runs there now, a rollback's build too
         stuck = [
             (numbers[i], at)
             for i, at in entered[stage].items()

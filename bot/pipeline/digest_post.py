@@ -21,7 +21,7 @@ from bot.pipeline import metrics
 from bot.pipeline.outbox import KeyedMessage, ThreadReply
 from bot.pipeline.tx import Tx
 from bot.services import Services
-from storage import Store, builds, digests
+from storage import Store, builds, digests, pipeline
 from storage import slack as slackdb
 
 MAX_BLOCKS = 50
@@ -65,6 +65,8 @@ def records(
 ) -> dict[str, Any]:
     """Read one repository's digest records, with last week's metrics when `weekly`."""
     found = digests.repo_records(db, repo, since=since, now=now)
+    live = {s.name: pipeline.current(db, repo["id"], s.name) for s in config.pipeline.stages}
+    found["live"] = {stage: there["number"] for stage, there in live.items() if there}
     if weekly:
         found["weekly"] = metrics_text.digest_lines(metrics.report(db, config, repo, 1, now))
     return found
