@@ -1,12 +1,15 @@
 """GitHub App auth: a JWT backdated 60 s, installation tokens cached until shortly before expiry."""
 
+import itertools
 import time
+from types import SimpleNamespace
 
 import aiohttp
 import jwt
 import pytest
+from gidgethub import apps
 
-from bot.engine.github import GitHubClient, wait_from_headers
+from bot.engine.github import JWT_REUSE, GitHubClient, wait_from_headers
 from bot.engine.relay import Permanent, RetryAfter, Transient
 
 
@@ -35,6 +38,21 @@ async def test_the_app_jwt_is_backdated_and_the_installation_token_is_reused(cli
     writes = fake_github.of("POST /repos/{owner}/{repo}/statuses/{sha}")
     assert len(writes) == 3
     assert {w.headers["Authorization"] for w in writes} == {"token ghs_fake" + "0" * 31 + "1"}
+
+
+async def test_the_app_jwt_is_signed_once_for_several_minutes_of_mints(
+    client, fake_github, monkeypatch
+):
+    seconds = itertools.count(int(time.time()) - 250, 100)  # mints 100 s apart, until now
+    monkeypatch.setattr(apps, "time", SimpleNamespace(time=lambda: next(seconds)))
+    for installation in (7, 8):
+        await client.installation_token(installation)
+    signed, at = client._jwt
+    client._jwt = (signed, at - JWT_REUSE)  # now past its reuse
+    await client.installation_token(9)
+    mints = fake_github.of("POST /app/installations/{installation_id}/access_tokens")
+    bearers = [m.headers["Authorization"] for m in mints]
+    assert len(bearers) == 3 and bearers[0] == bearers[1] != bearers[2]
 
 
 async def test_a_token_near_its_expiry_is_renewed(client, fake_github):

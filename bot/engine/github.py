@@ -22,6 +22,9 @@ from bot.pipeline.outbox import GitHubRequest
 
 # Renew an installation token this long before GitHub expires it (it lives 1 h).
 TOKEN_MARGIN = 300.0
+# Sign the App's JWT again after this long (it lives 10 min). While GitHub is unreachable each
+# retry asks for a token again, and an RSA signature each time cost the processing process.
+JWT_REUSE = 240.0
 
 
 def parse_expiry(text: str) -> float:
@@ -78,6 +81,7 @@ class GitHubClient:
         self.api_url = api_url.rstrip("/")
         self.clock = clock
         self._tokens: dict[int, tuple[str, float]] = {}
+        self._jwt: tuple[str, float] | None = None  # and when it was signed (monotonic)
         self._token_locks: dict[int, asyncio.Lock] = {}
         # Told of every call (method and route, status): the metrics.
         self.on_call: Callable[[str, str], None] = lambda route, status: None
@@ -89,12 +93,11 @@ class GitHubClient:
             cached = self._tokens.get(installation_id)
             if cached and cached[1] - TOKEN_MARGIN > self.clock():
                 return cached[0]
-            jwt = apps.get_jwt(app_id=self.app_id, private_key=self.private_key)
             answer = await self._call(
                 "POST",
                 f"/app/installations/{installation_id}/access_tokens",
                 None,
-                authorization=f"Bearer {jwt}",
+                authorization=f"Bearer {self.app_jwt()}",
             )
             self._tokens[installation_id] = (answer["token"], parse_expiry(answer["expires_at"]))
             return answer["token"]
@@ -108,8 +111,14 @@ class GitHubClient:
 
     async def as_app(self, method: str, path: str, body: Any = None) -> tuple[Any, Any]:
         """Make one REST call as the App itself (JWT); return the answer and its headers."""
-        jwt = apps.get_jwt(app_id=self.app_id, private_key=self.private_key)
-        return await self._exchange(method, path, body, authorization=f"Bearer {jwt}")
+        return await self._exchange(method, path, body, authorization=f"Bearer {self.app_jwt()}")
+
+    def app_jwt(self) -> str:
+        """Return the App's JWT, signed again once it is a few minutes old."""
+        now = time.monotonic()
+        if self._jwt is None or now - self._jwt[1] > JWT_REUSE:
+            self._jwt = (apps.get_jwt(app_id=self.app_id, private_key=self.private_key), now)
+        return self._jwt[0]
 
     async def hook_deliveries(self, since: float, max_pages: int = 100) -> list[dict[str, Any]]:
         """Return the App's webhook delivery attempts back to `since`, newest first."""
