@@ -37,6 +37,9 @@ GROUP_LIMIT = 256
 BUSY_SECONDS = 5.0
 # Seconds between the checkpoints of the ingest file that its readers run (see Store).
 INGEST_CHECKPOINT_EVERY = 1.0
+# What a WAL keeps on disk once it starts over: a burst grows it by gigabytes (every
+# acknowledged body passes through it), and without a limit SQLite never gives them back.
+WAL_KEEP_BYTES = 64 * 1024 * 1024
 
 
 def connect(
@@ -64,6 +67,7 @@ def connect(
     else:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
         # A savepoint keeps the pages it changes until released; past 64 KB SQLite spilled
         # them to a temporary file, a write per page a batch of deliveries changed.
         conn.execute("PRAGMA temp_store = MEMORY")

@@ -112,3 +112,22 @@ async def test_a_batch_of_deliveries_is_bounded_in_bytes_and_ordered_per_reposit
     assert [d["delivery_id"] for d in batch] == ["d0", "d2"]
     batch = await store.read(lambda db: inbox.ready_deliveries(db, now=10, max_bytes=1))
     assert [d["delivery_id"] for d in batch] == ["d0"]
+
+
+async def test_a_burst_leaves_no_oversized_wal_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr("storage.db.WAL_KEEP_BYTES", 256 * 1024)
+    store = Store(tmp_path / "t.db")
+    store.open()
+    try:
+        body = "x" * 10_000
+        for _ in range(20):  # 200 rows of 10 KB, about 2 MB through the WAL
+            await asyncio.gather(
+                *(store.write(insert_log(body + str(i)), savepoint=False) for i in range(10))
+            )
+        wal = tmp_path / "t.db-wal"
+        assert wal.stat().st_size > 1024 * 1024
+        await store.read(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
+        await store.write(insert_log("after the burst"))  # the WAL starts over here
+        assert wal.stat().st_size <= 256 * 1024
+    finally:
+        store.close()
