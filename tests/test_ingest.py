@@ -35,6 +35,21 @@ async def arrive(intake: Store, guid: str, now: float = 10.0) -> bool:
     )
 
 
+async def store_in_main(main: Store, guid: str) -> None:
+    """Store a status delivery straight into the main file, as the inline path does."""
+    await main.write(
+        lambda db: inbox.store_delivery(
+            db,
+            delivery_id=guid,
+            event="status",
+            action=None,
+            repo_key="repo:1",
+            body=b"{}",
+            now=1.0,
+        )
+    )
+
+
 async def stored(main: Store) -> list[tuple[str, str]]:
     return await main.read(
         lambda db: db.execute("SELECT delivery_id, state FROM deliveries ORDER BY id").fetchall()
@@ -100,17 +115,7 @@ async def test_arrivals_are_copied_once_in_order_and_pruned_only_once_copied(sto
 
 async def test_an_arrival_behind_a_retry_waits_in_the_main_file_in_its_order(stores):
     main, intake = stores
-    await main.write(
-        lambda db: inbox.store_delivery(
-            db,
-            delivery_id="retry",
-            event="status",
-            action=None,
-            repo_key="repo:1",
-            body=b"{}",
-            now=1.0,
-        )
-    )
+    await store_in_main(main, "retry")
     await main.write(lambda db: db.execute("UPDATE deliveries SET not_before = 50"))
     await arrive(intake, "same-repo", now=2.0)
     await arrive(intake, "other-repo", now=3.0)
@@ -140,17 +145,7 @@ async def test_an_arrival_behind_a_retry_waits_in_the_main_file_in_its_order(sto
 async def test_an_arrival_the_main_file_has_already_is_passed_over(stores):
     main, intake = stores
     await arrive(intake, "twice")
-    await main.write(  # stored there too, as a serve without a processing process stores
-        lambda db: inbox.store_delivery(
-            db,
-            delivery_id="twice",
-            event="status",
-            action=None,
-            repo_key="repo:1",
-            body=b"{}",
-            now=1.0,
-        )
-    )
+    await store_in_main(main, "twice")  # as a serve without a processing process stores
     await main.write(lambda db: db.execute("UPDATE deliveries SET state = 'done'"))
     await arrive(intake, "after")
     assert await take(main) == ["twice", "after"]
