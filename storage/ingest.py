@@ -83,6 +83,12 @@ def prune(db: Database, limit: int = PRUNE_BATCH) -> int:
     return cursor.rowcount
 
 
+def last_arrival(db: Database) -> int:
+    """Return the id of the newest arrival ever stored here (0 before the first)."""
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'arrivals'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _mark(db: Database) -> tuple[str, int] | None:
     """Return this ingest file's token and the id its arrivals are copied through, if any."""
     token = db.execute("SELECT token FROM ingest.token").fetchone()

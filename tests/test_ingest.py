@@ -1,11 +1,13 @@
 """The ingest file: acknowledgements never wait for the main file, and nothing falls between."""
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 import storage.db
+from bot.engine import ingest as accepting
 from storage import Store, inbox, ingest, notes
 
 
@@ -21,7 +23,9 @@ def stores(tmp_path):
     main.close()
 
 
-async def arrive(intake: Store, guid: str, now: float = 10.0) -> bool:
+async def arrive(
+    intake: Store, guid: str, now: float = 10.0, body: bytes = b'{"state": "success"}'
+) -> bool:
     return await intake.write(
         lambda db: ingest.store_arrival(
             db,
@@ -29,7 +33,7 @@ async def arrive(intake: Store, guid: str, now: float = 10.0) -> bool:
             event="status",
             action=None,
             repo_key="repo:1",
-            body=b'{"state": "success"}',
+            body=body,
             now=now,
         )
     )
@@ -194,3 +198,50 @@ async def test_audit_lines_kept_beside_acks_reach_the_event_log_once(stores, tmp
         (5.0, "U1", "status", 1),
         (5.0, "U1", "status", 2),
     ]
+
+
+async def burst(intake: Store, count: int = 200) -> list[str]:
+    """Store `count` arrivals of 10 KB at once, as a burst of acknowledgements would."""
+    guids = [f"burst-{i}" for i in range(count)]
+    await asyncio.gather(*(arrive(intake, guid, body=b"x" * 10_000) for guid in guids))
+    return guids
+
+
+async def test_once_nothing_arrives_the_wal_a_burst_grew_is_cut(stores, monkeypatch):
+    monkeypatch.setattr("bot.engine.ingest.WAL_KEEP_BYTES", 64 * 1024)
+    main, intake = stores
+    guids = await burst(intake)
+    wal = Path(f"{intake.path}-wal")
+    assert wal.stat().st_size > 1024 * 1024
+    pruning = asyncio.create_task(accepting.prune(intake, every=0.01, quiet=0.1))
+    try:
+        await asyncio.sleep(0.05)  # not quiet for long enough yet
+        assert wal.stat().st_size > 1024 * 1024
+        for _ in range(300):
+            if wal.stat().st_size == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        pruning.cancel()
+    assert wal.stat().st_size == 0
+    assert await take(main) == guids  # nothing was lost with it
+    assert await arrive(intake, "after") is True
+
+
+async def test_a_cut_waits_for_no_reader_and_never_comes_between_acks(stores):
+    main, intake = stores
+    await burst(intake, 20)
+    reader = sqlite3.connect(intake.path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM arrivals").fetchone()  # a snapshot in the WAL
+    assert await intake.truncate_wal() is False  # refused at once, not waited out
+    reader.execute("ROLLBACK")
+    reader.close()
+    # Queued among acknowledgements, it runs between their groups, and none is lost.
+    outcomes = await asyncio.gather(
+        *(arrive(intake, f"before-{i}") for i in range(5)),
+        intake.truncate_wal(),
+        *(arrive(intake, f"after-{i}") for i in range(5)),
+    )
+    assert outcomes == [True] * 11
+    assert len(await take(main)) == 30

@@ -1,14 +1,20 @@
 """Accept a verified GitHub delivery: store it durably, then wake the worker."""
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlite_utils import Database
+
 from bot.services import Services
 from storage import Store, inbox, ingest, notes
+from storage.db import WAL_KEEP_BYTES
 
 # Seconds between two prunes of the ingest file (ingest.PRUNE_BATCH rows at most each).
 PRUNE_EVERY = 0.05
+# Seconds without an arrival after which a WAL grown past its keep is cut (Store.truncate_wal).
+QUIET_AFTER = 1.0
 
 
 @dataclass(frozen=True)
@@ -46,12 +52,24 @@ async def accept(services: Services, delivery: Delivery) -> bool:
     return new
 
 
-async def prune(intake: Store, every: float = PRUNE_EVERY) -> None:
+async def prune(intake: Store, every: float = PRUNE_EVERY, quiet: float = QUIET_AFTER) -> None:
     """Delete what the processing process has adopted from the ingest file, a little at a time.
 
     A small batch now and then rather than all at once: each rides in a group commit of
-    acknowledgements and delays them by its deletes.
+    acknowledgements and delays them by its deletes. Once no delivery has arrived for `quiet`
+    seconds, a WAL a burst grew past its keep is cut, before the next arrivals pay for it.
     """
+    latest, since = -1, time.monotonic()
     while True:
-        await intake.write(lambda db: ingest.prune(db) + notes.prune(db))
+        newest = await intake.write(_prune)
+        if newest != latest:
+            latest, since = newest, time.monotonic()
+        elif time.monotonic() - since >= quiet and intake.wal_bytes() > WAL_KEEP_BYTES:
+            await intake.truncate_wal()
         await asyncio.sleep(every)
+
+
+def _prune(db: Database) -> int:
+    ingest.prune(db)
+    notes.prune(db)
+    return ingest.last_arrival(db)
