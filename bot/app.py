@@ -161,7 +161,7 @@ def create_app(
         services.intake = intake
         relay.senders.update(slack_senders(slack, store))
         relay.senders.update(github_senders(github, registry.github_recorders()))
-        relay.senders.update(redeliver_senders(github, store, metrics))
+        relay.senders.update(redeliver_senders(github, store, clock, metrics))
         sweeper = Sweeper(store, github, config, clock, relay.wake)
         if extra_senders:
             relay.senders.update(extra_senders(services))

@@ -512,3 +512,10 @@ def m021_stage_order(db: Database) -> None:
         """
     )
     renumber(db)
+
+
+@migrations()
+def m022_redelivery_requested(db: Database) -> None:
+    # When the relay last sent a redelivery request: after a lost answer it waits for GitHub
+    # to list the redelivery before asking again, and a restart within that wait must know it.
+    db.executescript("ALTER TABLE redeliveries ADD COLUMN requested_at REAL;")

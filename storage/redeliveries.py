@@ -37,6 +37,17 @@ def add_request(db: Database, **row: Any) -> None:
     db.table("redeliveries").insert(row)
 
 
+def mark_requested(db: Database, *, guid: str, at: float) -> None:
+    """Record when the request to redeliver a GUID was last sent to GitHub."""
+    db.execute("UPDATE redeliveries SET requested_at = ? WHERE guid = ?", [at, guid])
+
+
+def requested_at(db: Database, *, guid: str) -> float | None:
+    """Return when the request to redeliver a GUID was last sent, or None if never."""
+    row = db.execute("SELECT requested_at FROM redeliveries WHERE guid = ?", [guid]).fetchone()
+    return None if row is None else row[0]
+
+
 def requests(db: Database, guids: list[str]) -> dict[str, dict[str, Any]]:
     """Return the redelivery requests of these GUIDs, with their outbox state, by GUID."""
     rows = db.execute(

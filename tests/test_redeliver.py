@@ -163,3 +163,32 @@ async def test_the_fake_refuses_what_github_refuses(fake_github, aiohttp_client,
     assert (await client.get("/app/hook/deliveries?cursor=zz", headers=app)).status == 400
     assert (await client.post("/app/hook/deliveries/123/attempts", headers=app)).status == 404
     assert (await client.get("/app/hook/deliveries", headers=app)).status == 200
+
+
+async def test_a_restart_soon_after_a_lost_answer_does_not_ask_github_again(
+    make_harness, fake_github
+):
+    hooks = fake_github.hooks
+    # GitHub makes the redelivery seconds after accepting the request: longer than the
+    # relay's first retry (2 s after the lost answer) and than a restart.
+    hooks.lag = 5.0
+    missed = hooks.add("push", push_payload("4" * 40), status_code=502)
+    fake_github.fail(REDELIVER, 502, after=True)  # carried out, but the answer is lost
+    first = await start(make_harness, fake_github)
+    request = "SELECT state, attempts FROM outbox WHERE method = 'github.redeliver'"
+    await wait_for(
+        lambda: first.rows(request) == [{"state": "pending", "attempts": 1}],
+        what="the lost answer recorded",
+    )
+    await first.client.close()  # `serve` stops before GitHub lists the redelivery
+
+    again = await start(make_harness, fake_github)  # the redelivery arrives here
+    await wait_for(
+        lambda: [r["state"] for r in again.rows(request)] == ["sent"],
+        timeout=60,
+        what="the request done",
+    )
+    assert len(fake_github.of(REDELIVER)) == 1  # asked once, across the restart
+    assert hooks.redelivery_requests == [missed["id"]]
+    await again.settle()
+    assert stored(again) == {missed["guid"]: "done"}

@@ -11,7 +11,6 @@ recorded before it is sent, so a GUID is never asked for twice, even across rest
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -35,7 +34,8 @@ RETENTION = 3 * 86400.0  # GitHub keeps an App's deliveries for 3 days
 MARGIN = 600.0
 # GitHub lists a redelivery only once it has made it, seconds after accepting the request:
 # after a lost answer, look again every LOOK_AGAIN seconds, and ask again only when it still
-# does not show SETTLE seconds after our request (which then most likely never arrived).
+# does not show SETTLE seconds after our request (which then most likely never arrived). When
+# the request was sent is stored (wall clock), so a restart inside SETTLE does not ask again.
 SETTLE = 30.0
 LOOK_AGAIN = 5.0
 # The App's own endpoints have their own rate limit: their own lane, paced like any GitHub write.
@@ -128,14 +128,12 @@ class Sweeper:
 
 
 def redeliver_senders(
-    client: GitHubClient, store: Store, metrics: Metrics | None = None
+    client: GitHubClient, store: Store, clock: Clock, metrics: Metrics | None = None
 ) -> dict[str, Sender]:
     """Build the relay's sender of redelivery requests (as the App, with its JWT)."""
     counted = metrics or Metrics()
-    asked: dict[int, float] = {}  # outbox row -> when this process last sent its request
 
-    async def redelivered(row: Row) -> bool:
-        guid = Redelivery.from_row(row.payload).guid
+    async def redelivered(row: Row, guid: str) -> bool:
         if await store.read(partial(inbox.delivery, guid=guid)) is not None:
             return True  # it arrived after the sweep: nothing to ask for
         if not row.uncertain:
@@ -145,24 +143,28 @@ def redeliver_senders(
         attempts = await client.hook_deliveries(row.created_at - MARGIN)
         if any(a["guid"] == guid and a.get("redelivery") for a in attempts):
             return True
-        sent = asked.get(row.id)  # unknown after a restart: ask again
-        left = 0.0 if sent is None else sent + SETTLE - time.monotonic()
-        if left > 0:
+        # When the request was sent is stored, so a restart within SETTLE waits too; a wait
+        # longer than SETTLE means the wall clock stepped back: ask rather than wait it out.
+        sent = await store.read(partial(redeliveries.requested_at, guid=guid))
+        left = 0.0 if sent is None else sent + SETTLE - clock.now()
+        if 0 < left <= SETTLE:
             raise Waiting(
                 f"GitHub does not list the redelivery of {guid} yet", min(left, LOOK_AGAIN)
             )
         return False
 
     async def redeliver(row: Row) -> Any:
-        if not await redelivered(row):
-            asked[row.id] = time.monotonic()
-            try:
-                await client.redeliver(Redelivery.from_row(row.payload).hook_delivery_id)
-            except Exception:
-                counted.redelivery_requests.labels("failed").inc()
-                raise
-            counted.redelivery_requests.labels("requested").inc()
-        asked.pop(row.id, None)  # answered, or not needed: the row is done
+        request = Redelivery.from_row(row.payload)
+        if await redelivered(row, request.guid):
+            return None
+        # Recorded before sending: a crash in between costs a SETTLE wait, not a second ask.
+        await store.write(partial(redeliveries.mark_requested, guid=request.guid, at=clock.now()))
+        try:
+            await client.redeliver(request.hook_delivery_id)
+        except Exception:
+            counted.redelivery_requests.labels("failed").inc()
+            raise
+        counted.redelivery_requests.labels("requested").inc()
         return None
 
     return {Redelivery.method: redeliver}
