@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.dashboard import rollbacks_of
 from storage.pipeline import OPEN_LOCK
 
 # Enough history for any red run a digest reports on, without reading the whole table.
@@ -49,6 +50,8 @@ def repo_records(db: Database, repo: dict[str, Any], *, since: float, now: float
             " WHERE build_id >= ? AND repo_id = ? AND state = 'success' ORDER BY id DESC LIMIT ?",
             [oldest, repo_id, MAX_BUILDS],
         ),
+        # Rolled back out of a stage and not back there since (the stage order's one rule).
+        "rolled_back": rollbacks_of(db, [b["id"] for b in recent]),
         "promotions": _rows(
             db,
             "SELECT p.*, (SELECT count(*) FROM approvals a WHERE a.promotion_id = p.id)"

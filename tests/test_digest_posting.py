@@ -92,3 +92,18 @@ async def test_cli_digest_needs_only_the_slack_token(tmp_path, config, fake_slac
     assert out.strip() == "digest queued and relayed for #releases"
     (post,) = fake_slack.posts("#releases")
     assert "Red right now" in str(post.body["blocks"])
+
+
+async def test_a_build_rolled_back_out_of_its_stage_is_not_said_to_wait_there(bot, clock):
+    await bot.green(1)
+    await bot.report("pasty", "success")
+    await bot.green(2)
+    await bot.report("pasty", "success")
+    assert "Rolling back pasty to #1" in await bot.ship("rollback pasty", user="U111")
+    await bot.report("pasty", "success")
+    clock.advance(2 * 86400.0)
+    digest = await (await bot.h.slash("digest")).json()
+    shown = str(digest["blocks"])
+    assert "Waiting over a day" in shown and "has waited in pasty for 2d" in shown
+    assert "|#1>" in shown  # pasty runs #1 again, and it waits for baklava
+    assert "|#2>" not in shown  # #2 was rolled back out of pasty: it waits nowhere

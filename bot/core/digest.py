@@ -146,6 +146,7 @@ def waiting_in_stage(rec: Mapping[str, Any], stages: Sequence[str], now: float) 
             at = d["finished_at"] or d["updated_at"]
             seen = entered[d["stage"]].get(d["build_id"])
             entered[d["stage"]][d["build_id"]] = min(at, seen) if seen else at
+    out = {(r["build_id"], r["stage"]) for r in rec["rolled_back"]}  # it waits nowhere there
     lines = []
     for index, (stage, following) in enumerate(pairwise(stages)):
         later = set().union(*(entered[s] for s in stages[index + 1 :]))
@@ -153,7 +154,10 @@ def waiting_in_stage(rec: Mapping[str, Any], stages: Sequence[str], now: float) 
         stuck = [
             (numbers[i], at)
             for i, at in entered[stage].items()
-            if i not in later and numbers[i]["number"] > ahead and at <= now - DAY
+            if i not in later
+            and (i, stage) not in out
+            and numbers[i]["number"] > ahead
+            and at <= now - DAY
         ]
         if stuck:
             build, at = max(stuck, key=lambda s: s[0]["number"])
