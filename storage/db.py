@@ -48,6 +48,7 @@ def connect(
     readonly: bool = False,
     checkpoints: bool = True,
     attach: tuple[str, Path] | None = None,
+    wait: float = BUSY_SECONDS,
 ) -> Database:
     """Open `path` with promobot's pragmas, ready for sqlite-utils.
 
@@ -55,12 +56,20 @@ def connect(
     processing process's), so this one's commits never wait for that copy and its fsync.
     `attach` = (name, path) makes another file's tables readable as `name.table`, read-only:
     a transaction here then takes that file's write lock neither when it begins nor ever.
+    `wait`: how long a statement waits for another connection's lock (ATTACH too) before
+    it fails with SQLITE_BUSY.
     """
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, uri=True)
+    conn = sqlite3.connect(
+        str(path), timeout=wait, check_same_thread=False, isolation_level=None, uri=True
+    )
     if attach is not None:
         name, other = attach
-        conn.execute(f"ATTACH DATABASE ? AS {name}", [f"file:{quote(str(other))}?mode=ro"])
-    conn.execute("PRAGMA busy_timeout = 5000")
+        try:
+            conn.execute(f"ATTACH DATABASE ? AS {name}", [f"file:{quote(str(other))}?mode=ro"])
+        except sqlite3.Error:
+            conn.close()
+            raise
+    conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
@@ -193,12 +202,12 @@ class Store:
         On a reader thread every SQLite call hands the interpreter lock back to the loop, and
         under load each return waits out the switch interval: /ship status made ~40 calls.
         """
-        if self._loop_db is None:
-            self._loop_db = connect(self.path, readonly=True, attach=self._attach)
-            # The loop never waits for a lock: a busy file sends the read to a reader thread.
-            self._loop_db.conn.execute("PRAGMA busy_timeout = 0")
-            self._reader_dbs.append(self._loop_db)
         try:
+            if self._loop_db is None:
+                # The loop never waits for a lock, not even to open (ATTACH reads the file):
+                # a busy file sends the read to a reader thread, and the next one opens again.
+                self._loop_db = connect(self.path, readonly=True, attach=self._attach, wait=0)
+                self._reader_dbs.append(self._loop_db)
             return snapshot(self._loop_db, fn)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):

@@ -2,6 +2,7 @@
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 
@@ -88,6 +89,34 @@ async def test_a_read_sees_one_snapshot_while_writes_commit_during_it(store, tmp
         lambda db: [r["action"] for r in db.query("SELECT action FROM event_log")]
     )
     assert after == ["before", "during"]
+
+
+async def test_a_read_on_the_loop_that_finds_the_file_busy_is_answered_by_a_reader(store, tmp_path):
+    await store.write(insert_log("kept"))
+    store.close()  # while the writer has the file open, nobody can lock it whole
+    holder = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    # In exclusive locking mode SQLite keeps the file locked after the transaction (a shell
+    # or a backup tool may run so) and answers every other connection SQLITE_BUSY.
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("COMMIT")
+    reader = Store(tmp_path / "t.db")  # reads need no writer
+    tried: list[str] = []
+
+    def actions(db):
+        tried.append(threading.current_thread().name)
+        return [r["action"] for r in db.query("SELECT action FROM event_log")]
+
+    try:
+        answer = asyncio.ensure_future(reader.read_here(actions))
+        await asyncio.sleep(0)  # its first step: the loop's try, refused, not waited for
+    finally:
+        holder.close()  # the lock goes; the reader thread, waiting on it if it came first, reads
+    assert await answer == ["kept"]
+    assert len(tried) == 1 and tried[0].startswith("promobot-read")  # never on the loop
+    assert await reader.read_here(actions) == ["kept"]  # the file free: on the loop again
+    assert tried[1] == threading.current_thread().name
+    reader.close()
 
 
 async def test_a_batch_of_deliveries_is_bounded_in_bytes_and_ordered_per_repository(store):
