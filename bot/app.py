@@ -157,7 +157,7 @@ def create_app(
         services = Services(
             config, secrets, store, clock, worker, relay, github, slack, supervisor, metrics
         )
-        services.names = Names(slack, clock.now, store)
+        names = services.names = Names(slack, clock.now, store)
         services.intake = intake
         relay.senders.update(slack_senders(slack, store))
         relay.senders.update(github_senders(github, registry.github_recorders()))
@@ -192,6 +192,7 @@ def create_app(
                     processing.stop()
 
             await supervisor.stop(SHUTDOWN_GRACE, before=finish)
+            await names.stop()  # a lookup past its answer ends with the session it uses
             if metrics_file is not None:
                 metrics.save(metrics_file)  # the last figures, for the next scrape
             await session.close()

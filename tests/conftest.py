@@ -205,18 +205,21 @@ class Harness:
 
 @pytest.fixture
 def make_harness(
+    fake_slack: FakeSlack,
+    fake_github: FakeGitHub,
+    secrets: Secrets,
     aiohttp_client: Callable,
     tmp_path: Path,
     config: Config,
-    secrets: Secrets,
-    fake_slack: FakeSlack,
-    fake_github: FakeGitHub,
 ) -> Iterator[Callable]:
     """Start promobot; call again with the same db_path to 'restart' it.
 
     `intake=True` acknowledges into the ingest file, as `serve` does beside its processing
     process, and the worker takes the deliveries from there.
     """
+    # The fakes come first so that they are torn down last: promobot's shutdown (the relay
+    # finishing, a name lookup after its answer) meets a running fake, never one closing
+    # under it, whose late-accepted connection nobody closes (a ResourceWarning later).
     intakes: list[Store] = []
 
     async def make(

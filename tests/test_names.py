@@ -5,7 +5,6 @@ import asyncio
 import pytest
 
 from bot.core.clock import FakeClock
-from bot.ship import context
 from tests.pipeline_driver import Pipeline
 from tests.waiting import wait_for
 
@@ -77,7 +76,7 @@ async def test_status_answers_without_waiting_for_a_name_and_learns_it_after(bot
     bot.slack.delays["users.info"] = 30.0
     status = await bot.ship("status", user="U111")
     assert status.splitlines()[1].startswith("• *pasty*: #1 `0000001`")
-    pending = list(context.LEARNING)
+    pending = list(bot.h.services.names.later)
     assert pending, "the lookup was waited for before the answer"
     await asyncio.gather(*pending)  # it gives up after its bound, after the answer
     assert bot.h.rows("SELECT user_id FROM people") == []

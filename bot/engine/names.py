@@ -39,6 +39,9 @@ class Names:
         self.clock = clock
         self.store = store
         self._known: dict[str, tuple[str, float]] = {}
+        # Lookups left running after an answer: held so they are not collected half-done,
+        # and ended by `stop` so that none outlives the app and its Slack session.
+        self.later: set[asyncio.Task[None]] = set()
 
     async def names(self, ids: Iterable[str], timeout: float = LOOKUP_TIMEOUT) -> dict[str, str]:
         """Return a name for every Slack user ID in `ids` (the ID when none is known)."""
@@ -64,6 +67,24 @@ class Names:
         if fetched:
             self._known.update({i: (name, now) for i, name in fetched.items()})
             await self.store.write(lambda db: people.remember(db, fetched, now))
+
+    def learn_later(self, ids: Iterable[str]) -> None:
+        """Look names up without waiting for the answer (`stop` ends what is left)."""
+        task = asyncio.ensure_future(self.learn(list(ids)))
+        self.later.add(task)
+        task.add_done_callback(self._learnt)
+
+    def _learnt(self, task: "asyncio.Task[None]") -> None:
+        """Forget a finished lookup; log one that failed (the ID is shown until one works)."""
+        self.later.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("name of a person not looked up: %s", task.exception())
+
+    async def stop(self) -> None:
+        """End the lookups still running: at shutdown, before the Slack session closes."""
+        for task in self.later:
+            task.cancel()
+        await asyncio.gather(*self.later, return_exceptions=True)
 
     def _stale(self, user: str, now: float) -> bool:
         known = self._known.get(user)

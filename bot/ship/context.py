@@ -6,8 +6,6 @@ Which repository: a channel follows the repositories whose channel it is
 follows several, name one as the first argument: `/ship promote acme/app #42 baklava`.
 """
 
-import asyncio
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +22,6 @@ from bot.pipeline.tx import Tx
 from bot.services import Services
 from storage import audit, builds, notes, pipeline
 
-log = logging.getLogger(__name__)
 REPO_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUILD_NUMBER = re.compile(r"^#?[0-9]+$")  # ASCII digits: `²` is a digit to \d, not a number
 SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
@@ -86,10 +83,6 @@ async def note(ctx: Context, **entry: Any) -> None:
     services.worker.wake()
 
 
-# Name lookups left running after their answer, held so that they are not collected half-done.
-LEARNING: set[asyncio.Task[Any]] = set()
-
-
 async def learn_name(ctx: Context, *, wait: bool = True) -> None:
     """Look the person's display name up (bounded); `wait=False` lets it finish after the answer."""
     names = ctx.services.names
@@ -97,17 +90,8 @@ async def learn_name(ctx: Context, *, wait: bool = True) -> None:
         return
     if wait:
         await names.learn([ctx.user])
-        return
-    task = asyncio.ensure_future(names.learn([ctx.user]))
-    LEARNING.add(task)
-    task.add_done_callback(learnt)
-
-
-def learnt(task: asyncio.Task[Any]) -> None:
-    """Forget a finished name lookup; log one that failed (the ID is shown until one works)."""
-    LEARNING.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("name of a person not looked up: %s", task.exception())
+    else:
+        names.learn_later([ctx.user])
 
 
 async def tell(ctx: Context, channel: str, text: str) -> None:
