@@ -261,7 +261,11 @@ class Store:
     def _commit_group(self, db: Database, group: list[Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            begin(db)
+            # The main file's writer (the processing process's) reads the ingest file too,
+            # but only for the moments it needs it: a snapshot of it held through each of
+            # its transactions, nearly always one under load, kept the ingest file's WAL
+            # from being copied past it, and from being cut when nothing arrives.
+            begin(db, None if self.intake else LOCK_MAIN_ONLY)
             for fn, own, _, _ in group:
                 try:
                     with savepoint(db, "job") if own else contextlib.nullcontext():
@@ -289,7 +293,7 @@ class Store:
         _, _, loop, future = job
         try:
             db.conn.execute("PRAGMA busy_timeout = 0")
-            busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchone()
             outcome: tuple[asyncio.Future, bool, Any] = (future, True, busy == 0)
         except sqlite3.Error as exc:
             outcome = (future, False, self._fault(exc))
@@ -365,20 +369,32 @@ def snapshot(db: Database, fn: Callable[[Database], T]) -> T:
         db.conn.execute("ROLLBACK")
 
 
-def begin(db: Database) -> None:
+# Takes the main file's write lock and nothing else (see begin); it changes no row.
+LOCK_MAIN_ONLY = "DELETE FROM ingest_adopted WHERE 0"
+
+
+def begin(db: Database, lock: str | None = None) -> None:
     """Take the write lock, asking again every 0.2 ms while another process holds it.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between tries: behind the processing
     process's short transactions an acknowledgement would wait far longer than they last.
+    `lock`, a statement that writes the main file only, takes its lock instead of BEGIN
+    IMMEDIATE, which also opens a snapshot of every attached file for the whole transaction.
     """
     deadline = time.monotonic() + BUSY_SECONDS
     db.conn.execute("PRAGMA busy_timeout = 0")
     try:
         while True:
             try:
-                db.conn.execute("BEGIN IMMEDIATE")
+                if lock is None:
+                    db.conn.execute("BEGIN IMMEDIATE")
+                else:
+                    db.conn.execute("BEGIN")
+                    db.conn.execute(lock)
                 return
             except sqlite3.OperationalError as exc:
+                if db.conn.in_transaction:
+                    db.conn.execute("ROLLBACK")
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.0002)

@@ -2,6 +2,7 @@
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,23 @@ async def test_a_cut_waits_for_no_reader_and_never_comes_between_acks(stores):
     )
     assert outcomes == [True] * 11
     assert len(await take(main)) == 30
+
+
+async def test_the_processing_sides_transactions_hold_no_snapshot_of_the_ingest_file(stores):
+    main, intake = stores
+    await burst(intake, 20)
+    inside, release = threading.Event(), threading.Event()
+
+    def long_transaction(db):  # as a batch of processing is, in the main file's writer
+        db.execute("INSERT INTO ingest_adopted (token, through) VALUES ('other', 0)")
+        inside.set()
+        release.wait(10)
+
+    held = asyncio.ensure_future(main.write(long_transaction))
+    await asyncio.get_running_loop().run_in_executor(None, inside.wait, 10)
+    try:
+        assert await intake.truncate_wal() is True  # the ingest file was not held
+    finally:
+        release.set()
+        await held
+    assert len(await take(main)) == 20
