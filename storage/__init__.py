@@ -1,5 +1,6 @@
 """SQLite through sqlite-utils: migrations, records and queries. Imports nothing above it."""
 
-from storage.db import Store, connect, migrate, savepoint
+from storage.connection import connect, savepoint
+from storage.db import Store, migrate
 
 __all__ = ["Store", "connect", "migrate", "savepoint"]

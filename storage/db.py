@@ -1,10 +1,8 @@
-"""SQLite connections and the one writer thread that every write goes through.
+"""The database as the async code sees it, and the one writer thread every write goes through.
 
-Durability choice: WAL with ``synchronous=FULL``. A delivery is acknowledged to
-GitHub only after its commit, and GitHub never redelivers on its own, so a
-commit that a power cut could undo would be a lost event. FULL makes every
-commit survive power loss; its fsync is paid once per *group* of writes,
-because the writer thread commits every job waiting in its queue together.
+How a file is opened and a transaction begun is storage/connection.py; durability is
+``synchronous=FULL``, paid once per *group* of writes: the writer thread commits every job
+waiting in its queue together.
 """
 
 import asyncio
@@ -14,15 +12,15 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from sqlite_utils import Database
 
-from storage import ingest, notes
+from storage import connection, ingest, notes
+from storage.connection import LOCK_MAIN_ONLY, begin, connect, savepoint, snapshot
 from storage.faults import Fault, Unavailable, fault_of, probe
 from storage.migrations import migrations
 
@@ -33,56 +31,8 @@ Job = tuple[Callable[[Database], Any], bool, asyncio.AbstractEventLoop, asyncio.
 
 # How many queued jobs one transaction may carry; bounds the latency of a group.
 GROUP_LIMIT = 256
-# How long a write waits for another process's transaction before it fails.
-BUSY_SECONDS = 5.0
 # Seconds between the checkpoints of the ingest file that its readers run (see Store).
 INGEST_CHECKPOINT_EVERY = 1.0
-# What a WAL keeps on disk once it starts over: a burst grows it by gigabytes (every
-# acknowledged body passes through it), and without a limit SQLite never gives them back.
-WAL_KEEP_BYTES = 64 * 1024 * 1024
-
-
-def connect(
-    path: str | Path,
-    *,
-    readonly: bool = False,
-    checkpoints: bool = True,
-    attach: tuple[str, Path] | None = None,
-    wait: float = BUSY_SECONDS,
-) -> Database:
-    """Open `path` with promobot's pragmas, ready for sqlite-utils.
-
-    `checkpoints=False` leaves copying the WAL into the database to another connection (the
-    processing process's), so this one's commits never wait for that copy and its fsync.
-    `attach` = (name, path) makes another file's tables readable as `name.table`, read-only:
-    a transaction here then takes that file's write lock neither when it begins nor ever.
-    `wait`: how long a statement waits for another connection's lock (ATTACH too) before
-    it fails with SQLITE_BUSY.
-    """
-    conn = sqlite3.connect(
-        str(path), timeout=wait, check_same_thread=False, isolation_level=None, uri=True
-    )
-    if attach is not None:
-        name, other = attach
-        try:
-            conn.execute(f"ATTACH DATABASE ? AS {name}", [f"file:{quote(str(other))}?mode=ro"])
-        except sqlite3.Error:
-            conn.close()
-            raise
-    conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if readonly:
-        conn.execute("PRAGMA query_only = ON")
-    else:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
-        # A savepoint keeps the pages it changes until released; past 64 KB SQLite spilled
-        # them to a temporary file, a write per page a batch of deliveries changed.
-        conn.execute("PRAGMA temp_store = MEMORY")
-        if not checkpoints:
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-    return Database(conn, execute_plugins=False)
 
 
 def migrate(path: str | Path) -> None:
@@ -298,7 +248,7 @@ class Store:
         except sqlite3.Error as exc:
             outcome = (future, False, self._fault(exc))
         finally:
-            db.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            db.conn.execute(f"PRAGMA busy_timeout = {int(connection.BUSY_SECONDS * 1000)}")
         loop.call_soon_threadsafe(_settle, [outcome])
 
     def _checkpoint_ingest(self) -> None:
@@ -342,64 +292,6 @@ class Store:
             log.warning(
                 "storage available again after %.0f s of %s", time.time() - fault.since, fault.cause
             )
-
-
-@contextlib.contextmanager
-def savepoint(db: Database, name: str) -> Iterator[None]:
-    """Run a block inside a savepoint: its writes land together, or not at all."""
-    db.conn.execute(f"SAVEPOINT {name}")
-    try:
-        yield
-    except BaseException:
-        # After some errors (SQLITE_FULL, SQLITE_IOERR) SQLite has already rolled the
-        # whole transaction back and the savepoint is gone: the original error is the news.
-        if db.conn.in_transaction:
-            db.conn.execute(f"ROLLBACK TO {name}")
-            db.conn.execute(f"RELEASE {name}")
-        raise
-    db.conn.execute(f"RELEASE {name}")
-
-
-def snapshot(db: Database, fn: Callable[[Database], T]) -> T:
-    """Run a read in one snapshot: an answer never mixes two commits' states (one WAL lock)."""
-    db.conn.execute("BEGIN")
-    try:
-        return fn(db)
-    finally:
-        db.conn.execute("ROLLBACK")
-
-
-# Takes the main file's write lock and nothing else (see begin); it changes no row.
-LOCK_MAIN_ONLY = "DELETE FROM ingest_adopted WHERE 0"
-
-
-def begin(db: Database, lock: str | None = None) -> None:
-    """Take the write lock, asking again every 0.2 ms while another process holds it.
-
-    SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between tries: behind the processing
-    process's short transactions an acknowledgement would wait far longer than they last.
-    `lock`, a statement that writes the main file only, takes its lock instead of BEGIN
-    IMMEDIATE, which also opens a snapshot of every attached file for the whole transaction.
-    """
-    deadline = time.monotonic() + BUSY_SECONDS
-    db.conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        while True:
-            try:
-                if lock is None:
-                    db.conn.execute("BEGIN IMMEDIATE")
-                else:
-                    db.conn.execute("BEGIN")
-                    db.conn.execute(lock)
-                return
-            except sqlite3.OperationalError as exc:
-                if db.conn.in_transaction:
-                    db.conn.execute("ROLLBACK")
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.0002)
-    finally:
-        db.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
 
 
 def _truncation(db: Database) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import storage.db
+import storage.connection
 from bot.engine import ingest as accepting
 from storage import Store, inbox, ingest, notes
 
@@ -65,7 +65,7 @@ async def test_an_acknowledgement_does_not_wait_for_the_main_files_write_lock(
     stores, tmp_path, monkeypatch
 ):
     main, intake = stores
-    monkeypatch.setattr(storage.db, "BUSY_SECONDS", 0.05)  # a wait would fail, not hang
+    monkeypatch.setattr(storage.connection, "BUSY_SECONDS", 0.05)  # a wait would fail, not hang
     holder = sqlite3.connect(tmp_path / "promobot.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # the processing side in the middle of a transaction
     try:

@@ -48,12 +48,12 @@ async def test_disk_full_answers_503_logs_once_and_recovers_by_itself(harness, c
 async def test_a_locked_database_answers_503_and_recovers_when_the_lock_goes(
     harness, caplog, monkeypatch
 ):
-    import storage.db
+    import storage.connection
 
     caplog.set_level(logging.INFO)
     await harness.deliver("push", push_payload("a" * 40))
     await harness.settle()  # the start-up writes are done
-    monkeypatch.setattr(storage.db, "BUSY_SECONDS", 0.05)  # give up on the lock quickly
+    monkeypatch.setattr(storage.connection, "BUSY_SECONDS", 0.05)  # give up on the lock quickly
     other = connect(harness.db_path)  # another process holding the write lock
     other.conn.execute("BEGIN IMMEDIATE")
     try:
@@ -76,12 +76,12 @@ async def test_a_locked_database_answers_503_and_recovers_when_the_lock_goes(
 async def test_a_slash_command_while_the_database_is_locked_gets_503_not_a_traceback(
     harness, caplog, monkeypatch
 ):
-    import storage.db
+    import storage.connection
 
     caplog.set_level(logging.INFO)
     await harness.deliver("push", push_payload())
     await harness.settle()
-    monkeypatch.setattr(storage.db, "BUSY_SECONDS", 0.05)  # give up on the lock quickly
+    monkeypatch.setattr(storage.connection, "BUSY_SECONDS", 0.05)  # give up on the lock quickly
     other = connect(harness.db_path)  # another process holding the write lock
     other.conn.execute("BEGIN IMMEDIATE")
     try:

@@ -144,7 +144,7 @@ async def test_a_batch_of_deliveries_is_bounded_in_bytes_and_ordered_per_reposit
 
 
 async def test_a_burst_leaves_no_oversized_wal_behind(tmp_path, monkeypatch):
-    monkeypatch.setattr("storage.db.WAL_KEEP_BYTES", 256 * 1024)
+    monkeypatch.setattr("storage.connection.WAL_KEEP_BYTES", 256 * 1024)
     store = Store(tmp_path / "t.db")
     store.open()
     try:

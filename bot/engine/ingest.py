@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from bot.services import Services
 from storage import Store, inbox, ingest, notes
-from storage.db import WAL_KEEP_BYTES
+from storage.connection import WAL_KEEP_BYTES
 
 # Seconds between two prunes of the ingest file (ingest.PRUNE_BATCH rows at most each).
 PRUNE_EVERY = 0.05
