@@ -160,7 +160,8 @@ class Store:
                 self._reader_dbs.append(self._loop_db)
             return snapshot(self._loop_db, fn)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            # The primary code: SQLite reports a busy file as BUSY_RECOVERY, BUSY_SNAPSHOT …
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise
         return await self.read(fn)
 

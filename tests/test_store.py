@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+import storage.db
 from storage import Store
 
 
@@ -160,3 +161,25 @@ async def test_a_burst_leaves_no_oversized_wal_behind(tmp_path, monkeypatch):
         assert wal.stat().st_size <= 256 * 1024
     finally:
         store.close()
+
+
+async def test_a_busy_sqlite_names_by_its_extended_code_also_sends_the_read_to_a_reader(
+    store, monkeypatch
+):
+    await store.write(insert_log("kept"))
+    real, tried = storage.db.snapshot, []
+
+    def snapshot(db, fn):
+        tried.append(threading.current_thread().name)
+        if len(tried) == 1:  # as a read meets another process recovering the WAL index
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY_RECOVERY
+            raise busy
+        return real(db, fn)
+
+    monkeypatch.setattr(storage.db, "snapshot", snapshot)
+    actions = await store.read_here(
+        lambda db: [r["action"] for r in db.query("SELECT action FROM event_log")]
+    )
+    assert actions == ["kept"]
+    assert tried[0] == threading.current_thread().name and tried[1].startswith("promobot-read")
