@@ -279,6 +279,6 @@ async def test_pruning_copied_arrivals_does_not_write_their_bodies_again(stores)
     assert intake.wal_bytes() == 0
     assert await intake.write(ingest.prune) == 100
     # SQLite as Debian builds it zeroes every deleted page, and the zeros go through the WAL
-    # in the group commit of acknowledgements the prune rides in: 1.2 MB here.
+    # in the group commit of acknowledgements the prune rides in: 1 MB here.
     assert intake.wal_bytes() < 100_000
     assert await arrive(intake, "after") is True  # the freed pages are used again

@@ -163,9 +163,7 @@ async def test_a_burst_leaves_no_oversized_wal_behind(tmp_path, monkeypatch):
         store.close()
 
 
-async def test_a_busy_sqlite_names_by_its_extended_code_also_sends_the_read_to_a_reader(
-    store, monkeypatch
-):
+async def test_a_busy_file_reported_by_its_extended_code_also_goes_to_a_reader(store, monkeypatch):
     await store.write(insert_log("kept"))
     real, tried = storage.db.snapshot, []
 
