@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 from sqlite_utils import Database
 
+from storage.faults import LOCKED, fault_of
+
 T = TypeVar("T")
 # How long a write waits for another process's transaction before it fails.
 BUSY_SECONDS = 5.0
@@ -126,7 +128,7 @@ def begin(db: Database, lock: str | None = None) -> None:
             except sqlite3.OperationalError as exc:
                 if db.conn.in_transaction:
                     db.conn.execute("ROLLBACK")
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if fault_of(exc) != LOCKED or time.monotonic() > deadline:
                     raise
                 time.sleep(0.0002)
     finally:

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from storage import connection, ingest, notes
 from storage.connection import LOCK_MAIN_ONLY, begin, connect, savepoint, snapshot
-from storage.faults import Fault, Unavailable, fault_of, probe
+from storage.faults import LOCKED, Fault, Unavailable, fault_of, probe
 from storage.migrations import migrations
 
 log = logging.getLogger(__name__)
@@ -160,8 +160,7 @@ class Store:
                 self._reader_dbs.append(self._loop_db)
             return snapshot(self._loop_db, fn)
         except sqlite3.OperationalError as exc:
-            # The primary code: SQLite reports a busy file as BUSY_RECOVERY, BUSY_SNAPSHOT …
-            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if fault_of(exc) != LOCKED:  # BUSY, LOCKED and their variants (BUSY_RECOVERY …)
                 raise
         return await self.read(fn)
 

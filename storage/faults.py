@@ -7,10 +7,12 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+# Another connection holds the file: worth asking again, unlike the other faults.
+LOCKED = "database locked"
 # SQLite result codes (low byte) that mean "no writes now", and the words /healthz uses.
 FAULT_CODES = {
-    5: "database locked",  # SQLITE_BUSY
-    6: "database locked",  # SQLITE_LOCKED
+    5: LOCKED,  # SQLITE_BUSY
+    6: LOCKED,  # SQLITE_LOCKED
     8: "read-only database",  # SQLITE_READONLY
     10: "disk I/O error",  # SQLITE_IOERR
     13: "disk full",  # SQLITE_FULL
@@ -18,7 +20,7 @@ FAULT_CODES = {
 }
 FAULT_TEXTS = (
     ("disk is full", "disk full"),
-    ("is locked", "database locked"),
+    ("is locked", LOCKED),
     ("readonly database", "read-only database"),
     ("disk i/o error", "disk I/O error"),
     ("unable to open", "cannot open the database file"),
