@@ -175,13 +175,15 @@ def table(figures: dict[str, Any]) -> dict[str, Any]:
         print(f"| {what} | {value} | {target} | {ok} |")
     print(
         "\n| server | acks/s | p50 / p99 at saturation (ms) | CPU ms/ack | p50 / p99 at"
-        f" {bot['half']['rate']}/s (ms) |\n|---|---|---|---|---|"
+        f" {bot['half']['rate']}/s (ms) | generator: sent late p99 (ms), connections |"
+        "\n|---|---|---|---|---|---|"
     )
     for kind in KINDS:
         run, half = runs[kind], runs[kind]["half"]["deliveries"]
         print(
             f"| {kind} | {run['rps']:,.0f} | {run['p50_ms']} / {run['p99_ms']} |"
             f" {run['cpu_ms_per_ack']} | {half['p50_ms']} / {half['p99_ms']} |"
+            f" {half.get('late_p99_ms')}, {half.get('connections')} |"
         )
     return shown
 
