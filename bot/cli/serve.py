@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 from importlib.metadata import entry_points
@@ -31,6 +32,8 @@ DEV_SOAK_SCALE = 120
 # waits for it (Python's default is 5 ms). The writer needs it back after every SQLite call:
 # under load, at the default, each step of a group commit waited up to 5 ms for the loop.
 SWITCH_INTERVAL = 0.0005
+# Allocations between two collections of the young generation (Python's default is 700).
+GC_YOUNG = 10_000
 
 
 # What to say when the entry point is missing: the checkout was never installed.
@@ -174,10 +177,22 @@ def rate(text: str) -> float:
     return value
 
 
+def settle_collector() -> None:
+    """Freeze what start-up built, and collect the young generation less often."""
+    # What is alive once the app is built (modules, routes, the app: ~75,000 objects) stays
+    # alive. Walked by every full collection, it stopped the event loop 30-74 ms under load,
+    # longer than an acknowledgement's p99; frozen, a full collection walks only what came
+    # after. Rarer young collections move fewer in-flight requests' objects to the old ones.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
+
+
 def run(app: web.Application, args: argparse.Namespace) -> None:
     """Serve `app` until SIGTERM, closing slow and idle connections as its limits say."""
     limits = app[LIMITS]
     sys.setswitchinterval(SWITCH_INTERVAL)
+    settle_collector()
     web.run_app(
         app,
         host=args.host,
