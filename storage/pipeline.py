@@ -284,11 +284,11 @@ def open_stages(db: Database) -> list[tuple[int, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def green_after(db: Database, repo_id: int, number: int) -> list[int]:
-    """Return the numbers of the green builds numbered above `number`, oldest first."""
-    rows = db.execute(
-        "SELECT number FROM builds WHERE repo_id = ? AND number > ? AND ci_state = 'success'"
-        " ORDER BY number",
+def green_after(db: Database, repo_id: int, number: int) -> tuple[int, int | None, int | None]:
+    """Count the green builds numbered above `number`; with the first and last of their numbers."""
+    count, first, last = db.execute(
+        "SELECT count(*), min(number), max(number) FROM builds"
+        " WHERE repo_id = ? AND number > ? AND ci_state = 'success'",
         [repo_id, number],
-    ).fetchall()
-    return [r[0] for r in rows]
+    ).fetchone()
+    return count, first, last

@@ -96,9 +96,11 @@ def status(tx: Tx, repo: dict[str, Any]) -> str:
         lines += ["*Waiting*", *waiting]
     lines += branch_lines(tx, repo["id"])
     last = pipeline.current(tx.db, repo["id"], all_stages[-1].name)
-    green = pipeline.green_after(tx.db, repo["id"], last["number"] if last else 0)
-    span = f"#{green[0]}" if len(green) == 1 else f"#{green[0]} to #{green[-1]}" if green else ""
-    delta = f"Not yet in {all_stages[-1].name}: {len(green)} green build(s)"
+    green, first, newest_green = pipeline.green_after(
+        tx.db, repo["id"], last["number"] if last else 0
+    )
+    span = f"#{first}" if green == 1 else f"#{first} to #{newest_green}" if green else ""
+    delta = f"Not yet in {all_stages[-1].name}: {green} green build(s)"
     lines.append(delta + (f" ({span})" if span else ""))
     newest = builds.latest_builds(tx.db, repo["id"], limit=1)
     if newest:
