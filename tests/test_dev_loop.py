@@ -25,8 +25,12 @@ def config(config):
 
 
 def outcomes(harness, stage: str) -> list[str]:
-    """Return the final states the dev deployer reported for `stage`, oldest first."""
-    bodies = harness.rows("SELECT body FROM deliveries WHERE event = 'deployment_status'")
+    """Return the final states the dev deployer reported for `stage` and promobot applied."""
+    # Applied, not only stored: a command that follows must find the stage deployed.
+    bodies = harness.rows(
+        "SELECT body FROM deliveries WHERE event = 'deployment_status'"
+        " AND state IN ('done', 'ignored')"
+    )
     sent = [json.loads(b["body"]) for b in bodies]
     return [
         s["deployment_status"]["state"]
