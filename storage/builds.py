@@ -4,6 +4,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.rows import select, select_one
+
 BUILD_COLUMNS = (
     "id",
     "repo_id",
@@ -69,19 +71,17 @@ def upsert_repository(
 
 def repository(db: Database, repo_id: int) -> dict[str, Any] | None:
     """Return one repository by id."""
-    rows = list(db.query("SELECT * FROM repositories WHERE id = ?", [repo_id]))
-    return rows[0] if rows else None
+    return select_one(db, "SELECT * FROM repositories WHERE id = ?", [repo_id])
 
 
 def repository_by_name(db: Database, full_name: str) -> dict[str, Any] | None:
     """Return one repository by owner/name, ignoring case."""
-    rows = list(db.query("SELECT * FROM repositories WHERE full_name = ?", [full_name]))
-    return rows[0] if rows else None
+    return select_one(db, "SELECT * FROM repositories WHERE full_name = ?", [full_name])
 
 
 def repositories(db: Database) -> list[dict[str, Any]]:
     """Return every repository, by name."""
-    return list(db.query("SELECT * FROM repositories ORDER BY full_name"))
+    return select(db, "SELECT * FROM repositories ORDER BY full_name")
 
 
 def create_build(
@@ -158,13 +158,11 @@ def set_ci_state(db: Database, build_id: int, state: str, at: float) -> None:
 
 def check_report(db: Database, repo_id: int, sha: str, context: str) -> dict[str, Any] | None:
     """Return the newest stored report of one context on one sha."""
-    rows = list(
-        db.query(
-            "SELECT * FROM check_reports WHERE repo_id = ? AND sha = ? AND context = ?",
-            [repo_id, sha, context],
-        )
+    return select_one(
+        db,
+        "SELECT * FROM check_reports WHERE repo_id = ? AND sha = ? AND context = ?",
+        [repo_id, sha, context],
     )
-    return rows[0] if rows else None
 
 
 def save_check_report(db: Database, report: dict[str, Any]) -> None:
@@ -195,9 +193,8 @@ def save_check_report(db: Database, report: dict[str, Any]) -> None:
 
 def check_reports(db: Database, repo_id: int, sha: str) -> list[dict[str, Any]]:
     """Return every context's newest report on a sha, by context name."""
-    return list(
-        db.query(
-            "SELECT * FROM check_reports WHERE repo_id = ? AND sha = ? ORDER BY context",
-            [repo_id, sha],
-        )
+    return select(
+        db,
+        "SELECT * FROM check_reports WHERE repo_id = ? AND sha = ? ORDER BY context",
+        [repo_id, sha],
     )

@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.rows import select, select_one
+
 COMMIT_COLUMNS = ("build_id", "sha", "message", "author", "pr")
 # A commit with the number of the build that carried it (`/ship where`).
 _WITH_BUILD = "SELECT c.sha, c.message, c.author, c.pr, b.number FROM commits c"
@@ -77,14 +79,13 @@ def builds_between(
     db: Database, repo_id: int, low: int, high: int, limit: int
 ) -> list[dict[str, Any]]:
     """Return builds numbered above `low` up to `high`, newest first."""
-    return list(
-        db.query(
-            "SELECT id, number, sha, message, author, html_url, commits, commits_capped,"
-            " EXISTS (SELECT 1 FROM commits c WHERE c.build_id = builds.id) AS commits_stored"
-            " FROM builds WHERE repo_id = ? AND number > ? AND number <= ?"
-            " ORDER BY number DESC LIMIT ?",
-            [repo_id, low, high, limit],
-        )
+    return select(
+        db,
+        "SELECT id, number, sha, message, author, html_url, commits, commits_capped,"
+        " EXISTS (SELECT 1 FROM commits c WHERE c.build_id = builds.id) AS commits_stored"
+        " FROM builds WHERE repo_id = ? AND number > ? AND number <= ?"
+        " ORDER BY number DESC LIMIT ?",
+        [repo_id, low, high, limit],
     )
 
 
@@ -121,39 +122,33 @@ def commits_of(db: Database, build_ids: Sequence[int]) -> dict[int, list[dict[st
 
 def commits_by_prefix(db: Database, repo_id: int, prefix: str) -> list[dict[str, Any]]:
     """Return the commits (with their build's number) whose sha starts with `prefix`."""
-    return list(
-        db.query(
-            f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.sha >= ? AND c.sha < ? ORDER BY b.number"
-            " LIMIT 3",
-            [repo_id, prefix.lower(), prefix.lower() + "g"],
-        )
+    return select(
+        db,
+        f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.sha >= ? AND c.sha < ? ORDER BY b.number LIMIT 3",
+        [repo_id, prefix.lower(), prefix.lower() + "g"],
     )
 
 
 def commit_of_pr(db: Database, repo_id: int, pr: int) -> dict[str, Any] | None:
     """Return the first kept commit naming pull request `pr`, else the PR's head if it is kept."""
-    rows = list(
-        db.query(
-            f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.pr = ? ORDER BY b.number LIMIT 1",
-            [repo_id, pr],
-        )
-    ) or list(
-        db.query(
-            f"{_WITH_BUILD} JOIN pull_requests p ON p.repo_id = c.repo_id AND p.head_sha = c.sha"
-            " WHERE c.repo_id = ? AND p.number = ? LIMIT 1",
-            [repo_id, pr],
-        )
+    rows = select(
+        db,
+        f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.pr = ? ORDER BY b.number LIMIT 1",
+        [repo_id, pr],
+    ) or select(
+        db,
+        f"{_WITH_BUILD} JOIN pull_requests p ON p.repo_id = c.repo_id AND p.head_sha = c.sha"
+        " WHERE c.repo_id = ? AND p.number = ? LIMIT 1",
+        [repo_id, pr],
     )
     return rows[0] if rows else None
 
 
 def latest_commit_by(db: Database, repo_id: int, author: str) -> dict[str, Any] | None:
     """Return a person's newest kept commit (by GitHub login or name, ignoring case)."""
-    rows = list(
-        db.query(
-            f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.author = ? COLLATE NOCASE"
-            " ORDER BY c.build_id DESC, c.rowid DESC LIMIT 1",
-            [repo_id, author],
-        )
+    return select_one(
+        db,
+        f"{_WITH_BUILD} WHERE c.repo_id = ? AND c.author = ? COLLATE NOCASE"
+        " ORDER BY c.build_id DESC, c.rowid DESC LIMIT 1",
+        [repo_id, author],
     )
-    return rows[0] if rows else None

@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.rows import select
+
 
 def add_message(
     db: Database,
@@ -46,8 +48,8 @@ def posted_messages(db: Database) -> list[tuple[str, str, str]]:
 
 def messages(db: Database, *, since_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
     """Return stored dev messages after `since_id`, oldest first, blocks decoded."""
-    rows = list(
-        db.query("SELECT * FROM dev_messages WHERE id > ? ORDER BY id LIMIT ?", [since_id, limit])
+    rows = select(
+        db, "SELECT * FROM dev_messages WHERE id > ? ORDER BY id LIMIT ?", [since_id, limit]
     )
     for row in rows:
         row["blocks"] = json.loads(row["blocks"]) if row["blocks"] else None
@@ -78,7 +80,8 @@ def add_github_call(
 def due_deployments(db: Database, now: float) -> list[dict[str, Any]]:
     """Return recorded deployments whose next deployer step is due."""
     return _decoded(
-        db.query(
+        select(
+            db,
             "SELECT * FROM dev_github_calls WHERE deploy_step < 2 AND deploy_due <= ? ORDER BY id",
             [now],
         )

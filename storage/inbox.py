@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 from sqlite_utils import Database
 
 from storage import ingest
+from storage.rows import select, select_one
 
 DELIVERY_FIELDS = ("id", "delivery_id", "event", "action", "repo_key", "attempts", "not_before")
 
@@ -169,18 +170,18 @@ def backlog(db: Database) -> dict[str, int]:
 
 def deliveries_since(db: Database, since: float) -> list[dict[str, Any]]:
     """Return the deliveries received since `since` (without bodies), newest first."""
-    return list(
-        db.query(
-            "SELECT delivery_id, event, action, state, attempts, error, received_at, processed_at"
-            " FROM deliveries WHERE received_at >= ? ORDER BY id DESC",
-            [since],
-        )
+    return select(
+        db,
+        "SELECT delivery_id, event, action, state, attempts, error, received_at, processed_at"
+        " FROM deliveries WHERE received_at >= ? ORDER BY id DESC",
+        [since],
     )
 
 
 def deliveries_by_guid(db: Database, guids: list[str]) -> dict[str, dict[str, Any]]:
     """Return the stored deliveries among these GUIDs, by GUID."""
-    rows = db.query(
+    rows = select(
+        db,
         "SELECT delivery_id, event, action, state, attempts, error, received_at FROM deliveries"
         " WHERE delivery_id IN (SELECT value FROM json_each(?))",
         [json.dumps(guids)],
@@ -190,14 +191,12 @@ def deliveries_by_guid(db: Database, guids: list[str]) -> dict[str, dict[str, An
 
 def delivery(db: Database, guid: str) -> dict[str, Any] | None:
     """Return one stored delivery (without its body) by GUID, or None."""
-    rows = list(
-        db.query(
-            "SELECT id, delivery_id, event, action, repo_key, state, attempts, error"
-            " FROM deliveries WHERE delivery_id = ?",
-            [guid],
-        )
+    return select_one(
+        db,
+        "SELECT id, delivery_id, event, action, repo_key, state, attempts, error"
+        " FROM deliveries WHERE delivery_id = ?",
+        [guid],
     )
-    return rows[0] if rows else None
 
 
 def revive_delivery(db: Database, delivery: int) -> None:

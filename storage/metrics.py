@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.rows import select
+
 BUILD = "b.id, b.number, b.sha, b.message, b.pushed_at, b.ci_state, b.ci_changed_at"
 DEPLOYMENT = (
     "d.id, d.build_id, d.stage, d.state, d.created_at, d.succeeded_at, d.finished_at,"
@@ -13,12 +15,6 @@ DEPLOYMENT = (
     " (SELECT count(*) FROM approvals a WHERE a.promotion_id = p.id) AS approvals"
     " FROM deployments d LEFT JOIN promotions p ON p.id = d.promotion_id"
 )
-
-
-def _rows(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = db.conn.execute(sql, params)
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _tuples(db: Database, sql: str, params: list[Any]) -> list[tuple]:
@@ -55,10 +51,10 @@ def delivery_rows(db: Database, repo_id: int, stage: str, since: float) -> dict[
     low = min(floor, first - 1) if first is not None else floor
     deployments = {
         row["id"]: row
-        for row in _rows(
+        for row in select(
             db, f"SELECT {DEPLOYMENT} WHERE d.repo_id = ? AND d.created_at >= ?", [repo_id, since]
         )
-        + _rows(
+        + select(
             db,
             f"SELECT {DEPLOYMENT} JOIN builds b ON b.id = d.build_id"
             " WHERE b.repo_id = ? AND b.number > ?",
@@ -77,13 +73,13 @@ def delivery_rows(db: Database, repo_id: int, stage: str, since: float) -> dict[
             [repo_id, low],
         ),
         "deployments": sorted(deployments.values(), key=lambda d: d["id"]),
-        "rollbacks": _rows(
+        "rollbacks": select(
             db,
             "SELECT stage, created_at AS at, replaces_build_id, rollback_seq AS seq FROM promotions"
             " WHERE repo_id = ? AND rollback = 1 AND created_at >= ?",
             [repo_id, since],
         ),
-        "locks": _rows(
+        "locks": select(
             db,
             "SELECT stage, created_at AS start, lifted_at, expires_at FROM locks"
             " WHERE repo_id = ? AND coalesce(lifted_at, expires_at, 1e18) >= ?",

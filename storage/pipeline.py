@@ -4,6 +4,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.rows import insert, select, select_one, update
+
 # The one in-flight set: a deployment in one of these states holds its stage.
 IN_FLIGHT = ("requested", "queued", "pending", "in_progress")
 # The one open-lock predicate: neither lifted nor expired (bind the time once).
@@ -20,24 +22,19 @@ STILL_OUT = (
 )
 
 
-def _one(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
-    rows = list(db.query(sql, params))
-    return rows[0] if rows else None
-
-
 def add_promotion(db: Database, **row: Any) -> int:
     """Insert a promotion; return its id."""
-    return int(db.table("promotions").insert(row).last_pk or 0)
+    return insert(db, "promotions", row)
 
 
 def promotion(db: Database, promotion_id: int) -> dict[str, Any] | None:
     """Return one promotion by id."""
-    return _one(db, "SELECT * FROM promotions WHERE id = ?", [promotion_id])
+    return select_one(db, "SELECT * FROM promotions WHERE id = ?", [promotion_id])
 
 
 def set_promotion(db: Database, promotion_id: int, **values: Any) -> None:
     """Update columns of one promotion."""
-    db.table("promotions").update(promotion_id, values)
+    update(db, "promotions", promotion_id, values)
 
 
 def open_promotions(db: Database, repo_id: int, stage: str | None = None) -> list[dict]:
@@ -47,16 +44,15 @@ def open_promotions(db: Database, repo_id: int, stage: str | None = None) -> lis
     if stage:
         sql += " AND stage = ?"
         params.append(stage)
-    return list(db.query(sql + " ORDER BY id", params))
+    return select(db, sql + " ORDER BY id", params)
 
 
 def due_promotions(db: Database, now: float) -> list[dict[str, Any]]:
     """Return promotions waiting for approval whose time ran out."""
-    return list(
-        db.query(
-            "SELECT * FROM promotions WHERE state = 'waiting' AND expires_at <= ? ORDER BY id",
-            [now],
-        )
+    return select(
+        db,
+        "SELECT * FROM promotions WHERE state = 'waiting' AND expires_at <= ? ORDER BY id",
+        [now],
     )
 
 
@@ -79,22 +75,22 @@ def add_approval(db: Database, promotion_id: int, user_id: str, at: float) -> bo
 
 def add_deployment(db: Database, **row: Any) -> int:
     """Insert a deployment; return its id."""
-    return int(db.table("deployments").insert(row).last_pk or 0)
+    return insert(db, "deployments", row)
 
 
 def deployment(db: Database, deployment_id: int) -> dict[str, Any] | None:
     """Return one deployment by its local id."""
-    return _one(db, "SELECT * FROM deployments WHERE id = ?", [deployment_id])
+    return select_one(db, "SELECT * FROM deployments WHERE id = ?", [deployment_id])
 
 
 def deployment_for_status(
     db: Database, github_id: int, promotion_id: int | None
 ) -> dict[str, Any] | None:
     """Find our deployment by GitHub's id, else by the promotion named in its payload."""
-    found = _one(db, "SELECT * FROM deployments WHERE github_id = ?", [github_id])
+    found = select_one(db, "SELECT * FROM deployments WHERE github_id = ?", [github_id])
     if found or promotion_id is None:
         return found
-    return _one(
+    return select_one(
         db,
         "SELECT * FROM deployments WHERE promotion_id = ? AND github_id IS NULL"
         " ORDER BY id DESC LIMIT 1",
@@ -104,7 +100,7 @@ def deployment_for_status(
 
 def set_deployment(db: Database, deployment_id: int, **values: Any) -> None:
     """Update columns of one deployment."""
-    db.table("deployments").update(deployment_id, values)
+    update(db, "deployments", deployment_id, values)
 
 
 def in_flight(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:
@@ -116,7 +112,7 @@ def in_flight(db: Database, repo_id: int, stage: str, now: float) -> dict[str, A
     # `+d.id` keeps SQLite on the (repo_id, stage, state) index: the few deployments in
     # flight are sorted, instead of the stage's whole history being walked in id order.
     marks = ", ".join("?" for _ in IN_FLIGHT)
-    return _one(
+    return select_one(
         db,
         f"SELECT d.*, b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
         f" WHERE d.repo_id = ? AND d.stage = ? AND d.state IN ({marks}) AND d.updated_at > ?"
@@ -129,7 +125,7 @@ def in_flight(db: Database, repo_id: int, stage: str, now: float) -> dict[str, A
 
 def current(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None:
     """Return the deployment that succeeded last in a stage (the build there now) and its build."""
-    return _one(
+    return select_one(
         db,
         "SELECT d.*, b.number, b.sha FROM deployments d JOIN builds b ON b.id = d.build_id"
         f" WHERE d.repo_id = ? AND d.stage = ? AND {LAST_SUCCESS}",
@@ -139,7 +135,7 @@ def current(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None:
 
 def previous_good(db: Database, repo_id: int, stage: str, before: dict) -> dict | None:
     """Return the last other build that succeeded in `stage` before the deployment `before`."""
-    return _one(
+    return select_one(
         db,
         "SELECT d.*, b.number, b.sha FROM deployments d JOIN builds b ON b.id = d.build_id"
         " WHERE d.repo_id = ? AND d.stage = ? AND d.success_seq < ? AND d.build_id != ?"
@@ -150,11 +146,10 @@ def previous_good(db: Database, repo_id: int, stage: str, before: dict) -> dict 
 
 def build_deployments(db: Database, build_id: int, stage: str) -> list[dict[str, Any]]:
     """Return every deployment of one build into one stage, oldest first."""
-    return list(
-        db.query(
-            "SELECT * FROM deployments WHERE build_id = ? AND stage = ? ORDER BY id",
-            [build_id, stage],
-        )
+    return select(
+        db,
+        "SELECT * FROM deployments WHERE build_id = ? AND stage = ? ORDER BY id",
+        [build_id, stage],
     )
 
 
@@ -170,7 +165,7 @@ def rolled_back(db: Database, repo_id: int, stage: str, build_id: int) -> bool:
 
 def open_lock(db: Database, repo_id: int, stage: str, now: float) -> dict[str, Any] | None:
     """Return the newest lock on a stage that is neither lifted nor expired."""
-    return _one(
+    return select_one(
         db,
         f"SELECT * FROM locks WHERE repo_id = ? AND stage = ? AND {OPEN_LOCK}"
         " ORDER BY id DESC LIMIT 1",
@@ -180,7 +175,7 @@ def open_lock(db: Database, repo_id: int, stage: str, now: float) -> dict[str, A
 
 def add_lock(db: Database, **row: Any) -> int:
     """Insert a lock; return its id."""
-    return int(db.table("locks").insert(row).last_pk or 0)
+    return insert(db, "locks", row)
 
 
 def lift_locks(db: Database, repo_id: int, stage: str, by: str, now: float) -> int:
@@ -204,7 +199,7 @@ def history(db: Database, repo_id: int, stage: str | None, limit: int = 15) -> l
     if stage:
         sql += " AND e.stage = ?"
         params.append(stage)
-    return list(db.query(sql + " ORDER BY e.id DESC LIMIT ?", [*params, limit]))
+    return select(db, sql + " ORDER BY e.id DESC LIMIT ?", [*params, limit])
 
 
 def locked_stages(db: Database, repo_id: int, now: float) -> set[str]:
@@ -239,25 +234,23 @@ def reached_since(db: Database, repo_id: int, stage: str, number: int) -> float 
 
 def stage_history(db: Database, repo_id: int, stage: str) -> list[dict[str, Any]]:
     """Return each build that was live in a stage, with when it last went live, oldest first."""
-    return list(
-        db.query(
-            "SELECT d.build_id, b.number, max(d.succeeded_at) AS since, max(d.success_seq) AS seq"
-            " FROM deployments d JOIN builds b ON b.id = d.build_id WHERE d.repo_id = ?"
-            " AND d.stage = ? AND d.success_seq IS NOT NULL GROUP BY d.build_id ORDER BY seq",
-            [repo_id, stage],
-        )
+    return select(
+        db,
+        "SELECT d.build_id, b.number, max(d.succeeded_at) AS since, max(d.success_seq) AS seq"
+        " FROM deployments d JOIN builds b ON b.id = d.build_id WHERE d.repo_id = ?"
+        " AND d.stage = ? AND d.success_seq IS NOT NULL GROUP BY d.build_id ORDER BY seq",
+        [repo_id, stage],
     )
 
 
 def rollbacks(db: Database, repo_id: int, stage: str) -> list[dict[str, Any]]:
     """Return the rollbacks of a stage (which build each took out, who, when, why), oldest first."""
-    return list(
-        db.query(
-            "SELECT p.replaces_build_id, b.number, p.requested_by, p.created_at, p.reason"
-            " FROM promotions p JOIN builds b ON b.id = p.replaces_build_id"
-            " WHERE p.repo_id = ? AND p.stage = ? AND p.rollback = 1 ORDER BY p.id",
-            [repo_id, stage],
-        )
+    return select(
+        db,
+        "SELECT p.replaces_build_id, b.number, p.requested_by, p.created_at, p.reason"
+        " FROM promotions p JOIN builds b ON b.id = p.replaces_build_id"
+        " WHERE p.repo_id = ? AND p.stage = ? AND p.rollback = 1 ORDER BY p.id",
+        [repo_id, stage],
     )
 
 
@@ -266,7 +259,7 @@ def last_failed(db: Database, repo_id: int, stage: str) -> dict[str, Any] | None
     marks = ", ".join("?" for _ in FAILED)
     # max(id) seeks the end of each state's range in deployments_stage_state; ORDER BY id
     # DESC LIMIT 1 walked back through every success since the last failure.
-    return _one(
+    return select_one(
         db,
         "SELECT d.*, b.number FROM deployments d JOIN builds b ON b.id = d.build_id"
         " WHERE d.id = (SELECT max(id) FROM deployments"

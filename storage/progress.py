@@ -4,6 +4,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.rows import select_one
+
 
 def deployment_states(db: Database, build_id: int) -> list[tuple[int, str, str, float]]:
     """Return (id, stage, state, created_at) of every deployment of a build, oldest first."""
@@ -44,10 +46,8 @@ def has_approvals(db: Database, promotion_id: int) -> bool:
 
 def newest_promotion(db: Database, build_id: int, stage: str | None) -> dict[str, Any] | None:
     """Return the build's newest promotion into `stage`."""
-    rows = list(
-        db.query(
-            "SELECT * FROM promotions WHERE build_id = ? AND stage = ? ORDER BY id DESC LIMIT 1",
-            [build_id, stage],
-        )
+    return select_one(
+        db,
+        "SELECT * FROM promotions WHERE build_id = ? AND stage = ? ORDER BY id DESC LIMIT 1",
+        [build_id, stage],
     )
-    return rows[0] if rows else None

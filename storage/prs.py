@@ -4,6 +4,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.rows import select, select_one
+
 
 def upsert_pull_request(db: Database, pr: dict[str, Any]) -> None:
     """Store a pull request's newest known state (keyed by repository and number)."""
@@ -20,21 +22,19 @@ def upsert_pull_request(db: Database, pr: dict[str, Any]) -> None:
 
 def open_pull_requests(db: Database, repo_id: int, base_ref: str) -> list[dict[str, Any]]:
     """Return the open, non-draft pull requests into `base_ref`, by number."""
-    return list(
-        db.query(
-            "SELECT * FROM pull_requests WHERE repo_id = ? AND state = 'open' AND draft = 0"
-            " AND base_ref = ? ORDER BY number",
-            [repo_id, base_ref],
-        )
+    return select(
+        db,
+        "SELECT * FROM pull_requests WHERE repo_id = ? AND state = 'open' AND draft = 0"
+        " AND base_ref = ? ORDER BY number",
+        [repo_id, base_ref],
     )
 
 
 def last_status(db: Database, repo_id: int, number: int) -> dict[str, Any] | None:
     """Return the status last queued for a pull request."""
-    rows = list(
-        db.query("SELECT * FROM pr_statuses WHERE repo_id = ? AND number = ?", [repo_id, number])
+    return select_one(
+        db, "SELECT * FROM pr_statuses WHERE repo_id = ? AND number = ?", [repo_id, number]
     )
-    return rows[0] if rows else None
 
 
 def remember_status(db: Database, status: dict[str, Any]) -> None:
@@ -49,13 +49,11 @@ def remember_status(db: Database, status: dict[str, Any]) -> None:
 
 def open_freeze(db: Database, repo_id: int) -> dict[str, Any] | None:
     """Return the merge freeze in place on a repository, or None."""
-    rows = list(
-        db.query(
-            "SELECT * FROM freezes WHERE repo_id = ? AND ended_at IS NULL ORDER BY id DESC LIMIT 1",
-            [repo_id],
-        )
+    return select_one(
+        db,
+        "SELECT * FROM freezes WHERE repo_id = ? AND ended_at IS NULL ORDER BY id DESC LIMIT 1",
+        [repo_id],
     )
-    return rows[0] if rows else None
 
 
 def start_freeze(db: Database, repo_id: int, *, by: str, reason: str, now: float) -> int:

@@ -5,6 +5,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from storage.rows import insert, select_one
+
 
 def sweep_since(db: Database, *, now: float, retention: float, margin: float) -> float:
     """Return how far back to read: the last good sweep's start less `margin`, within retention."""
@@ -18,7 +20,7 @@ def sweep_since(db: Database, *, now: float, retention: float, margin: float) ->
 
 def add_sweep(db: Database, **row: Any) -> int:
     """Record one sweep (started_at, since, finished_at, listed, asked, error)."""
-    return int(db.table("redelivery_sweeps").insert(row).last_pk or 0)
+    return insert(db, "redelivery_sweeps", row)
 
 
 def never_asked(db: Database, guids: list[str]) -> set[str]:
@@ -34,7 +36,7 @@ def never_asked(db: Database, guids: list[str]) -> set[str]:
 
 def add_request(db: Database, **row: Any) -> None:
     """Remember that GitHub was asked to redeliver a GUID, so it is never asked again."""
-    db.table("redeliveries").insert(row)
+    insert(db, "redeliveries", row)
 
 
 def mark_requested(db: Database, *, guid: str, at: float) -> None:
@@ -62,5 +64,4 @@ def requests(db: Database, guids: list[str]) -> dict[str, dict[str, Any]]:
 
 def last_sweep(db: Database) -> dict[str, Any] | None:
     """Return the newest sweep, finished or failed."""
-    rows = list(db.query("SELECT * FROM redelivery_sweeps ORDER BY id DESC LIMIT 1"))
-    return rows[0] if rows else None
+    return select_one(db, "SELECT * FROM redelivery_sweeps ORDER BY id DESC LIMIT 1")
