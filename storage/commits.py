@@ -7,6 +7,9 @@ from sqlite_utils import Database
 
 from storage.rows import select, select_one
 
+# Past this many commits in a span, its people are counted person by person from the
+# commits_author index (two seeks per person who ever committed) rather than commit by commit.
+PEOPLE_BY_PERSON_AFTER = 2000
 COMMIT_COLUMNS = ("build_id", "sha", "message", "author", "pr")
 # A commit with the number of the build that carried it (`/ship where`).
 _WITH_BUILD = "SELECT c.sha, c.message, c.author, c.pr, b.number FROM commits c"
@@ -82,8 +85,7 @@ def builds_between(
     return select(
         db,
         "SELECT id, number, sha, message, author, html_url, commits, commits_capped,"
-        " EXISTS (SELECT 1 FROM commits c WHERE c.build_id = builds.id) AS commits_stored"
-        " FROM builds WHERE repo_id = ? AND number > ? AND number <= ?"
+        " commits_stored FROM builds WHERE repo_id = ? AND number > ? AND number <= ?"
         " ORDER BY number DESC LIMIT ?",
         [repo_id, low, high, limit],
     )
@@ -91,17 +93,64 @@ def builds_between(
 
 def span_counts(db: Database, repo_id: int, low: int, high: int) -> dict[str, int]:
     """Count the builds, pushed commits and distinct authors numbered in (low, high]."""
+    # The running totals (m023) at each end: a lookup each, however long the span.
+    span = {"repo": repo_id, "low": low, "high": high}
     row = db.execute(
-        "SELECT count(*), coalesce(sum(commits), 0),"
-        " (SELECT count(DISTINCT c.author) FROM commits c JOIN builds b ON b.id = c.build_id"
-        "  WHERE b.repo_id = ? AND b.number > ? AND b.number <= ? AND c.author != ''),"
-        " coalesce(sum(commits_capped), 0),"
-        " coalesce(sum(NOT EXISTS (SELECT 1 FROM commits c WHERE c.build_id = builds.id)), 0)"
-        " FROM builds WHERE repo_id = ? AND number > ? AND number <= ?",
-        [repo_id, low, high, repo_id, low, high],
+        "WITH ends AS (SELECT"
+        " (SELECT id FROM builds WHERE repo_id = :repo AND number <= :high"
+        "  ORDER BY number DESC LIMIT 1) AS top,"
+        " (SELECT id FROM builds WHERE repo_id = :repo AND number <= :low"
+        "  ORDER BY number DESC LIMIT 1) AS below,"
+        " (SELECT id FROM builds WHERE repo_id = :repo AND number > :low"
+        "  ORDER BY number LIMIT 1) AS first)"
+        " SELECT (SELECT count(*) FROM builds WHERE repo_id = :repo AND number > :low"
+        "  AND number <= :high),"
+        " coalesce(t.commits_through, 0) - coalesce(b.commits_through, 0),"
+        " coalesce(t.capped_through, 0) - coalesce(b.capped_through, 0),"
+        " coalesce(t.stored_through, 0) - coalesce(b.stored_through, 0),"
+        " ends.first, ends.top"
+        " FROM ends LEFT JOIN builds t ON t.id = ends.top LEFT JOIN builds b ON b.id = ends.below",
+        span,
     ).fetchone()
-    keys = ("builds", "commits", "people", "capped", "unstored")
-    return dict(zip(keys, row, strict=True))
+    count, carried, capped, stored, first, top = row
+    people = _people(db, span, first, top, carried) if count else 0
+    return {
+        "builds": count,
+        "commits": carried,
+        "people": people,
+        "capped": capped,
+        "unstored": count - stored,
+    }
+
+
+def _people(db: Database, span: dict[str, int], first: int, top: int, carried: int) -> int:
+    """Count the distinct authors (ignoring case) of the kept commits of a span."""
+    if carried <= PEOPLE_BY_PERSON_AFTER:
+        return int(
+            db.execute(
+                "SELECT count(DISTINCT c.author COLLATE NOCASE) FROM commits c"
+                " JOIN builds b ON b.id = c.build_id WHERE b.repo_id = :repo"
+                " AND b.number > :low AND b.number <= :high AND c.author != ''",
+                span,
+            ).fetchone()[0]
+        )
+    # Person by person along commits_author: a seek to the next name, a seek into its builds.
+    # A repository's build ids rise with its build numbers (both are given out in the order
+    # builds are created), so the span's builds are the ids from `first` to `top`.
+    return int(
+        db.execute(
+            "WITH RECURSIVE person (name) AS ("
+            " SELECT (SELECT author FROM commits WHERE repo_id = :repo"
+            "  AND author > '' COLLATE NOCASE ORDER BY author COLLATE NOCASE LIMIT 1)"
+            " UNION ALL SELECT (SELECT author FROM commits WHERE repo_id = :repo"
+            "  AND author > person.name COLLATE NOCASE ORDER BY author COLLATE NOCASE LIMIT 1)"
+            " FROM person WHERE person.name IS NOT NULL)"
+            " SELECT count(*) FROM person WHERE name IS NOT NULL"
+            " AND EXISTS (SELECT 1 FROM commits c WHERE c.repo_id = :repo"
+            "  AND c.author = person.name COLLATE NOCASE AND c.build_id BETWEEN :first AND :top)",
+            {**span, "first": first, "top": top},
+        ).fetchone()[0]
+    )
 
 
 def commits_of(db: Database, build_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:

@@ -519,3 +519,61 @@ def m022_redelivery_requested(db: Database) -> None:
     # When the relay last sent a redelivery request: after a lost answer it waits for GitHub
     # to list the redelivery before asking again, and a restart within that wait must know it.
     db.executescript("ALTER TABLE redeliveries ADD COLUMN requested_at REAL;")
+
+
+@migrations()
+def m023_span_totals(db: Database) -> None:
+    # /ship status and every promotion's diff count what a span of builds carries: its
+    # commits, its capped pushes, its builds whose commits are kept. Summed over the span,
+    # that read every build in it: 4.7 ms on the event loop for 2,179 undeployed builds, and
+    # more each build. Running totals per build make it a lookup at each end. Triggers keep
+    # them in the writing transaction, for every writer, as m021's sequence does.
+    db.executescript(
+        """
+        ALTER TABLE builds ADD COLUMN commits_stored INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE builds ADD COLUMN commits_through INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE builds ADD COLUMN capped_through INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE builds ADD COLUMN stored_through INTEGER NOT NULL DEFAULT 0;
+        -- Green builds not yet in production are counted from the index alone; a stage's
+        -- rollbacks and the stages with open promotions are found without walking every
+        -- promotion (one per green build when a stage promotes automatically).
+        CREATE INDEX builds_ci ON builds (repo_id, ci_state, number);
+        CREATE INDEX promotions_rollbacks ON promotions (repo_id, stage, id) WHERE rollback = 1;
+        CREATE INDEX promotions_waiting ON promotions (repo_id, stage, state)
+            WHERE state IN ('waiting', 'queued');
+        UPDATE builds SET commits_stored = 1
+            WHERE EXISTS (SELECT 1 FROM commits c WHERE c.build_id = builds.id);
+        UPDATE builds SET commits_through = t.c, capped_through = t.k, stored_through = t.s
+            FROM (SELECT id, sum(commits) OVER w AS c, sum(commits_capped) OVER w AS k,
+                  sum(commits_stored) OVER w AS s FROM builds
+                  WINDOW w AS (PARTITION BY repo_id ORDER BY number)) t
+            WHERE t.id = builds.id;
+        CREATE TRIGGER builds_totals_insert AFTER INSERT ON builds BEGIN
+            UPDATE builds SET commits_through = commits_through + NEW.commits,
+                capped_through = capped_through + NEW.commits_capped,
+                stored_through = stored_through + NEW.commits_stored
+                WHERE repo_id = NEW.repo_id AND number > NEW.number;
+            UPDATE builds SET
+                commits_through = NEW.commits + coalesce((SELECT p.commits_through FROM builds p
+                    WHERE p.repo_id = NEW.repo_id AND p.number < NEW.number
+                    ORDER BY p.number DESC LIMIT 1), 0),
+                capped_through = NEW.commits_capped + coalesce((SELECT p.capped_through
+                    FROM builds p WHERE p.repo_id = NEW.repo_id AND p.number < NEW.number
+                    ORDER BY p.number DESC LIMIT 1), 0),
+                stored_through = NEW.commits_stored + coalesce((SELECT p.stored_through
+                    FROM builds p WHERE p.repo_id = NEW.repo_id AND p.number < NEW.number
+                    ORDER BY p.number DESC LIMIT 1), 0)
+                WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER builds_totals_update
+        AFTER UPDATE OF commits, commits_capped, commits_stored ON builds BEGIN
+            UPDATE builds SET commits_through = commits_through + NEW.commits - OLD.commits,
+                capped_through = capped_through + NEW.commits_capped - OLD.commits_capped,
+                stored_through = stored_through + NEW.commits_stored - OLD.commits_stored
+                WHERE repo_id = NEW.repo_id AND number >= NEW.number;
+        END;
+        CREATE TRIGGER commits_stored AFTER INSERT ON commits BEGIN
+            UPDATE builds SET commits_stored = 1 WHERE id = NEW.build_id AND commits_stored = 0;
+        END;
+        """
+    )

@@ -279,9 +279,12 @@ def open_stages(db: Database) -> list[tuple[int, str]]:
 
 def green_after(db: Database, repo_id: int, number: int) -> tuple[int, int | None, int | None]:
     """Count the green builds numbered above `number`; with the first and last of their numbers."""
+    # Along builds_ci: a count of index entries, and a seek to each end (min and max in one
+    # aggregate would visit every entry once more).
+    green = "FROM builds WHERE repo_id = :repo AND ci_state = 'success' AND number > :number"
     count, first, last = db.execute(
-        "SELECT count(*), min(number), max(number) FROM builds"
-        " WHERE repo_id = ? AND number > ? AND ci_state = 'success'",
-        [repo_id, number],
+        f"SELECT (SELECT count(*) {green}), (SELECT number {green} ORDER BY number LIMIT 1),"
+        f" (SELECT number {green} ORDER BY number DESC LIMIT 1)",
+        {"repo": repo_id, "number": number},
     ).fetchone()
     return count, first, last
