@@ -20,7 +20,14 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from storage import connection, ingest, notes
-from storage.connection import LOCK_MAIN_ONLY, begin, connect, savepoint, snapshot
+from storage.connection import (
+    LOCK_MAIN_ONLY,
+    WAL_CUT_STEP,
+    begin,
+    connect,
+    savepoint,
+    snapshot,
+)
 from storage.faults import LOCKED, Fault, Unavailable, fault_of, probe
 from storage.migrations import migrations
 
@@ -114,12 +121,11 @@ class Store:
         return await future
 
     async def truncate_wal(self) -> bool:
-        """Copy the whole WAL into the file and cut it to nothing, between groups; True if done.
+        """Give back a step of the WAL, between groups; True once it is cut to nothing.
 
-        For a quiet moment: cutting what a burst grew (a GB) took ~400 ms on this machine's
-        ext4 (online discard), paid otherwise by the first commit after the WAL starts over,
-        and with it every acknowledgement of its group. It does not wait for readers: with
-        one reading, it answers False and the caller tries again later.
+        For a quiet moment, called again until it answers True: the whole WAL is copied into
+        the file, and the WAL is cut by WAL_CUT_STEP, or to nothing when that is all it holds.
+        It does not wait for readers: with one reading, it answers False at once.
         """
         return bool(await self.write(_truncation))
 
@@ -173,6 +179,11 @@ class Store:
 
     def _run(self) -> None:
         db = connect(self.path, checkpoints=self.checkpoints, attach=self._attach)
+        if self.intake:
+            # Past its journal_size_limit, a WAL that starts over is cut right then, in the
+            # group of acknowledgements whose commit started it: all of a burst at once.
+            # The ingest file's is cut in quiet moments instead, a step at a time.
+            db.conn.execute("PRAGMA journal_size_limit = -1")
         carried: Job | None = None  # a truncation met while a group was gathered
         try:
             while True:
@@ -241,14 +252,32 @@ class Store:
 
     def _truncate(self, db: Database, job: Job) -> None:
         _, _, loop, future = job
+        size = self.wal_bytes()
         try:
             db.conn.execute("PRAGMA busy_timeout = 0")
-            busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchone()
-            outcome: tuple[asyncio.Future, bool, Any] = (future, True, busy == 0)
+            if size <= WAL_CUT_STEP:
+                busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchone()
+                outcome: tuple[asyncio.Future, bool, Any] = (future, True, busy == 0)
+            else:
+                # RESTART makes the next write start the WAL over, and a WAL that starts over
+                # is cut to journal_size_limit: one page written here, the cut paid here.
+                db.conn.execute(f"PRAGMA journal_size_limit = {size - WAL_CUT_STEP}")
+                busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(RESTART)").fetchone()
+                if not busy:
+                    version = db.conn.execute("PRAGMA main.user_version").fetchone()[0]
+                    begin(db)
+                    db.conn.execute(f"PRAGMA main.user_version = {int(version)}")
+                    db.conn.execute("COMMIT")
+                outcome = (future, True, False)
         except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if db.conn.in_transaction:
+                    db.conn.execute("ROLLBACK")
             outcome = (future, False, self._fault(exc))
         finally:
             db.conn.execute(f"PRAGMA busy_timeout = {int(connection.BUSY_SECONDS * 1000)}")
+            keep = -1 if self.intake else connection.WAL_KEEP_BYTES
+            db.conn.execute(f"PRAGMA journal_size_limit = {keep}")
         loop.call_soon_threadsafe(_settle, [outcome])
 
     def _checkpoint_ingest(self) -> None:
