@@ -27,8 +27,9 @@ BUSY_SECONDS = 5.0
 WAL_KEEP_BYTES = 64 * 1024 * 1024
 # What one cut of the ingest file's WAL gives back (Store.truncate_wal). Giving back a burst's
 # 1.3 GB at once took 460 ms on this machine's ext4 (online discard), and a delivery that
-# came meanwhile waited for all of it; 16 MB at a time took about 6 ms each.
-WAL_CUT_STEP = 16 * 1024 * 1024
+# came meanwhile waited for all of it; 16 MB at a time took 6 ms each alone, 11-14 ms while
+# the processing process wrote, so 8 MB.
+WAL_CUT_STEP = 8 * 1024 * 1024
 
 
 def connect(

@@ -254,6 +254,28 @@ async def test_a_big_wal_is_given_back_a_step_at_a_time(stores, monkeypatch):
     assert len(taken) == len(guids) + len(sizes) - 1  # nothing lost on the way
 
 
+async def test_the_wal_is_copied_beside_the_writer_before_it_is_cut(stores):
+    main, intake = stores
+    await burst(intake, 20)
+    reader = sqlite3.connect(intake.path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM arrivals").fetchone()  # a snapshot in the WAL
+    assert await arrive(intake, "past-the-snapshot") is True
+    assert await intake.backfill_wal() is False  # what came after the snapshot waits for it
+    reader.execute("ROLLBACK")
+    reader.close()
+    # The copy runs beside the writer: an acknowledgement meanwhile is stored all the same.
+    _, stored = await asyncio.gather(intake.backfill_wal(), arrive(intake, "meanwhile"))
+    assert stored is True
+    assert await intake.backfill_wal() is True
+    check = sqlite3.connect(intake.path)
+    busy, frames, done = check.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    check.close()
+    assert (busy, frames) == (0, done)
+    assert await intake.truncate_wal() is True  # nothing left to copy: cut at once
+    assert len(await take(main)) == 22
+
+
 async def test_the_ingest_wal_is_not_cut_when_it_starts_over_among_acks(tmp_path, monkeypatch):
     monkeypatch.setattr("storage.connection.WAL_KEEP_BYTES", 64 * 1024)
     main, intake = open_stores(tmp_path)  # opened under that limit

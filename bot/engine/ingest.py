@@ -64,7 +64,11 @@ async def prune(intake: Store, every: float = PRUNE_EVERY, quiet: float = QUIET_
         newest = await intake.write(_prune)
         if newest != latest:
             latest, since = newest, time.monotonic()
-        elif time.monotonic() - since >= quiet and intake.wal_bytes() > WAL_KEEP_BYTES:
+        elif (
+            time.monotonic() - since >= quiet
+            and intake.wal_bytes() > WAL_KEEP_BYTES
+            and await intake.backfill_wal()  # else a reader holds part of it: not now
+        ):
             await intake.truncate_wal()
         await asyncio.sleep(every)
 
