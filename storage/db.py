@@ -141,13 +141,17 @@ class Store:
         return await loop.run_in_executor(self._readers, self._backfill)
 
     def _backfill(self) -> bool:
-        if self._backfiller is None:
-            # Not read-only: a checkpoint writes the file. It never writes a page itself.
-            self._backfiller = connect(self.path, checkpoints=False, wait=0)
-            self._reader_dbs.append(self._backfiller)
-        busy, frames, copied = self._backfiller.execute(
-            "PRAGMA main.wal_checkpoint(PASSIVE)"
-        ).fetchone()
+        try:
+            if self._backfiller is None:
+                # Not read-only: a checkpoint writes the file. It never writes a page itself.
+                self._backfiller = connect(self.path, checkpoints=False, wait=0)
+                self._reader_dbs.append(self._backfiller)
+            busy, frames, copied = self._backfiller.execute(
+                "PRAGMA main.wal_checkpoint(PASSIVE)"
+            ).fetchone()
+        except sqlite3.Error as exc:  # the next quiet moment tries again; nothing waits on it
+            log.warning("copying the WAL of %s into it failed: %s", self.path.name, exc)
+            return False
         return not busy and frames == copied
 
     def wal_bytes(self) -> int:

@@ -276,6 +276,19 @@ async def test_the_wal_is_copied_beside_the_writer_before_it_is_cut(stores):
     assert len(await take(main)) == 22
 
 
+async def test_a_copy_that_fails_says_so_and_acks_go_on(stores, monkeypatch, caplog):
+    _, intake = stores
+    await burst(intake, 5)
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr("storage.db.connect", broken)
+    assert await intake.backfill_wal() is False  # the cut waits for a quiet moment that works
+    assert "copying the WAL of promobot.db.ingest into it failed: disk I/O error" in caplog.text
+    assert await arrive(intake, "after") is True
+
+
 async def test_the_ingest_wal_is_not_cut_when_it_starts_over_among_acks(tmp_path, monkeypatch):
     monkeypatch.setattr("storage.connection.WAL_KEEP_BYTES", 64 * 1024)
     main, intake = open_stores(tmp_path)  # opened under that limit
