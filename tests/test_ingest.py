@@ -1,9 +1,11 @@
 """The ingest file: acknowledgements never wait for the main file, and nothing falls between."""
 
 import asyncio
+import contextlib
 import itertools
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -214,6 +216,19 @@ async def burst(intake: Store, count: int = 200) -> list[str]:
     return guids
 
 
+@contextlib.contextmanager
+def a_reader(intake: Store) -> Iterator[None]:
+    """Hold a snapshot of the ingest file in its WAL, as a reader elsewhere would."""
+    reader = sqlite3.connect(intake.path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM arrivals").fetchone()
+    try:
+        yield
+    finally:
+        reader.execute("ROLLBACK")
+        reader.close()
+
+
 async def test_once_nothing_arrives_the_wal_a_burst_grew_is_cut(stores, monkeypatch):
     monkeypatch.setattr("bot.engine.ingest.WAL_KEEP_BYTES", 64 * 1024)
     main, intake = stores
@@ -257,13 +272,9 @@ async def test_a_big_wal_is_given_back_a_step_at_a_time(stores, monkeypatch):
 async def test_the_wal_is_copied_beside_the_writer_before_it_is_cut(stores):
     main, intake = stores
     await burst(intake, 20)
-    reader = sqlite3.connect(intake.path)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM arrivals").fetchone()  # a snapshot in the WAL
-    assert await arrive(intake, "past-the-snapshot") is True
-    assert await intake.backfill_wal() is False  # what came after the snapshot waits for it
-    reader.execute("ROLLBACK")
-    reader.close()
+    with a_reader(intake):
+        assert await arrive(intake, "past-the-snapshot") is True
+        assert await intake.backfill_wal() is False  # what came after the snapshot waits for it
     # The copy runs beside the writer: an acknowledgement meanwhile is stored all the same.
     _, stored = await asyncio.gather(intake.backfill_wal(), arrive(intake, "meanwhile"))
     assert stored is True
@@ -314,12 +325,8 @@ async def test_the_ingest_wal_is_not_cut_when_it_starts_over_among_acks(tmp_path
 async def test_a_cut_waits_for_no_reader_and_never_comes_between_acks(stores):
     main, intake = stores
     await burst(intake, 20)
-    reader = sqlite3.connect(intake.path)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM arrivals").fetchone()  # a snapshot in the WAL
-    assert await intake.truncate_wal() is False  # refused at once, not waited out
-    reader.execute("ROLLBACK")
-    reader.close()
+    with a_reader(intake):
+        assert await intake.truncate_wal() is False  # refused at once, not waited out
     # Queued among acknowledgements, it runs between their groups, and none is lost.
     outcomes = await asyncio.gather(
         *(arrive(intake, f"before-{i}") for i in range(5)),
