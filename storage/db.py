@@ -75,6 +75,11 @@ class Store:
         self.checkpoints = checkpoints
         self.intake = intake
         self._attach = ("processed", self._main) if intake else ("ingest", ingest.path_for(path))
+        # The main file's writer (the processing process's) reads the ingest file too, but
+        # only for the moments it needs it: a snapshot of it held through each of its
+        # transactions, nearly always one under load, kept the ingest file's WAL from being
+        # copied past it, and from being cut when nothing arrives.
+        self._write_lock = None if intake else LOCK_MAIN_ONLY
         self._checkpointed = 0.0
         self._checkpointer: Database | None = None
         # Set when a write meets disk full, a lock …; cleared only by a probe that succeeds.
@@ -247,11 +252,7 @@ class Store:
     def _commit_group(self, db: Database, group: list[Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            # The main file's writer (the processing process's) reads the ingest file too,
-            # but only for the moments it needs it: a snapshot of it held through each of
-            # its transactions, nearly always one under load, kept the ingest file's WAL
-            # from being copied past it, and from being cut when nothing arrives.
-            begin(db, None if self.intake else LOCK_MAIN_ONLY)
+            begin(db, self._write_lock)
             for fn, own, _, _ in group:
                 try:
                     with savepoint(db, "job") if own else contextlib.nullcontext():
@@ -290,7 +291,7 @@ class Store:
                 busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(RESTART)").fetchone()
                 if not busy:
                     version = db.conn.execute("PRAGMA main.user_version").fetchone()[0]
-                    begin(db)
+                    begin(db, self._write_lock)
                     db.conn.execute(f"PRAGMA main.user_version = {int(version)}")
                     db.conn.execute("COMMIT")
                 outcome = (future, True, False)
