@@ -25,6 +25,10 @@ BUSY_SECONDS = 5.0
 # What a WAL keeps on disk once it starts over: a burst grows it by gigabytes (every
 # acknowledged body passes through it), and without a limit SQLite never gives them back.
 WAL_KEEP_BYTES = 64 * 1024 * 1024
+# What the ingest file's WAL may grow to while arrivals never pause: past it, it is started
+# over (Store._restart_ingest_wal). At 3,000 deliveries a second that is every 6 s, and each
+# holds acknowledgements up for the copy of what arrived since the checkpoint before it.
+WAL_LIMIT_BYTES = 512 * 1024 * 1024
 # What one cut of the ingest file's WAL gives back (Store.truncate_wal). Giving back a burst's
 # 1.3 GB at once took 460 ms on this machine's ext4 (online discard), and a delivery that
 # came meanwhile waited for all of it; 16 MB at a time took 6 ms each alone, 11-14 ms while

@@ -38,8 +38,14 @@ Job = tuple[Callable[[Database], Any], bool, asyncio.AbstractEventLoop, asyncio.
 
 # How many queued jobs one transaction may carry; bounds the latency of a group.
 GROUP_LIMIT = 256
-# Seconds between the checkpoints of the ingest file that its readers run (see Store).
+# Seconds between the checkpoints of the ingest file that its readers run (see Store), and
+# between them while its WAL is past WAL_LIMIT_BYTES (each then tries to start it over).
 INGEST_CHECKPOINT_EVERY = 1.0
+INGEST_CHECKPOINT_PAST_LIMIT = 0.1
+# Seconds one checkpoint past that limit keeps asking to start the WAL over.
+RESTART_TRIES_FOR = 0.02
+# Bytes of the WAL a frame takes: a page of 4096 bytes and a header of 24.
+FRAME_BYTES = 4096 + 24
 
 
 def migrate(path: str | Path) -> None:
@@ -81,6 +87,7 @@ class Store:
         # copied past it, and from being cut when nothing arrives.
         self._write_lock = None if intake else LOCK_MAIN_ONLY
         self._checkpointed = 0.0
+        self._ingest_every = INGEST_CHECKPOINT_EVERY
         self._checkpointer: Database | None = None
         # Set when a write meets disk full, a lock …; cleared only by a probe that succeeds.
         self.fault: Fault | None = None
@@ -315,15 +322,46 @@ class Store:
         if self.intake or not self.checkpoints:
             return
         now = time.monotonic()
-        if now - self._checkpointed < INGEST_CHECKPOINT_EVERY:
+        if now - self._checkpointed < self._ingest_every:
             return
         self._checkpointed = now
+        self._ingest_every = INGEST_CHECKPOINT_EVERY
         try:
             if self._checkpointer is None:  # the writer reads it read-only: no checkpoints
                 self._checkpointer = connect(ingest.path_for(self._main))
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _, frames, _ = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames * FRAME_BYTES > connection.WAL_LIMIT_BYTES:
+                self._ingest_every = INGEST_CHECKPOINT_PAST_LIMIT
+                self._restart_ingest_wal()
         except sqlite3.Error as exc:  # the next one tries again; nothing depends on it
             log.warning("checkpoint of the ingest file failed: %s", exc)
+
+    def _restart_ingest_wal(self) -> None:
+        """Make the ingest file's next commit write its WAL from the first frame again.
+
+        SQLite starts a WAL over only when a commit finds all of it copied, and arrivals
+        that never pause leave no such moment, nor a quiet one to cut it in: at 1,000
+        deliveries a second it grew by 25 MB a second. Right after a copy, little is left:
+        this copies that much holding the ingest file's write lock, so acknowledgements wait
+        that long. While the acknowledging side commits, or a reader reads what is not
+        copied yet, it asks again for a moment, then leaves it to the next checkpoint.
+        """
+        assert self._checkpointer is not None
+        db = self._checkpointer
+        deadline = time.monotonic() + RESTART_TRIES_FOR
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            # Asked again every 0.2 ms, not waited for: SQLite's busy handler would hold the
+            # write lock while it waited for a reader (see begin).
+            while True:
+                busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                if not busy or time.monotonic() > deadline:
+                    break
+                time.sleep(0.0002)
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(connection.BUSY_SECONDS * 1000)}")
+        if not busy:
+            log.debug("the ingest WAL starts over, past %d bytes", connection.WAL_LIMIT_BYTES)
 
     def _fault(self, exc: Exception) -> Exception:
         """Return the error a caller sees: Unavailable for a storage fault (noted once)."""

@@ -209,9 +209,9 @@ async def test_audit_lines_kept_beside_acks_reach_the_event_log_once(stores, tmp
     ]
 
 
-async def burst(intake: Store, count: int = 200) -> list[str]:
+async def burst(intake: Store, count: int = 200, name: str = "burst") -> list[str]:
     """Store `count` arrivals of 10 KB at once, as a burst of acknowledgements would."""
-    guids = [f"burst-{i}" for i in range(count)]
+    guids = [f"{name}-{i}" for i in range(count)]
     await asyncio.gather(*(arrive(intake, guid, body=b"x" * 10_000) for guid in guids))
     return guids
 
@@ -317,6 +317,45 @@ async def test_the_ingest_wal_is_not_cut_when_it_starts_over_among_acks(tmp_path
         # The WAL starts over with this group: its size stays, to be cut in a quiet moment.
         assert await arrive(intake, "next") is True
         assert intake.wal_bytes() == grown
+    finally:
+        intake.close()
+        main.close()
+
+
+async def test_a_wal_past_its_limit_starts_over_though_arrivals_never_pause(tmp_path, monkeypatch):
+    # With no quiet moment to cut it in, and SQLite waiting for one with all of it copied,
+    # the ingest WAL grew by 25 MB a second at 1,000 deliveries a second, without end.
+    monkeypatch.setattr("storage.connection.WAL_LIMIT_BYTES", 1024 * 1024)
+    monkeypatch.setattr("storage.db.INGEST_CHECKPOINT_EVERY", 0.05)
+    monkeypatch.setattr("storage.db.INGEST_CHECKPOINT_PAST_LIMIT", 0.01)
+    main, intake = open_stores(tmp_path)
+    sizes: list[int] = []
+
+    async def arrivals() -> int:
+        rounds = 0
+        while len(sizes) < 100:  # as deliveries come: never a second apart, seldom at once
+            await burst(intake, 10, f"round-{rounds}")
+            rounds += 1
+            await asyncio.sleep(0.001)
+        return rounds
+
+    async def processing() -> None:
+        while len(sizes) < 100:  # its writer checkpoints the ingest file after a group
+            await main.write(lambda db: None)
+            sizes.append(intake.wal_bytes())
+            await asyncio.sleep(0.01)
+
+    try:
+        rounds, _ = await asyncio.gather(arrivals(), processing())
+        assert rounds * 10 * 10_000 > 8 * 1024 * 1024  # what went through the WAL
+        # It grew past the limit until a start over found a moment, then no more (50 MB
+        # and growing before).
+        assert max(sizes[50:]) < 8 * 1024 * 1024
+        assert sizes[-1] - sizes[50] < 1024 * 1024
+        taken: list[str] = []
+        while batch := await take(main):
+            taken += batch
+        assert len(taken) == rounds * 10  # nothing lost with a start over
     finally:
         intake.close()
         main.close()
