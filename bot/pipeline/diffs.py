@@ -19,13 +19,22 @@ def diff_into(db: Database, build: dict[str, Any], stage: str) -> diff.Diff:
 
 
 def between(
-    db: Database, target: dict[str, Any], live: dict[str, Any] | None, stage: str
+    db: Database,
+    target: dict[str, Any],
+    live: dict[str, Any] | None,
+    stage: str,
+    *,
+    listed: int = SPAN_LIMIT,
 ) -> diff.Diff:
-    """Return the diff from `live` (None: an empty stage) to `target` in `stage`."""
+    """Return the diff from `live` (None: an empty stage) to `target` in `stage`.
+
+    `listed`: how many of its builds to read, with their commits; 0 for a headline, which
+    says only the counts.
+    """
     repo_id = target["repo_id"]
     ends = (live["number"] if live else 0, target["number"])
     low, high = min(ends), max(ends)
-    span = commits.builds_between(db, repo_id, low, high, SPAN_LIMIT)
+    span = commits.builds_between(db, repo_id, low, high, listed) if listed else []
     counts = commits.span_counts(db, repo_id, low, high)
     carried = commits.commits_of(db, [b["id"] for b in span])
     repo = builds.repository(db, repo_id) or {}

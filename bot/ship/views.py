@@ -117,12 +117,15 @@ def undeployed(db: Database, config: Config, newest: dict[str, Any]) -> list[str
         there = pipeline.current(db, newest["repo_id"], stage.name)
         live = builds.build(db, there["build_id"]) if there else None
         if upstream and (live is None or upstream["number"] > live["number"]):
-            found = diffs.between(db, upstream, live, stage.name)
+            last = stage is stages[-1]  # only production's is listed; the others, a headline
+            found = diffs.between(
+                db, upstream, live, stage.name, listed=diffs.SPAN_LIMIT if last else 0
+            )
             compare = f" · {link(found.compare, 'compare')}" if found.compare else ""
             lines.append(
                 f"• *{stage.name}* ← #{upstream['number']}: {diff.headline(found)}{compare}"
             )
-            if stage is stages[-1]:  # what production lacks, in full (within a budget)
+            if last:  # what production lacks, in full (within a budget)
                 lines += diff.mrkdwn(found, budget=DELTA_BUDGET).splitlines()[1:]
         upstream = live
     return ["*Undeployed*", *lines] if lines else []
