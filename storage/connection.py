@@ -124,8 +124,7 @@ def begin(db: Database, lock: str | None = None) -> None:
     IMMEDIATE, which also opens a snapshot of every attached file for the whole transaction.
     """
     deadline = time.monotonic() + BUSY_SECONDS
-    db.conn.execute("PRAGMA busy_timeout = 0")
-    try:
+    with not_waiting(db):
         while True:
             try:
                 if lock is None:
@@ -140,5 +139,13 @@ def begin(db: Database, lock: str | None = None) -> None:
                 if fault_of(exc) != LOCKED or time.monotonic() > deadline:
                     raise
                 time.sleep(0.0002)
+
+
+@contextlib.contextmanager
+def not_waiting(db: Database) -> Iterator[None]:
+    """Run a block whose statements fail at once with SQLITE_BUSY rather than wait for a lock."""
+    db.conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        yield
     finally:
         db.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")

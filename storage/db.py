@@ -25,6 +25,7 @@ from storage.connection import (
     WAL_CUT_STEP,
     begin,
     connect,
+    not_waiting,
     savepoint,
     snapshot,
 )
@@ -287,15 +288,16 @@ class Store:
         _, _, loop, future = job
         size = self.wal_bytes()
         try:
-            db.conn.execute("PRAGMA busy_timeout = 0")
             if size <= WAL_CUT_STEP:
-                busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchone()
+                with not_waiting(db):
+                    busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchone()
                 outcome: tuple[asyncio.Future, bool, Any] = (future, True, busy == 0)
             else:
                 # RESTART makes the next write start the WAL over, and a WAL that starts over
                 # is cut to journal_size_limit: one page written here, the cut paid here.
                 db.conn.execute(f"PRAGMA journal_size_limit = {size - WAL_CUT_STEP}")
-                busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(RESTART)").fetchone()
+                with not_waiting(db):
+                    busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(RESTART)").fetchone()
                 if not busy:
                     version = db.conn.execute("PRAGMA main.user_version").fetchone()[0]
                     begin(db, self._write_lock)
@@ -308,7 +310,6 @@ class Store:
                     db.conn.execute("ROLLBACK")
             outcome = (future, False, self._fault(exc))
         finally:
-            db.conn.execute(f"PRAGMA busy_timeout = {int(connection.BUSY_SECONDS * 1000)}")
             keep = -1 if self.intake else connection.WAL_KEEP_BYTES
             db.conn.execute(f"PRAGMA journal_size_limit = {keep}")
         loop.call_soon_threadsafe(_settle, [outcome])
@@ -349,17 +350,14 @@ class Store:
         assert self._checkpointer is not None
         db = self._checkpointer
         deadline = time.monotonic() + RESTART_TRIES_FOR
-        db.execute("PRAGMA busy_timeout = 0")
-        try:
-            # Asked again every 0.2 ms, not waited for: SQLite's busy handler would hold the
-            # write lock while it waited for a reader (see begin).
+        # Asked again every 0.2 ms, not waited for: SQLite's busy handler would hold the
+        # write lock while it waited for a reader.
+        with not_waiting(db):
             while True:
                 busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 if not busy or time.monotonic() > deadline:
                     break
                 time.sleep(0.0002)
-        finally:
-            db.execute(f"PRAGMA busy_timeout = {int(connection.BUSY_SECONDS * 1000)}")
         if not busy:
             log.debug("the ingest WAL starts over, past %d bytes", connection.WAL_LIMIT_BYTES)
 
