@@ -4,7 +4,8 @@
 - `naive`: verifies the HMAC and commits one SQLite row per request (WAL, synchronous=FULL,
   as promobot ships), then answers the same 202: durability without group commit.
 
-Both run on uvloop, as `promobot serve` does: the ratios compare the work, not the loops.
+Both run on uvloop and listen with the backlog `promobot serve` does: the ratios compare the
+work, not the loops.
 """
 
 import hashlib
@@ -14,6 +15,8 @@ import sys
 
 import uvloop
 from aiohttp import web
+
+from bot.cli.serve import LISTEN_BACKLOG
 
 SECRET = b"bench-webhook-secret"
 
@@ -63,6 +66,15 @@ if __name__ == "__main__":
     else:
         app = web.Application(client_max_size=25 * 1024 * 1024)
         app.router.add_post("/github/webhooks", bare)
-    # On promobot serve's event loop: otherwise the ratio would measure the loop, not the work.
+    # On promobot serve's event loop and listen backlog: otherwise the ratio would measure
+    # those, not the work.
     loop = uvloop.new_event_loop()
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+        loop=loop,
+        backlog=LISTEN_BACKLOG,
+    )

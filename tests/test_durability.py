@@ -274,3 +274,47 @@ def test_a_status_answered_is_in_the_event_log_even_after_kill_9(server):
     assert query(server.db, "SELECT actor, action FROM event_log WHERE action = 'status'") == [
         ("U012ABC", "status")
     ]
+
+
+def accept_queue(port: int) -> int:
+    """Return how many connections the kernel holds for the socket listening on `port`."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+                return int(fields[4].split(":")[1], 16)  # rx_queue: established, not accepted
+    raise AssertionError(f"nothing listens on {port}")
+
+
+BURST = 300  # more than aiohttp's default backlog of 128
+
+
+@pytest.mark.skipif(
+    not Path("/proc/net/tcp").exists()
+    or int(Path("/proc/sys/net/core/somaxconn").read_text()) < BURST,
+    reason="reads Linux's view of the listening socket",
+)
+def test_a_burst_of_connections_while_serve_is_busy_waits_for_it_not_for_a_retry(server):
+    server.start()
+    # Stopped, serve accepts nothing: what the kernel does not hold for it, it drops, and
+    # each dropped connection is tried again by its client a second later.
+    os.kill(server.process.pid, signal.SIGSTOP)
+    clients = []
+    try:
+        for _ in range(BURST):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", server.port))
+            clients.append(sock)
+        wait_for(
+            lambda: accept_queue(server.port) == BURST, f"the kernel held fewer than {BURST}", 5
+        )
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    answers = []
+    for sock in clients:
+        sock.settimeout(10)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: promobot\r\nConnection: close\r\n\r\n")
+        answers.append(sock.recv(12))
+        sock.close()
+    assert answers == [b"HTTP/1.1 200"] * BURST

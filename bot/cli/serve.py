@@ -34,6 +34,12 @@ DEV_SOAK_SCALE = 120
 SWITCH_INTERVAL = 0.0005
 # Allocations between two collections of the young generation (Python's default is 700).
 GC_YOUNG = 10_000
+# Connections the kernel holds, established, until the event loop accepts them (aiohttp's
+# default is 128). GitHub opens a connection per delivery: when the loop is busy for a few
+# tens of ms under a burst, more than 128 arrive, the kernel drops the overflow's handshake,
+# and each such delivery waits for the client to retry it, a second later. Linux caps this at
+# net.core.somaxconn (4096 since 5.4).
+LISTEN_BACKLOG = 2048
 
 
 # What to say when the entry point is missing: the checkout was never installed.
@@ -198,6 +204,7 @@ def run(app: web.Application, args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         shutdown_timeout=5,
+        backlog=LISTEN_BACKLOG,
         print=None,
         access_log=None,  # off anyway (logs.setup); None spares every request the check
         keepalive_timeout=limits.headers,
