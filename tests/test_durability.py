@@ -1,5 +1,6 @@
 """Acknowledged means stored: kill -9 after a 202 loses nothing; SIGTERM stops promptly."""
 
+import contextlib
 import json
 import os
 import signal
@@ -318,3 +319,18 @@ def test_a_burst_of_connections_while_serve_is_busy_waits_for_it_not_for_a_retry
         answers.append(sock.recv(12))
         sock.close()
     assert answers == [b"HTTP/1.1 200"] * BURST
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling")
+def test_the_processing_process_runs_only_on_cpu_time_nothing_else_wants(server):
+    server.start()
+    wait_for(lambda: children(server.process.pid), "serve started no processing process")
+    (child,) = children(server.process.pid)
+    assert server.deliver("push", push_payload()) == 202
+    wait_for(lambda: query(server.db, "SELECT state FROM deliveries") == [("done",)], "not done")
+    policies = {}
+    for thread in os.listdir(f"/proc/{child}/task"):  # its writer and readers too
+        with contextlib.suppress(ProcessLookupError):  # a reader that just ended
+            policies[thread] = os.sched_getscheduler(int(thread))
+    assert len(policies) > 1 and set(policies.values()) == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(server.process.pid) == os.SCHED_OTHER  # acknowledgements
