@@ -68,11 +68,9 @@ def add_commands(sub: Subcommands, config_default: str) -> None:
     )
     command.add_argument(
         "--loop",
-        choices=["asyncio", "uvloop"],
-        # Python's own: behind under a burst, uvloop left new connections unaccepted for up to
-        # 1.8 s while it served those it had, and GitHub opens one per delivery.
-        default="asyncio",
-        help="the event loop: Python's own (default), or uvloop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="the event loop: uvloop (default), or Python's own should uvloop ever misbehave",
     )
     command.add_argument(
         "--deploy-failures", type=rate, default=0.0, metavar="RATE",
