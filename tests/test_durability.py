@@ -1,4 +1,8 @@
-"""Acknowledged means stored: kill -9 after a 202 loses nothing; SIGTERM stops promptly."""
+"""Acknowledged means stored: kill -9 after a 202 loses nothing; SIGTERM stops promptly.
+
+And `promobot serve` as the kernel sees it: a burst of connections is held, not dropped; its
+processing child runs on CPU time nothing else wants.
+"""
 
 import contextlib
 import json

@@ -35,10 +35,10 @@ SWITCH_INTERVAL = 0.0005
 # Allocations between two collections of the young generation (Python's default is 700).
 GC_YOUNG = 10_000
 # Connections the kernel holds, established, until the event loop accepts them (aiohttp's
-# default is 128). GitHub opens a connection per delivery: when the loop is busy for a few
-# tens of ms under a burst, more than 128 arrive, the kernel drops the overflow's handshake,
-# and each such delivery waits for the client to retry it, a second later. Linux caps this at
-# net.core.somaxconn (4096 since 5.4).
+# default is 128). GitHub sends each delivery as a request of its own, on a new connection
+# when it has none free: when the loop is busy for a few tens of ms under a burst, more than
+# 128 arrive, the kernel drops the overflow's handshakes, and each such delivery waits for its
+# sender to try again, a second later. Linux caps this at net.core.somaxconn (4096 since 5.4).
 LISTEN_BACKLOG = 2048
 
 
