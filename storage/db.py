@@ -19,16 +19,8 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from storage import connection, ingest, notes
-from storage.connection import (
-    LOCK_MAIN_ONLY,
-    WAL_CUT_STEP,
-    begin,
-    connect,
-    not_waiting,
-    savepoint,
-    snapshot,
-)
+from storage import connection, ingest, notes, wal
+from storage.connection import LOCK_MAIN_ONLY, begin, connect, savepoint, snapshot
 from storage.faults import LOCKED, Fault, Unavailable, fault_of, probe
 from storage.migrations import migrations
 
@@ -43,10 +35,6 @@ GROUP_LIMIT = 256
 # between them while its WAL is past WAL_LIMIT_BYTES (each then tries to start it over).
 INGEST_CHECKPOINT_EVERY = 1.0
 INGEST_CHECKPOINT_PAST_LIMIT = 0.1
-# Seconds one checkpoint past that limit keeps asking to start the WAL over.
-RESTART_TRIES_FOR = 0.02
-# Bytes of the WAL a frame takes: a page of 4096 bytes and a header of 24.
-FRAME_BYTES = 4096 + 24
 
 
 def migrate(path: str | Path) -> None:
@@ -135,11 +123,9 @@ class Store:
         return await future
 
     async def truncate_wal(self) -> bool:
-        """Give back a step of the WAL, between groups; True once it is cut to nothing.
+        """Give back a step of the WAL between groups (wal.cut); True once it is cut to nothing.
 
-        For a quiet moment, called again until it answers True: the whole WAL is copied into
-        the file, and the WAL is cut by WAL_CUT_STEP, or to nothing when that is all it holds.
-        It does not wait for readers: with one reading, it answers False at once.
+        For a quiet moment, called again until it answers True.
         """
         return bool(await self.write(_truncation))
 
@@ -159,13 +145,10 @@ class Store:
                 # Not read-only: a checkpoint writes the file. It never writes a page itself.
                 self._backfiller = connect(self.path, checkpoints=False, wait=0)
                 self._reader_dbs.append(self._backfiller)
-            busy, frames, copied = self._backfiller.execute(
-                "PRAGMA main.wal_checkpoint(PASSIVE)"
-            ).fetchone()
+            return wal.backfill(self._backfiller)
         except sqlite3.Error as exc:  # the next quiet moment tries again; nothing waits on it
             log.warning("copying the WAL of %s into it failed: %s", self.path.name, exc)
             return False
-        return not busy and frames == copied
 
     def wal_bytes(self) -> int:
         """Return the size of this store's WAL file (0 when there is none)."""
@@ -286,32 +269,12 @@ class Store:
 
     def _truncate(self, db: Database, job: Job) -> None:
         _, _, loop, future = job
-        size = self.wal_bytes()
+        keep = -1 if self.intake else connection.WAL_KEEP_BYTES
+        outcome: tuple[asyncio.Future, bool, Any]
         try:
-            if size <= WAL_CUT_STEP:
-                with not_waiting(db):
-                    busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchone()
-                outcome: tuple[asyncio.Future, bool, Any] = (future, True, busy == 0)
-            else:
-                # RESTART makes the next write start the WAL over, and a WAL that starts over
-                # is cut to journal_size_limit: one page written here, the cut paid here.
-                db.conn.execute(f"PRAGMA journal_size_limit = {size - WAL_CUT_STEP}")
-                with not_waiting(db):
-                    busy, _, _ = db.conn.execute("PRAGMA main.wal_checkpoint(RESTART)").fetchone()
-                if not busy:
-                    version = db.conn.execute("PRAGMA main.user_version").fetchone()[0]
-                    begin(db, self._write_lock)
-                    db.conn.execute(f"PRAGMA main.user_version = {int(version)}")
-                    db.conn.execute("COMMIT")
-                outcome = (future, True, False)
+            outcome = (future, True, wal.cut(db, self.wal_bytes(), self._write_lock, keep))
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                if db.conn.in_transaction:
-                    db.conn.execute("ROLLBACK")
             outcome = (future, False, self._fault(exc))
-        finally:
-            keep = -1 if self.intake else connection.WAL_KEEP_BYTES
-            db.conn.execute(f"PRAGMA journal_size_limit = {keep}")
         loop.call_soon_threadsafe(_settle, [outcome])
 
     def _checkpoint_ingest(self) -> None:
@@ -330,37 +293,12 @@ class Store:
         try:
             if self._checkpointer is None:  # the writer reads it read-only: no checkpoints
                 self._checkpointer = connect(ingest.path_for(self._main))
-            _, frames, _ = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if frames * FRAME_BYTES > connection.WAL_LIMIT_BYTES:
+            if wal.copy_ingest(self._checkpointer):
                 self._ingest_every = INGEST_CHECKPOINT_PAST_LIMIT
-                self._restart_ingest_wal()
+                if wal.start_over(self._checkpointer):
+                    log.debug("the ingest WAL starts over, past its limit")
         except sqlite3.Error as exc:  # the next one tries again; nothing depends on it
             log.warning("checkpoint of the ingest file failed: %s", exc)
-
-    def _restart_ingest_wal(self) -> None:
-        """Make the ingest file's next commit write its WAL from the first frame again.
-
-        SQLite starts a WAL over only when a commit finds all of it copied, and arrivals
-        that never pause leave no such moment, nor a quiet one to cut it in: at 1,000
-        deliveries a second it grew by 25 MB a second. Right after a copy, little is left:
-        this copies that much and fsyncs the file, holding the ingest file's write lock, so
-        acknowledgements wait that long (once 309 ms, under a saturation burst). While the
-        acknowledging side commits, or a reader reads what is not copied yet, it asks again
-        for a moment, then leaves it to the next checkpoint.
-        """
-        assert self._checkpointer is not None
-        db = self._checkpointer
-        deadline = time.monotonic() + RESTART_TRIES_FOR
-        # Asked again every 0.2 ms, not waited for: SQLite's busy handler would hold the
-        # write lock while it waited for a reader.
-        with not_waiting(db):
-            while True:
-                busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                if not busy or time.monotonic() > deadline:
-                    break
-                time.sleep(0.0002)
-        if not busy:
-            log.debug("the ingest WAL starts over, past %d bytes", connection.WAL_LIMIT_BYTES)
 
     def _fault(self, exc: Exception) -> Exception:
         """Return the error a caller sees: Unavailable for a storage fault (noted once)."""

@@ -252,7 +252,7 @@ async def test_once_nothing_arrives_the_wal_a_burst_grew_is_cut(stores, monkeypa
 
 async def test_a_big_wal_is_given_back_a_step_at_a_time(stores, monkeypatch):
     # Giving back a burst's GB at once held up the next acknowledgements for 460 ms.
-    monkeypatch.setattr("storage.db.WAL_CUT_STEP", 256 * 1024)
+    monkeypatch.setattr("storage.connection.WAL_CUT_STEP", 256 * 1024)
     main, intake = stores
     guids = await burst(intake)  # about 2 MB through the WAL
     sizes = [intake.wal_bytes()]
