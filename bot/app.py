@@ -99,110 +99,164 @@ def create_app(
         raise ValueError("dev mode runs only with the random secrets of `promobot serve --dev`")
     if dev is not None:  # the demo and `promobot send` speak for the dev workspace
         config = dataclasses.replace(config, team_id=DEV_TEAM)
-    logs.redact_everywhere(
-        (
-            secrets.github_webhook_secret,
-            secrets.slack_signing_secret,
-            secrets.slack_bot_token,
-            secrets.github_private_key,
-            secrets.dashboard_token,
-            secrets.metrics_token,
-            *secrets.retired_webhook_secrets,
-        )
-    )
+    logs.redact_everywhere(secrets.kept_from_logs())
     app = web.Application()
     app.on_response_prepare.append(name_the_server)
     app[LIMITS] = limits or Limits()
-    # Under a processing child, its counters come from the file it saves (see Metrics).
-    metrics = Metrics(child=processing.metrics_file if processing is not None else None)
-    clock = clock or Clock()
-    reactions = registry.reactions() if reactions is None else reactions
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        # With a processing child, its commits copy the WAL into the database, never an ack's;
-        # acknowledgements go to the ingest file, which only this process writes.
-        store = Store(db_path, checkpoints=processing is None)
-        store.open()
-        intake = Store(db_path, checkpoints=False, intake=True) if processing else None
-        if intake is not None:
-            intake.open()
-        session = aiohttp.ClientSession()
-        slack = AsyncWebClient(
-            token=secrets.slack_bot_token, base_url=secrets.slack_api_url, session=session
-        )
-        github = GitHubClient(
-            session,
-            app_id=secrets.github_app_id,
-            private_key=secrets.github_private_key,
-            api_url=secrets.github_api_url,
-            clock=clock.now,
-        )
-        supervisor = Supervisor()
-        github.on_call = partial(metrics.call, "github")
-        observe_calls(slack, partial(metrics.call, "slack"))
-        await restore_pauses(slack, store)  # a 429's pause outlives a restart within it
-        relay = Relay(store, {}, clock=clock.now, supervisor=supervisor, metrics=metrics)
-        worker = Worker(
-            store,
-            inbound.router,
-            config,
-            clock,
-            reactions,
-            on_commit=relay.wake,
-            beat=partial(supervisor.beat, "worker"),
-            nudge=partial(supervisor.nudge, "worker"),
-            about=inbound.about,
-        )
-        worker.metrics = metrics
-        services = Services(
-            config, secrets, store, clock, worker, relay, github, slack, supervisor, metrics
-        )
-        names = services.names = Names(slack, clock.now, store)
-        services.intake = intake
-        relay.senders.update(slack_senders(slack, store))
-        relay.senders.update(github_senders(github, registry.github_recorders()))
-        relay.senders.update(redeliver_senders(github, store, clock, metrics))
-        sweeper = Sweeper(store, github, config, clock, relay.wake)
-        if extra_senders:
-            relay.senders.update(extra_senders(services))
-        app[SERVICES] = services
-        if processing is not None:
-            # Waking the worker or the relay means nudging the child that runs them.
-            worker.wake = relay.wake = processing.wake  # type: ignore[method-assign]
-            processing.started = partial(supervisor.beat, "processing")
-            supervisor.start("processing", processing.run)
-            supervisor.elsewhere["processing"] = processing.problems
-        else:
-            start_processing(services, sweeper, digest_schedule, redeliver, dev)
-        if intake is not None:  # what the child has copied out of the ingest file goes
-            supervisor.start("ingest-prune", partial(ingest.prune, intake))
-        if metrics_file is not None:  # the processing child: tell the serving process
-            supervisor.start("metrics-file", partial(save_metrics, metrics, metrics_file))
-        log.info("promobot ready: database %s", db_path)
-        try:
-            yield
-        finally:
-            # Finish what is in hand (ready deliveries, calls in flight), then stop;
-            # whatever is left stays in the tables for the next start.
-            def finish() -> None:
-                worker.stop()
-                relay.stop()
-                sweeper.stop()
-                if processing is not None:
-                    processing.stop()
-
-            await supervisor.stop(SHUTDOWN_GRACE, before=finish)
-            await names.stop()  # a lookup past its answer ends with the session it uses
-            if metrics_file is not None:
-                metrics.save(metrics_file)  # the last figures, for the next scrape
-            await session.close()
-            await asyncio.get_running_loop().run_in_executor(None, store.close)
-            if intake is not None:
-                await asyncio.get_running_loop().run_in_executor(None, intake.close)
-
-    app.cleanup_ctx.append(lifecycle)
+    setup = Setup(
+        config=config,
+        secrets=secrets,
+        db_path=db_path,
+        inbound=inbound,
+        clock=clock or Clock(),
+        reactions=registry.reactions() if reactions is None else reactions,
+        # Under a processing child, its counters come from the file it saves (see Metrics).
+        metrics=Metrics(child=processing.metrics_file if processing is not None else None),
+        extra_senders=extra_senders,
+        digest_schedule=digest_schedule,
+        redeliver=redeliver,
+        dev=dev,
+        processing=processing,
+        metrics_file=metrics_file,
+    )
+    app.cleanup_ctx.append(partial(lifecycle, setup))
     inbound.add_routes(app)
     return app
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What create_app was asked for: what the lifecycle starts the services with."""
+
+    config: Config
+    secrets: Secrets
+    db_path: str | Path
+    inbound: Inbound
+    clock: Clock
+    reactions: Sequence[Reaction]
+    metrics: Metrics
+    extra_senders: Callable[[Services], dict[str, Sender]] | None
+    digest_schedule: bool
+    redeliver: bool
+    dev: DevMode | None
+    processing: Processing | None
+    metrics_file: Path | None
+
+
+async def lifecycle(setup: Setup, app: web.Application) -> AsyncIterator[None]:
+    """Start the services with the app; stop them with it, finishing what is in hand."""
+    services, sweeper, session = await open_services(setup)
+    app[SERVICES] = services
+    start_tasks(setup, services, sweeper)
+    log.info("promobot ready: database %s", setup.db_path)
+    try:
+        yield
+    finally:
+        await close_services(setup, services, sweeper, session)
+
+
+async def open_services(setup: Setup) -> tuple[Services, Sweeper, aiohttp.ClientSession]:
+    """Open the stores and the Slack and GitHub clients; build the worker, relay and senders."""
+    # With a processing child, its commits copy the WAL into the database, never an ack's;
+    # acknowledgements go to the ingest file, which only this process writes.
+    store = Store(setup.db_path, checkpoints=setup.processing is None)
+    store.open()
+    intake = Store(setup.db_path, checkpoints=False, intake=True) if setup.processing else None
+    if intake is not None:
+        intake.open()
+    session = aiohttp.ClientSession()
+    slack, github = clients(setup, session)
+    supervisor = Supervisor()
+    await restore_pauses(slack, store)  # a 429's pause outlives a restart within it
+    metrics = setup.metrics
+    relay = Relay(store, {}, clock=setup.clock.now, supervisor=supervisor, metrics=metrics)
+    worker = Worker(
+        store,
+        setup.inbound.router,
+        setup.config,
+        setup.clock,
+        setup.reactions,
+        on_commit=relay.wake,
+        beat=partial(supervisor.beat, "worker"),
+        nudge=partial(supervisor.nudge, "worker"),
+        about=setup.inbound.about,
+    )
+    worker.metrics = metrics
+    secrets, config, clock = setup.secrets, setup.config, setup.clock
+    services = Services(
+        config, secrets, store, clock, worker, relay, github, slack, supervisor, metrics
+    )
+    services.names = Names(slack, setup.clock.now, store)
+    services.intake = intake
+    relay.senders.update(slack_senders(slack, store))
+    relay.senders.update(github_senders(github, registry.github_recorders()))
+    relay.senders.update(redeliver_senders(github, store, setup.clock, metrics))
+    sweeper = Sweeper(store, github, setup.config, setup.clock, relay.wake)
+    if setup.extra_senders:
+        relay.senders.update(setup.extra_senders(services))
+    return services, sweeper, session
+
+
+def clients(setup: Setup, session: aiohttp.ClientSession) -> tuple[AsyncWebClient, GitHubClient]:
+    """Return the Slack and GitHub clients on `session`, each counting its calls."""
+    secrets = setup.secrets
+    slack = AsyncWebClient(
+        token=secrets.slack_bot_token, base_url=secrets.slack_api_url, session=session
+    )
+    github = GitHubClient(
+        session,
+        app_id=secrets.github_app_id,
+        private_key=secrets.github_private_key,
+        api_url=secrets.github_api_url,
+        clock=setup.clock.now,
+    )
+    github.on_call = partial(setup.metrics.call, "github")
+    observe_calls(slack, partial(setup.metrics.call, "slack"))
+    return slack, github
+
+
+def start_tasks(setup: Setup, services: Services, sweeper: Sweeper) -> None:
+    """Start this process's supervised tasks: processing here or in its child, and upkeep."""
+    supervisor, processing = services.supervisor, setup.processing
+    if processing is not None:
+        # Waking the worker or the relay means nudging the child that runs them.
+        services.worker.wake = services.relay.wake = processing.wake  # type: ignore[method-assign]
+        processing.started = partial(supervisor.beat, "processing")
+        supervisor.start("processing", processing.run)
+        supervisor.elsewhere["processing"] = processing.problems
+    else:
+        start_processing(services, sweeper, setup.digest_schedule, setup.redeliver, setup.dev)
+    if services.intake is not None:  # what the child has copied out of the ingest file goes
+        supervisor.start("ingest-prune", partial(ingest.prune, services.intake))
+    if setup.metrics_file is not None:  # the processing child: tell the serving process
+        supervisor.start("metrics-file", partial(save_metrics, setup.metrics, setup.metrics_file))
+
+
+async def close_services(
+    setup: Setup, services: Services, sweeper: Sweeper, session: aiohttp.ClientSession
+) -> None:
+    """Finish what is in hand (ready deliveries, calls in flight), then stop and close.
+
+    Whatever is left stays in the tables for the next start.
+    """
+
+    def finish() -> None:
+        services.worker.stop()
+        services.relay.stop()
+        sweeper.stop()
+        if setup.processing is not None:
+            setup.processing.stop()
+
+    await services.supervisor.stop(SHUTDOWN_GRACE, before=finish)
+    if services.names is not None:  # a lookup past its answer ends with the session it uses
+        await services.names.stop()
+    if setup.metrics_file is not None:
+        setup.metrics.save(setup.metrics_file)  # the last figures, for the next scrape
+    await session.close()
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, services.store.close)
+    if services.intake is not None:
+        await loop.run_in_executor(None, services.intake.close)
 
 
 async def save_metrics(metrics: Metrics, path: Path) -> None:

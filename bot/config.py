@@ -351,6 +351,18 @@ class Secrets:
     def __repr__(self) -> str:
         return f"Secrets(app_id={self.github_app_id!r}, dev={self.dev}, <redacted>)"
 
+    def kept_from_logs(self) -> tuple[str, ...]:
+        """Return every secret value here, for the logs to redact wherever it shows."""
+        return (
+            self.github_webhook_secret,
+            self.slack_signing_secret,
+            self.slack_bot_token,
+            self.github_private_key,
+            self.dashboard_token,
+            self.metrics_token,
+            *self.retired_webhook_secrets,
+        )
+
 
 REQUIRED_SECRETS = (
     "GITHUB_WEBHOOK_SECRET",
