@@ -157,6 +157,7 @@ async def lifecycle(setup: Setup, app: web.Application) -> AsyncIterator[None]:
 
 async def open_services(setup: Setup) -> tuple[Services, Sweeper, aiohttp.ClientSession]:
     """Open the stores and the Slack and GitHub clients; build the worker, relay and senders."""
+    config, clock, metrics = setup.config, setup.clock, setup.metrics
     # With a processing child, its commits copy the WAL into the database, never an ack's;
     # acknowledgements go to the ingest file, which only this process writes.
     store = Store(setup.db_path, checkpoints=setup.processing is None)
@@ -168,13 +169,12 @@ async def open_services(setup: Setup) -> tuple[Services, Sweeper, aiohttp.Client
     slack, github = clients(setup, session)
     supervisor = Supervisor()
     await restore_pauses(slack, store)  # a 429's pause outlives a restart within it
-    metrics = setup.metrics
-    relay = Relay(store, {}, clock=setup.clock.now, supervisor=supervisor, metrics=metrics)
+    relay = Relay(store, {}, clock=clock.now, supervisor=supervisor, metrics=metrics)
     worker = Worker(
         store,
         setup.inbound.router,
-        setup.config,
-        setup.clock,
+        config,
+        clock,
         setup.reactions,
         on_commit=relay.wake,
         beat=partial(supervisor.beat, "worker"),
@@ -182,16 +182,15 @@ async def open_services(setup: Setup) -> tuple[Services, Sweeper, aiohttp.Client
         about=setup.inbound.about,
     )
     worker.metrics = metrics
-    secrets, config, clock = setup.secrets, setup.config, setup.clock
     services = Services(
-        config, secrets, store, clock, worker, relay, github, slack, supervisor, metrics
+        config, setup.secrets, store, clock, worker, relay, github, slack, supervisor, metrics
     )
-    services.names = Names(slack, setup.clock.now, store)
+    services.names = Names(slack, clock.now, store)
     services.intake = intake
     relay.senders.update(slack_senders(slack, store))
     relay.senders.update(github_senders(github, registry.github_recorders()))
-    relay.senders.update(redeliver_senders(github, store, setup.clock, metrics))
-    sweeper = Sweeper(store, github, setup.config, setup.clock, relay.wake)
+    relay.senders.update(redeliver_senders(github, store, clock, metrics))
+    sweeper = Sweeper(store, github, config, clock, relay.wake)
     if setup.extra_senders:
         relay.senders.update(setup.extra_senders(services))
     return services, sweeper, session
