@@ -243,6 +243,8 @@ async def close_services(
         services.worker.stop()
         services.relay.stop()
         sweeper.stop()
+        if services.dev is not None:
+            services.dev.stop()
         if setup.processing is not None:
             setup.processing.stop()
 
@@ -302,7 +304,9 @@ def start_dev(services: Services, mode: DevMode) -> None:
     console = Console(mode.write, names=PEOPLE)
     now = services.clock.now
     services.dev = dev_runtime(services.config, console, services.store, mode, now)
-    deployer = Deployer(services.store, services.secrets, mode, now, services.dev.fail_next)
+    deployer = services.dev.deployer = Deployer(
+        services.store, services.secrets, mode, now, services.dev.fail_next
+    )
     services.supervisor.start("dev-deployer", deployer.run)
     if mode.demo:
         story = demo.Demo(services, mode)

@@ -166,3 +166,16 @@ def test_digest_dry_run_finds_the_database_make_run_made(tmp_path, config, capsy
 @pytest.fixture
 async def dev_server(aiohttp_client, tmp_path, config):
     return await start_dev(aiohttp_client, tmp_path, config)
+
+
+async def test_a_dev_server_shutting_down_sends_no_more_deployment_steps(
+    aiohttp_client, tmp_path, config, caplog
+):
+    # The deployer posts each step to the dev server itself: once the server stopped
+    # listening, every step due in the shutdown's grace was refused, each with a warning.
+    harness = await start_dev(aiohttp_client, tmp_path, config, deploy_delay=0.5)
+    await green(harness, 1)
+    steps = "SELECT 1 FROM deliveries WHERE event = 'deployment_status'"
+    await harness.until(lambda: harness.rows(steps))  # in progress; its success is due soon
+    await harness.client.close()
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == []

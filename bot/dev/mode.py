@@ -72,6 +72,12 @@ class DevRuntime:
     github: FakeGitHub  # served at /dev/github/: the real GitHub sender calls it
     # Stages whose next deployment the deployer fails (`promobot fail-next <stage>`).
     fail_next: set[str] = dataclasses.field(default_factory=set)
+    deployer: "Deployer | None" = None
+
+    def stop(self) -> None:
+        """Stop the deployer: the server it posts each step to is shutting down."""
+        if self.deployer is not None:
+            self.deployer.stopped = True
 
 
 def throwaway_key() -> str:
@@ -233,6 +239,7 @@ class Deployer:
         self.clock = clock
         self.fail_next = fail_next if fail_next is not None else set()
         self.dice = random_numbers.Random()
+        self.stopped = False  # a step due later is sent by the next start
 
     def outcome(self, stage: str) -> str:
         """Decide how a deployment into `stage` ends: failed on request or by chance, or fine."""
@@ -241,11 +248,13 @@ class Deployer:
         return "failure" if self.dice.random() < self.mode.deploy_failures else "success"
 
     async def run(self) -> None:
-        """Play due steps until cancelled."""
+        """Play due steps until stopped."""
         async with aiohttp.ClientSession() as session:
-            while True:
+            while not self.stopped:
                 due = partial(devstore.due_deployments, now=self.clock())
                 for call in await self.store.read(due):
+                    if self.stopped:
+                        break
                     await self.step(session, call)
                 await asyncio.sleep(0.25)
 
