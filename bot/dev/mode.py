@@ -77,7 +77,7 @@ class DevRuntime:
     def stop(self) -> None:
         """Stop the deployer: the server it posts each step to is shutting down."""
         if self.deployer is not None:
-            self.deployer.stopped = True
+            self.deployer.stop()
 
 
 def throwaway_key() -> str:
@@ -239,7 +239,7 @@ class Deployer:
         self.clock = clock
         self.fail_next = fail_next if fail_next is not None else set()
         self.dice = random_numbers.Random()
-        self.stopped = False  # a step due later is sent by the next start
+        self._stopping = False
 
     def outcome(self, stage: str) -> str:
         """Decide how a deployment into `stage` ends: failed on request or by chance, or fine."""
@@ -247,13 +247,17 @@ class Deployer:
             return "failure"
         return "failure" if self.dice.random() < self.mode.deploy_failures else "success"
 
+    def stop(self) -> None:
+        """Send no more steps; run() returns. A step due later is sent by the next start."""
+        self._stopping = True
+
     async def run(self) -> None:
         """Play due steps until stopped."""
         async with aiohttp.ClientSession() as session:
-            while not self.stopped:
+            while not self._stopping:
                 due = partial(devstore.due_deployments, now=self.clock())
                 for call in await self.store.read(due):
-                    if self.stopped:
+                    if self._stopping:
                         break
                     await self.step(session, call)
                 await asyncio.sleep(0.25)
