@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from bench import common, fake_slack
 from storage import ingest
+from storage.connection import INGEST_WAL_BYTES
 
 PROBOT = common.BENCH / "probot"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -147,6 +148,16 @@ def inbox(db: Path) -> tuple[int, int]:
         conn.execute("ATTACH DATABASE ? AS ingest", [f"file:{ingest.path_for(db)}?mode=ro"])
         arrived = ingest.waiting(Database(conn))[0]
     return total + arrived, (waiting or 0) + arrived
+
+
+def written_ahead(db: Path, timeout: float = 30.0) -> float:
+    """Wait until serve has written its ingest WAL ahead, as one up for a while has; seconds."""
+    start, wal = time.monotonic(), Path(f"{ingest.path_for(db)}-wal")
+    while time.monotonic() - start < timeout:
+        if wal.exists() and wal.stat().st_size >= INGEST_WAL_BYTES:
+            break
+        time.sleep(0.2)
+    return round(time.monotonic() - start, 1)
 
 
 def drain(db: Path, timeout: float = 300.0) -> dict[str, Any]:

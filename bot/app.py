@@ -87,13 +87,15 @@ def create_app(
     processing: Processing | None = None,
     metrics_file: Path | None = None,
     limits: Limits | None = None,
+    ingest_wal: int = 0,
 ) -> web.Application:
     """Build the aiohttp application; services start with it and stop with it.
 
     `dev` (from `promobot serve --dev` only) swaps the last hop to Slack and
     GitHub for local stand-ins; it needs the secrets dev mode made. With
     `processing`, this process only answers (acknowledges, commands, pages) and
-    the worker, relay and schedules run in the processing child instead.
+    the worker, relay and schedules run in the processing child instead; `ingest_wal` is
+    then the bytes its ingest file's WAL is kept at (0: as it grows).
     """
     if dev is not None and not secrets.dev:
         raise ValueError("dev mode runs only with the random secrets of `promobot serve --dev`")
@@ -118,6 +120,7 @@ def create_app(
         dev=dev,
         processing=processing,
         metrics_file=metrics_file,
+        ingest_wal=ingest_wal,
     )
     app.cleanup_ctx.append(partial(lifecycle, setup))
     inbound.add_routes(app)
@@ -141,6 +144,7 @@ class Setup:
     dev: DevMode | None
     processing: Processing | None
     metrics_file: Path | None
+    ingest_wal: int
 
 
 async def lifecycle(setup: Setup, app: web.Application) -> AsyncIterator[None]:
@@ -162,8 +166,9 @@ async def open_services(setup: Setup) -> tuple[Services, Sweeper, aiohttp.Client
     # acknowledgements go to the ingest file, which only this process writes.
     store = Store(setup.db_path, checkpoints=setup.processing is None)
     store.open()
-    intake = Store(setup.db_path, checkpoints=False, intake=True) if setup.processing else None
-    if intake is not None:
+    intake = None
+    if setup.processing is not None:
+        intake = Store(setup.db_path, checkpoints=False, intake=True, wal_size=setup.ingest_wal)
         intake.open()
     session = aiohttp.ClientSession()
     slack, github = clients(setup, session)

@@ -29,7 +29,10 @@ WAL_KEEP_BYTES = 64 * 1024 * 1024
 # over (wal.start_over). At 3,000 deliveries a second that is every 6 s, and each holds
 # acknowledgements up while the file is fsynced (0.2-0.3 s under saturation bursts).
 WAL_LIMIT_BYTES = 512 * 1024 * 1024
-# What one cut of the ingest file's WAL gives back (Store.truncate_wal). Giving back a burst's
+# What `promobot serve` keeps the ingest file's WAL at (--ingest-wal-mb): its limit, and what
+# arrivals add before the next check finds it past (wal.write_ahead says why).
+INGEST_WAL_BYTES = WAL_LIMIT_BYTES + 128 * 1024 * 1024
+# What one cut of the ingest file's WAL gives back (Store.fit_wal). Giving back a burst's
 # 1.3 GB at once took 460 ms on this machine's ext4 (online discard), and a delivery that
 # came meanwhile waited for all of it; 16 MB at a time took 6 ms each alone, 11-14 ms while
 # the processing process wrote, so 8 MB.

@@ -49,7 +49,9 @@ class Server:
             "GITHUB_API_URL": "http://127.0.0.1:9",
         }
         self.process: subprocess.Popen | None = None
-        self.args: list[str] = []  # more of promobot serve's options
+        # More of promobot serve's options. A small ingest WAL: written ahead as in production,
+        # without 640 MB of zeros for each test.
+        self.args: list[str] = ["--ingest-wal-mb", "4"]
         self.log = open(db.with_suffix(".log"), "a+b")  # noqa: SIM115 -- lives as long as the server
 
     def start(self) -> None:
@@ -140,6 +142,29 @@ def test_deliveries_acknowledged_before_kill_9_are_processed_after_restart(serve
     assert query(server.db, "SELECT DISTINCT ci_state FROM builds") == [("success",)]
 
 
+def test_deliveries_written_over_a_wal_written_ahead_survive_kill_9(server):
+    server.start()
+    wal = Path(f"{server.db}.ingest-wal")
+    wait_for_blocking(
+        lambda: wal.stat().st_size == 4 << 20, 30, what="the WAL written ahead", every=0.1
+    )
+    for i in range(30):
+        sha = f"{i + 1:040x}"
+        assert server.deliver("push", push_payload(sha, stamp=f"2026-11-24T10:{i:02d}:00Z")) == 202
+        assert server.deliver("status", status_payload(sha, state="success")) == 202
+    assert wal.stat().st_size == 4 << 20  # written over the zeros, not appended past them
+    server.stop(signal.SIGKILL)
+    server.start()
+    wait_for_blocking(
+        lambda: not health(server)[1]["backlog"]["deliveries_pending"],
+        30,
+        what="the backlog resumed",
+        every=0.1,
+    )
+    assert query(server.db, "SELECT count(*) FROM deliveries WHERE state = 'done'") == [(60,)]
+    assert query(server.db, "SELECT count(*), max(number) FROM builds") == [(30, 30)]
+
+
 def test_a_redelivery_after_processing_is_already_stored_and_not_processed_again(server):
     server.start()
     first = server.deliver_as("guid-once", "push", push_payload())
@@ -156,7 +181,7 @@ def test_a_redelivery_after_processing_is_already_stored_and_not_processed_again
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_sigterm_stops_the_service_within_ten_seconds(server, loop):
-    server.args = ["--loop", loop]  # uvloop, or Python's own event loop should it misbehave
+    server.args += ["--loop", loop]  # uvloop, or Python's own event loop should it misbehave
     server.start()
     assert server.deliver("push", push_payload()) == 202
     started = time.monotonic()

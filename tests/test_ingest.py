@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 
 import storage.connection
+from bot import cli
 from bot.engine import ingest as accepting
 from storage import Store, inbox, ingest, notes
 
 
-def open_stores(folder: Path) -> tuple[Store, Store]:
+def open_stores(folder: Path, wal_size: int = 0) -> tuple[Store, Store]:
     """Open the main file's store (the processing side) and the ingest file's (acknowledging)."""
     main = Store(folder / "promobot.db")
     main.open()
-    intake = Store(folder / "promobot.db", checkpoints=False, intake=True)
+    intake = Store(folder / "promobot.db", checkpoints=False, intake=True, wal_size=wal_size)
     intake.open()
     return main, intake
 
@@ -229,9 +230,8 @@ def a_reader(intake: Store) -> Iterator[None]:
         reader.close()
 
 
-async def test_once_nothing_arrives_the_wal_a_burst_grew_is_cut(stores, monkeypatch):
-    monkeypatch.setattr("bot.engine.ingest.WAL_KEEP_BYTES", 64 * 1024)
-    main, intake = stores
+async def test_once_nothing_arrives_the_wal_a_burst_grew_is_cut(stores):
+    main, intake = stores  # kept at nothing
     guids = await burst(intake)
     wal = Path(f"{intake.path}-wal")
     assert wal.stat().st_size > 1024 * 1024
@@ -250,13 +250,62 @@ async def test_once_nothing_arrives_the_wal_a_burst_grew_is_cut(stores, monkeypa
     assert await arrive(intake, "after") is True
 
 
+async def test_once_nothing_arrives_the_wal_is_written_ahead_and_used_again(tmp_path, monkeypatch):
+    # Frames that grow the file cost ext4 a zeroed page and a block each; zeros written
+    # ahead, one page a write, are written over instead.
+    monkeypatch.setattr("storage.wal.AHEAD_STEP", 256 * 1024)
+    main, intake = open_stores(tmp_path, wal_size=4 << 20)
+    wal = Path(f"{intake.path}-wal")
+    pruning = asyncio.create_task(accepting.prune(intake, every=0.01, quiet=0.1))
+    try:
+        guids = await burst(intake)  # about 2 MB
+        for _ in range(300):
+            if wal.stat().st_size == 4 << 20:
+                break
+            await asyncio.sleep(0.01)
+        assert wal.stat().st_size == 4 << 20
+        later = await burst(intake, 100, "later")  # 1 MB more: over the first frames again
+        assert wal.stat().st_size == 4 << 20
+        # As a power cut would leave them: the file and its WAL, zeros and all.
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        for name in (intake.path.name, wal.name):
+            (copy / name).write_bytes((tmp_path / name).read_bytes())
+    finally:
+        pruning.cancel()
+    reopened = sqlite3.connect(copy / intake.path.name)
+    kept = {guid for (guid,) in reopened.execute("SELECT delivery_id FROM arrivals")}
+    reopened.close()
+    assert kept == set(guids + later)  # the zeros after them were read as the end
+    taken: list[str] = []
+    while batch := await take(main):
+        taken += batch
+    assert taken == guids + later
+    intake.close()
+    main.close()
+
+
+async def test_writing_ahead_leaves_the_disk_to_the_acknowledgements(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("storage.wal.AHEAD_SPARES", 1 << 60)  # more than any disk has free
+    main, intake = open_stores(tmp_path, wal_size=4 << 20)
+    try:
+        await burst(intake, 20)
+        assert await intake.fit_wal() is True  # nothing more to do until the next start
+        assert intake.wal_bytes() < 4 << 20
+        assert "stays at 0 MB, not 4, until the next start: less than" in caplog.text
+        assert await arrive(intake, "after") is True
+    finally:
+        intake.close()
+        main.close()
+
+
 async def test_a_big_wal_is_given_back_a_step_at_a_time(stores, monkeypatch):
     # Giving back a burst's GB at once held up the next acknowledgements for 460 ms.
     monkeypatch.setattr("storage.connection.WAL_CUT_STEP", 256 * 1024)
     main, intake = stores
     guids = await burst(intake)  # about 2 MB through the WAL
     sizes = [intake.wal_bytes()]
-    while not await intake.truncate_wal():
+    while not await intake.fit_wal():
         sizes.append(intake.wal_bytes())
         assert await arrive(intake, f"meanwhile-{len(sizes)}") is True
         assert len(sizes) < 50
@@ -283,7 +332,7 @@ async def test_the_wal_is_copied_beside_the_writer_before_it_is_cut(stores):
     busy, frames, done = check.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     check.close()
     assert (busy, frames) == (0, done)
-    assert await intake.truncate_wal() is True  # nothing left to copy: cut at once
+    assert await intake.fit_wal() is True  # nothing left to copy: cut at once
     assert len(await take(main)) == 22
 
 
@@ -327,7 +376,6 @@ async def test_a_wal_past_its_limit_starts_over_though_arrivals_never_pause(tmp_
     # the ingest WAL grew by 25 MB a second at 1,000 deliveries a second, without end.
     monkeypatch.setattr("storage.connection.WAL_LIMIT_BYTES", 1024 * 1024)
     monkeypatch.setattr("storage.db.INGEST_CHECKPOINT_EVERY", 0.05)
-    monkeypatch.setattr("storage.db.INGEST_CHECKPOINT_PAST_LIMIT", 0.01)
     main, intake = open_stores(tmp_path)
     sizes: list[int] = []
 
@@ -365,11 +413,11 @@ async def test_a_cut_waits_for_no_reader_and_never_comes_between_acks(stores):
     main, intake = stores
     await burst(intake, 20)
     with a_reader(intake):
-        assert await intake.truncate_wal() is False  # refused at once, not waited out
+        assert await intake.fit_wal() is False  # refused at once, not waited out
     # Queued among acknowledgements, it runs between their groups, and none is lost.
     outcomes = await asyncio.gather(
         *(arrive(intake, f"before-{i}") for i in range(5)),
-        intake.truncate_wal(),
+        intake.fit_wal(),
         *(arrive(intake, f"after-{i}") for i in range(5)),
     )
     assert outcomes == [True] * 11
@@ -389,7 +437,7 @@ async def test_the_processing_sides_transactions_hold_no_snapshot_of_the_ingest_
     held = asyncio.ensure_future(main.write(long_transaction))
     await asyncio.get_running_loop().run_in_executor(None, inside.wait, 10)
     try:
-        assert await intake.truncate_wal() is True  # the ingest file was not held
+        assert await intake.fit_wal() is True  # the ingest file was not held
     finally:
         release.set()
         await held
@@ -401,7 +449,7 @@ async def test_pruning_copied_arrivals_does_not_write_their_bodies_again(stores)
     await burst(intake, 100)  # 1 MB of bodies
     assert len(await take(main)) == 100
     for _ in range(100):  # the main file's writer may be checkpointing it just now
-        if await intake.truncate_wal():
+        if await intake.fit_wal():
             break
         await asyncio.sleep(0.01)
     assert intake.wal_bytes() == 0
@@ -410,3 +458,11 @@ async def test_pruning_copied_arrivals_does_not_write_their_bodies_again(stores)
     # in the group commit of acknowledgements the prune rides in: 1 MB here.
     assert intake.wal_bytes() < 100_000
     assert await arrive(intake, "after") is True  # the freed pages are used again
+
+
+def test_serve_keeps_the_ingest_wal_at_640_mb_unless_told(capsys):
+    assert cli.parser().parse_args(["serve"]).ingest_wal_mb == 640
+    assert cli.parser().parse_args(["serve", "--ingest-wal-mb", "0"]).ingest_wal_mb == 0
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["serve", "--ingest-wal-mb", "1.5"])
+    assert "'1.5' is not a whole number of MB (like 640)" in capsys.readouterr().err

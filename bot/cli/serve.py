@@ -25,6 +25,7 @@ from bot.config import (
 from bot.dev import mode as dev
 from bot.engine import logs
 from bot.engine.processor import Processing
+from storage.connection import INGEST_WAL_BYTES
 
 # Soaks of app.yaml are divided by this under --dev (15m becomes 7s), so the story fits a minute.
 DEV_SOAK_SCALE = 120
@@ -82,6 +83,13 @@ def add_commands(sub: Subcommands, config_default: str) -> None:
         default=os.environ.get("PROMOBOT_LOG_FORMAT") or "text",
         help="text lines, or one JSON object per line (env PROMOBOT_LOG_FORMAT)",
     )
+    command.add_argument(
+        "--ingest-wal-mb",
+        type=megabytes,
+        default=INGEST_WAL_BYTES >> 20,
+        metavar="MB",
+        help="disk the ingest file's WAL is kept at, written ahead while quiet (0: as it grows)",
+    )
     command.set_defaults(run=serve)
 
 
@@ -116,7 +124,14 @@ def serve(args: argparse.Namespace) -> int:
     # --dev keeps everything in one process: its console and deployer live beside the relay.
     separate = args.processing == "separate"
     processing = Processing(args.config, db, args.log_format) if separate else None
-    app = create_app(config, secrets, db_path=db, inbound=load_inbound(), processing=processing)
+    app = create_app(
+        config,
+        secrets,
+        db_path=db,
+        inbound=load_inbound(),
+        processing=processing,
+        ingest_wal=args.ingest_wal_mb << 20,
+    )
     run(app, args)
     return 0
 
@@ -181,6 +196,13 @@ def rate(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a rate between 0 and 1 (like 0.3)")
     return value
+
+
+def megabytes(text: str) -> int:
+    """Read a whole number of megabytes, 0 or more (argparse type)."""
+    if not text.isdecimal():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MB (like 640)")
+    return int(text)
 
 
 def settle_collector() -> None:

@@ -9,11 +9,10 @@ from sqlite_utils import Database
 
 from bot.services import Services
 from storage import Store, inbox, ingest, notes
-from storage.connection import WAL_KEEP_BYTES
 
 # Seconds between two prunes of the ingest file (ingest.PRUNE_BATCH rows at most each).
 PRUNE_EVERY = 0.05
-# Seconds without an arrival after which a WAL grown past its keep is cut (Store.truncate_wal).
+# Seconds without an arrival after which the WAL is copied and fitted (Store.fit_wal).
 QUIET_AFTER = 1.0
 
 
@@ -57,19 +56,22 @@ async def prune(intake: Store, every: float = PRUNE_EVERY, quiet: float = QUIET_
 
     A small batch now and then rather than all at once: each rides in a group commit of
     acknowledgements and delays them by its deletes. Once no delivery has arrived for `quiet`
-    seconds, a WAL a burst grew past its keep is cut, before the next arrivals pay for it.
+    seconds, the WAL is copied into the file, so that the next arrival starts it over from
+    its first frame, and brought to its size (cut, or written ahead) before they come.
     """
-    latest, since = -1, time.monotonic()
+    latest, since, fitted = -1, time.monotonic(), False
     while True:
         newest = await intake.write(_prune)
         if newest != latest:
-            latest, since = newest, time.monotonic()
+            latest, since, fitted = newest, time.monotonic(), False
         elif (
-            time.monotonic() - since >= quiet
-            and intake.wal_bytes() > WAL_KEEP_BYTES
+            not fitted
+            and time.monotonic() - since >= quiet
             and await intake.backfill_wal()  # else a reader holds part of it: not now
         ):
-            await intake.truncate_wal()
+            fitted = intake.wal_fits() or await intake.fit_wal()
+            if not fitted:
+                continue  # the next step at once: each is short, and the quiet may not last
         await asyncio.sleep(every)
 
 
