@@ -117,6 +117,18 @@ def server(tmp_path, private_key):
     server.log.close()
 
 
+def restart_after_kill_9(server: Server) -> None:
+    """Kill serve with no chance to finish anything, start it again, wait for its backlog."""
+    server.stop(signal.SIGKILL)
+    server.start()
+    wait_for_blocking(
+        lambda: not health(server)[1]["backlog"]["deliveries_pending"],
+        30,
+        what="the backlog resumed",
+        every=0.1,
+    )
+
+
 def test_deliveries_acknowledged_before_kill_9_are_processed_after_restart(server):
     server.start()
     acknowledged = 0
@@ -125,14 +137,7 @@ def test_deliveries_acknowledged_before_kill_9_are_processed_after_restart(serve
         assert server.deliver("push", push_payload(sha, stamp=f"2026-11-24T09:{i:02d}:00Z")) == 202
         assert server.deliver("status", status_payload(sha, state="success")) == 202
         acknowledged += 2
-    server.stop(signal.SIGKILL)  # no chance to finish anything
-    server.start()
-    wait_for_blocking(
-        lambda: not health(server)[1]["backlog"]["deliveries_pending"],
-        30,
-        what="the backlog resumed",
-        every=0.1,
-    )
+    restart_after_kill_9(server)
     assert query(server.db, "SELECT count(*) FROM deliveries WHERE state = 'done'") == [
         (acknowledged,)
     ]
@@ -153,14 +158,7 @@ def test_deliveries_written_over_a_wal_written_ahead_survive_kill_9(server):
         assert server.deliver("push", push_payload(sha, stamp=f"2026-11-24T10:{i:02d}:00Z")) == 202
         assert server.deliver("status", status_payload(sha, state="success")) == 202
     assert wal.stat().st_size == 4 << 20  # written over the zeros, not appended past them
-    server.stop(signal.SIGKILL)
-    server.start()
-    wait_for_blocking(
-        lambda: not health(server)[1]["backlog"]["deliveries_pending"],
-        30,
-        what="the backlog resumed",
-        every=0.1,
-    )
+    restart_after_kill_9(server)
     assert query(server.db, "SELECT count(*) FROM deliveries WHERE state = 'done'") == [(60,)]
     assert query(server.db, "SELECT count(*), max(number) FROM builds") == [(30, 30)]
 
