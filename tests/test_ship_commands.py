@@ -216,12 +216,19 @@ async def test_the_channel_picks_the_repository_or_the_person_names_it(bot, cloc
     await bot.h.settle()
     # #releases follows Hello-World and acme/tools (acme/mingle has its own channel).
     answer = await bot.ship("status", user="U111")
-    assert "this channel follows `acme/tools`, `Codertocat/Hello-World`: name one first" in answer
+    assert (
+        "this channel follows `acme/tools`, `Codertocat/Hello-World`: name one first,"
+        " as in `/ship status acme/tools …`"
+    ) in answer
     assert "*acme/tools*" in await bot.ship("status acme/tools", user="U111")
     mingle = await bot.h.slash(
         "status", user="U111", channel="C0MINGLE", channel_name="mingle-releases"
     )
     assert "*acme/mingle*" in await mingle.text()
+    answer = await bot.ship("promote #1 baklava", user="U111")
+    assert "name one first, as in `/ship promote acme/tools …`" in answer
+    assert "name one first, as in `/ship approve acme/tools …`" in await bot.ship("approve")
+    assert "Nothing waits for your approval" in await bot.ship("approve acme/tools")
     answer = await bot.ship("promote codertocat/hello-world #1 baklava", user="U111")
     assert "❌ *order*: not deployed successfully to pasty yet" in answer
 

@@ -125,7 +125,10 @@ async def repository(ctx: Context, args: tuple[str, ...], usage: str) -> tuple[d
         raise CommandError(UNFOLLOWED, usage)
     if len(here) > 1:
         names = ", ".join(f"`{r['full_name']}`" for r in here[:5])
-        raise CommandError(f"this channel follows {names}: name one first", usage)
+        # Where it goes, shown with this very command: "first" alone read as before the verb.
+        verb = " ".join(usage.split()[:2])
+        shown = f"`{verb} {here[0]['full_name']} …`"
+        raise CommandError(f"this channel follows {names}: name one first, as in {shown}", usage)
     return here[0], args
 
 

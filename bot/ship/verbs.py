@@ -15,6 +15,7 @@ from bot.pipeline import approvals, locks, promotions
 from bot.pipeline.tx import Tx
 from bot.ship.context import (
     BUILD_NUMBER,
+    REPO_NAME,
     Context,
     build_named,
     decide,
@@ -94,8 +95,8 @@ async def promotion_stage(ctx: Context, number: int) -> Stage | None:
 
 async def approve(ctx: Context, command: Command) -> str:
     """approve [<promotion>]: approve one, or list what waits for your approval."""
-    if not command.args:
-        return await awaiting(ctx)
+    if not command.args or (len(command.args) == 1 and REPO_NAME.match(command.args[0])):
+        return await awaiting(ctx, command.args)  # of one repository, where a channel has more
     number = promotion_id(command, USAGE["approve"])
     stage = await promotion_stage(ctx, number)
     allowed = await ctx.promoters.allows(ctx.user, stage.promoters) if stage else None
@@ -115,9 +116,9 @@ async def reject(ctx: Context, command: Command) -> str:
     return await decide(ctx, approvals.reject, number, ctx.user, allowed, reason)
 
 
-async def awaiting(ctx: Context) -> str:
-    """List the promotions waiting for this person's approval."""
-    repo, _ = await repository(ctx, (), USAGE["approve"])
+async def awaiting(ctx: Context, args: tuple[str, ...]) -> str:
+    """List the promotions of the repository waiting for this person's approval."""
+    repo, _ = await repository(ctx, args, USAGE["approve"])
     may = {
         s.name: await ctx.promoters.allows(ctx.user, s.promoters)
         for s in ctx.services.config.pipeline.stages
