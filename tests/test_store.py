@@ -67,6 +67,10 @@ async def test_the_database_is_durable_by_choice(store):
     assert await store.write(lambda db: db.execute("PRAGMA synchronous").fetchone()[0]) == 2
     # Savepoints' journals stay in memory (2): no temporary file written page by page.
     assert await store.write(lambda db: db.execute("PRAGMA temp_store").fetchone()[0]) == 2
+    # Its WAL is copied into the file a megabyte at a time (see CHECKPOINT_PAGES).
+    assert (
+        await store.write(lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 250
+    )
 
 
 async def test_readers_cannot_write(store):
