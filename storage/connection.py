@@ -39,9 +39,9 @@ INGEST_WAL_BYTES = WAL_LIMIT_BYTES + 128 * 1024 * 1024
 WAL_CUT_STEP = 8 * 1024 * 1024
 # Pages a WAL gathers before a commit copies them into the file (SQLite's default is 1,000).
 # The processing process's checkpoints write pages all over the main file, and while that
-# many writes wait on the disk the acknowledgements' fsyncs wait behind them: at 4,400-4,900
-# deliveries a second, ack p99 was 10.4-11.6 ms with 1,000 pages, 15.1-15.6 with 4,000,
-# 9.4-9.6 with 100 and 7.0-9.6 with 250, the backlog processed as fast.
+# many writes wait on the disk the acknowledgements' fsyncs wait behind them: at 4,390-5,320
+# deliveries a second, ack p99 was 10.4-11.6 ms (35.5 once) with 1,000 pages, 15.1-15.6 with
+# 4,000, 9.4-9.6 with 100 and 7.0-9.6 with 250, the backlog processed as fast.
 CHECKPOINT_PAGES = 250
 
 
